@@ -1,0 +1,74 @@
+/**
+ * NUL-terminated byte strings, the string type of the milter protocol. Strings are kept as raw
+ * bytes by the codec: 8-bit and UTF-8 data survive unchanged; callers decide how to read them.
+ */
+
+/** Text given to an encoder: a JS string (written as UTF-8) or raw bytes (written as they are). */
+export type Bytes = string | Uint8Array;
+
+/** A payload that does not have the shape its command requires. */
+export class MalformedPacketError extends Error {
+  override readonly name = 'MalformedPacketError';
+}
+
+/** Byte length of `value` once encoded. */
+export function byteLength(value: Bytes): number {
+  return typeof value === 'string' ? Buffer.byteLength(value, 'utf8') : value.length;
+}
+
+/** Writes `value` followed by a NUL at `offset`; returns the offset after the NUL. */
+export function writeCString(target: Buffer, offset: number, value: Bytes): number {
+  if (typeof value === 'string') offset += target.write(value, offset, 'utf8');
+  else {
+    target.set(value, offset);
+    offset += value.length;
+  }
+  target[offset] = 0;
+  return offset + 1;
+}
+
+/** True if `value` contains a NUL byte, which no protocol string may carry. */
+export function hasNul(value: Bytes): boolean {
+  return typeof value === 'string' ? value.includes('\0') : value.includes(0);
+}
+
+/** Converts encoder input to bytes. */
+export function toBuffer(value: Bytes): Buffer {
+  return typeof value === 'string' ? Buffer.from(value, 'utf8') : Buffer.isBuffer(value) ? value : Buffer.from(value.buffer, value.byteOffset, value.length);
+}
+
+/**
+ * Splits a payload made of NUL-terminated strings back to back (an "argv"). The strings are views
+ * of `payload`.
+ * @throws MalformedPacketError if the payload does not end with a NUL.
+ */
+export function splitCStrings(payload: Buffer, what: string): Buffer[] {
+  if (payload.length === 0 || payload[payload.length - 1] !== 0) {
+    throw new MalformedPacketError(`${what}: payload is not NUL-terminated`);
+  }
+  const parts: Buffer[] = [];
+  let start = 0;
+  for (;;) {
+    const nul = payload.indexOf(0, start);
+    parts.push(payload.subarray(start, nul));
+    start = nul + 1;
+    if (start >= payload.length) return parts;
+  }
+}
+
+/**
+ * Reads exactly `count` NUL-terminated strings filling the payload from `offset`.
+ * @throws MalformedPacketError if the count or the terminators do not match.
+ */
+export function readCStrings(payload: Buffer, offset: number, count: number, what: string): Buffer[] {
+  const parts = splitCStrings(payload.subarray(offset), what);
+  if (parts.length !== count) {
+    throw new MalformedPacketError(`${what}: expected ${count} strings, found ${parts.length}`);
+  }
+  return parts;
+}
+
+/** Decodes protocol bytes as UTF-8 text (invalid sequences become U+FFFD; the raw bytes stay available to callers). */
+export function text(bytes: Buffer): string {
+  return bytes.toString('utf8');
+}

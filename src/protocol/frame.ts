@@ -1,0 +1,181 @@
+/**
+ * Framing of milter packets: `len u32 BE | cmd byte | payload (len - 1 bytes)`.
+ *
+ * {@link FrameReader} is incremental: packets may be split across reads or several may arrive in
+ * one read. A payload that lies wholly inside one read is handed out as a view of that read's
+ * buffer, with no copy; only a payload split across reads is assembled, with one copy.
+ */
+import { Limits, codeName } from './constants.js';
+
+/** Why a byte stream could not be framed. */
+export type FrameErrorCode = 'EMPTY_FRAME' | 'FRAME_TOO_LARGE' | 'TRUNCATED';
+
+/** A framing error: the stream is unusable and the session must end. */
+export class FrameError extends Error {
+  override readonly name = 'FrameError';
+  constructor(
+    readonly code: FrameErrorCode,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+/** Receives each complete packet. `payload` may be a view of the caller's buffer. */
+export type FrameHandler = (code: number, payload: Buffer) => void;
+
+/** Default cap on an incoming payload: Postfix sends single headers larger than 64 KiB. */
+export const DEFAULT_MAX_PAYLOAD = 1024 * 1024;
+
+const HEADER_SIZE = Limits.LEN_BYTES + 1;
+
+/**
+ * Splits a byte stream into milter packets.
+ *
+ * @example
+ * ```ts
+ * const reader = new FrameReader();
+ * socket.on('data', (chunk) => reader.push(chunk, (code, payload) => handle(code, payload)));
+ * socket.on('end', () => reader.end());
+ * ```
+ */
+export class FrameReader {
+  /** Bytes of a packet header that arrived split across reads. */
+  private readonly header = Buffer.alloc(HEADER_SIZE);
+  private headerFill = 0;
+  /** Payload being assembled across reads, or null. */
+  private partial: Buffer | null = null;
+  private partialFill = 0;
+  private partialCode = 0;
+  /** Set after an error: the stream cannot be resynchronised. */
+  private failed = false;
+
+  /** @param maxPayload largest payload accepted, in bytes (default 1 MiB). */
+  constructor(readonly maxPayload: number = DEFAULT_MAX_PAYLOAD) {}
+
+  /** Bytes received but not yet delivered as a packet. */
+  get buffered(): number {
+    return this.headerFill + this.partialFill;
+  }
+
+  /**
+   * Feeds bytes read from the stream; calls `onFrame` for each complete packet, in order.
+   * @throws FrameError on a zero length or a length above the cap. Packets before the bad one
+   *   have been delivered; the reader refuses further input.
+   */
+  push(chunk: Buffer, onFrame: FrameHandler): void {
+    if (this.failed) throw new FrameError('TRUNCATED', 'frame reader used after an error');
+    let offset = 0;
+    const end = chunk.length;
+    while (offset < end) {
+      if (this.partial !== null) {
+        offset = this.fillPartial(chunk, offset, onFrame);
+        continue;
+      }
+      if (this.headerFill === 0 && end - offset >= HEADER_SIZE) {
+        const length = chunk.readUInt32BE(offset);
+        this.checkLength(length);
+        const code = chunk[offset + Limits.LEN_BYTES]!;
+        const start = offset + HEADER_SIZE;
+        const stop = start + length - 1;
+        if (stop <= end) {
+          offset = stop;
+          onFrame(code, chunk.subarray(start, stop));
+        } else {
+          this.startPartial(code, length - 1);
+          offset = start;
+        }
+        continue;
+      }
+      offset = this.fillHeader(chunk, offset, onFrame);
+    }
+  }
+
+  /**
+   * Declares the end of the stream.
+   * @throws FrameError `TRUNCATED` if a packet was cut off.
+   */
+  end(): void {
+    if (this.buffered > 0) {
+      const missing = this.partial !== null ? this.partial.length - this.partialFill : HEADER_SIZE - this.headerFill;
+      this.failed = true;
+      throw new FrameError('TRUNCATED', `stream ended inside a packet (${missing} bytes missing)`);
+    }
+  }
+
+  private fillHeader(chunk: Buffer, offset: number, onFrame: FrameHandler): number {
+    const take = Math.min(HEADER_SIZE - this.headerFill, chunk.length - offset);
+    chunk.copy(this.header, this.headerFill, offset, offset + take);
+    this.headerFill += take;
+    offset += take;
+    if (this.headerFill === HEADER_SIZE) {
+      this.headerFill = 0;
+      const length = this.header.readUInt32BE(0);
+      this.checkLength(length);
+      const code = this.header[Limits.LEN_BYTES]!;
+      if (length === 1) onFrame(code, EMPTY);
+      else this.startPartial(code, length - 1);
+    }
+    return offset;
+  }
+
+  private startPartial(code: number, size: number): void {
+    this.partial = Buffer.allocUnsafe(size);
+    this.partialFill = 0;
+    this.partialCode = code;
+  }
+
+  private fillPartial(chunk: Buffer, offset: number, onFrame: FrameHandler): number {
+    const partial = this.partial!;
+    const take = Math.min(partial.length - this.partialFill, chunk.length - offset);
+    chunk.copy(partial, this.partialFill, offset, offset + take);
+    this.partialFill += take;
+    if (this.partialFill === partial.length) {
+      this.partial = null;
+      this.partialFill = 0;
+      onFrame(this.partialCode, partial);
+    }
+    return offset + take;
+  }
+
+  private checkLength(length: number): void {
+    if (length === 0) {
+      this.failed = true;
+      throw new FrameError('EMPTY_FRAME', 'packet length 0 (a packet holds at least its command byte)');
+    }
+    if (length - 1 > this.maxPayload) {
+      this.failed = true;
+      throw new FrameError('FRAME_TOO_LARGE', `packet payload of ${length - 1} bytes exceeds the limit of ${this.maxPayload}`);
+    }
+  }
+}
+
+const EMPTY = Buffer.alloc(0);
+
+/** A zero-length payload, shared. */
+export const EMPTY_PAYLOAD: Buffer = EMPTY;
+
+/** Encodes one packet with an optional payload. */
+export function encodeFrame(code: number, payload?: Uint8Array): Buffer {
+  const size = payload === undefined ? 0 : payload.length;
+  const frame = Buffer.allocUnsafe(HEADER_SIZE + size);
+  frame.writeUInt32BE(size + 1, 0);
+  frame[Limits.LEN_BYTES] = code;
+  if (size > 0) frame.set(payload!, HEADER_SIZE);
+  return frame;
+}
+
+/** Writes a packet header for a payload of `size` bytes into `target` at `offset`. */
+export function writeFrameHeader(target: Buffer, offset: number, code: number, size: number): number {
+  target.writeUInt32BE(size + 1, offset);
+  target[offset + Limits.LEN_BYTES] = code;
+  return offset + HEADER_SIZE;
+}
+
+/** Size of a packet header (length field and command byte). */
+export const FRAME_HEADER_SIZE = HEADER_SIZE;
+
+/** Human-readable description of a packet for logs. */
+export function describeFrame(code: number, payload: Buffer): string {
+  return `${codeName(code)} with ${payload.length} payload bytes`;
+}

@@ -1,0 +1,75 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { FrameReader, FrameError, encodeFrame } from '../../src/protocol/index.js';
+
+function collect(reader: FrameReader, chunks: Buffer[]): Array<[number, string]> {
+  const frames: Array<[number, string]> = [];
+  for (const chunk of chunks) reader.push(chunk, (code, payload) => frames.push([code, payload.toString('hex')]));
+  return frames;
+}
+
+const stream = Buffer.concat([encodeFrame(0x43, Buffer.from('abc')), encodeFrame(0x41), encodeFrame(0x42, Buffer.alloc(300, 7))]);
+const expected: Array<[number, string]> = [
+  [0x43, '616263'],
+  [0x41, ''],
+  [0x42, '07'.repeat(300)],
+];
+
+test('several packets in one read are all delivered, in order', () => {
+  assert.deepEqual(collect(new FrameReader(), [stream]), expected);
+});
+
+test('packets split at every possible byte boundary are reassembled', () => {
+  for (let cut = 1; cut < stream.length; cut++) {
+    assert.deepEqual(collect(new FrameReader(), [stream.subarray(0, cut), stream.subarray(cut)]), expected, `cut at ${cut}`);
+  }
+});
+
+test('a stream fed one byte at a time is reassembled', () => {
+  const bytes = [...stream].map((b) => Buffer.from([b]));
+  assert.deepEqual(collect(new FrameReader(), bytes), expected);
+});
+
+test('a payload inside one read is a view of that read, not a copy', () => {
+  const packet = encodeFrame(0x42, Buffer.from('body'));
+  let view: Buffer | undefined;
+  new FrameReader().push(packet, (_code, payload) => (view = payload));
+  assert.equal(view!.buffer, packet.buffer);
+});
+
+test('length 0 is refused with EMPTY_FRAME, after delivering the packets before it', () => {
+  const reader = new FrameReader();
+  const frames: number[] = [];
+  const bad = Buffer.concat([encodeFrame(0x41), Buffer.from([0, 0, 0, 0, 0x41])]);
+  assert.throws(() => reader.push(bad, (code) => frames.push(code)), (e: unknown) => e instanceof FrameError && e.code === 'EMPTY_FRAME');
+  assert.deepEqual(frames, [0x41]);
+  assert.throws(() => reader.push(encodeFrame(0x41), () => {}), FrameError, 'no resynchronisation after an error');
+});
+
+test('a length above the cap is refused before any payload is buffered', () => {
+  const reader = new FrameReader(1024);
+  const header = Buffer.from([0, 0, 4, 2, 0x4c]); // payload 1025
+  assert.throws(() => reader.push(header, () => {}), (e: unknown) => e instanceof FrameError && e.code === 'FRAME_TOO_LARGE');
+  const huge = Buffer.from([0xff, 0xff, 0xff, 0xff, 0x4c]);
+  assert.throws(() => new FrameReader().push(huge, () => {}), (e: unknown) => e instanceof FrameError && e.code === 'FRAME_TOO_LARGE');
+});
+
+test('the default cap accepts a 1 MiB payload (Postfix sends headers over 64 KiB)', () => {
+  const big = encodeFrame(0x4c, Buffer.alloc(1024 * 1024, 0x61));
+  let size = 0;
+  new FrameReader().push(big, (_c, payload) => (size = payload.length));
+  assert.equal(size, 1024 * 1024);
+});
+
+test('end() inside a packet reports TRUNCATED; end() between packets is fine', () => {
+  const reader = new FrameReader();
+  reader.push(encodeFrame(0x41), () => {});
+  reader.end();
+  const cut = new FrameReader();
+  cut.push(encodeFrame(0x42, Buffer.from('abcdef')).subarray(0, 7), () => {});
+  assert.equal(cut.buffered, 2);
+  assert.throws(() => cut.end(), (e: unknown) => e instanceof FrameError && e.code === 'TRUNCATED');
+  const header = new FrameReader();
+  header.push(Buffer.from([0, 0]), () => {});
+  assert.throws(() => header.end(), (e: unknown) => e instanceof FrameError && e.code === 'TRUNCATED');
+});
