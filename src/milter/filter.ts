@@ -1,0 +1,156 @@
+/**
+ * Turns what a user hands the server (a {@link Milter} subclass, a factory, or a plain object of
+ * callbacks) into a way to make one filter instance per connection, and derives the negotiation
+ * request from the callbacks it implements.
+ */
+import { Action, ActionMask, MacroStage, Protocol, ProtocolMask, type MacroStageCode, type NegotiationRequest } from '../protocol/index.js';
+import { Milter, actionBits, noCallbackBits, noReplyBits } from './milter.js';
+import type { CallbackResult, ClientInfo, MilterOptions, StageName } from './types.js';
+import type { AddressFamily } from '../protocol/index.js';
+
+/** Callbacks of the plain-object style: each receives the connection's filter instance first. */
+export interface MilterDefinition {
+  options?: MilterOptions;
+  connect?(ctx: Milter, hostname: string, family: AddressFamily, address: string | undefined, port: number | undefined): CallbackResult;
+  helo?(ctx: Milter, name: string): CallbackResult;
+  envfrom?(ctx: Milter, sender: string, args: string[]): CallbackResult;
+  envrcpt?(ctx: Milter, recipient: string, args: string[]): CallbackResult;
+  data?(ctx: Milter): CallbackResult;
+  header?(ctx: Milter, name: string, value: string): CallbackResult;
+  eoh?(ctx: Milter): CallbackResult;
+  body?(ctx: Milter, chunk: Buffer): CallbackResult;
+  eom?(ctx: Milter): CallbackResult;
+  abort?(ctx: Milter): void | Promise<void>;
+  close?(ctx: Milter): void | Promise<void>;
+  unknown?(ctx: Milter, command: string): CallbackResult;
+}
+
+/** A filter as the server accepts it. */
+export type MilterFilter = typeof Milter | (() => Milter) | MilterDefinition;
+
+const callbackNames = ['connect', 'helo', 'envfrom', 'envrcpt', 'data', 'header', 'eoh', 'body', 'eom', 'abort', 'close', 'unknown'] as const;
+
+/**
+ * Builds a {@link Milter} subclass from a plain object of callbacks.
+ *
+ * @example
+ * ```ts
+ * export default defineMilter({
+ *   options: { actions: ['addHeader'] },
+ *   eom(ctx) { ctx.addHeader('X-Seen', 'yes'); },
+ * });
+ * ```
+ */
+export function defineMilter(definition: MilterDefinition): typeof Milter {
+  class DefinedMilter extends Milter {
+    static override options: MilterOptions = definition.options ?? {};
+  }
+  const proto = DefinedMilter.prototype as unknown as Record<string, unknown>;
+  for (const name of callbackNames) {
+    const fn = definition[name] as ((ctx: Milter, ...args: unknown[]) => unknown) | undefined;
+    if (typeof fn === 'function') {
+      proto[name] = function (this: Milter, ...args: unknown[]) {
+        return fn.call(definition, this, ...args);
+      };
+    }
+  }
+  return DefinedMilter;
+}
+
+/** How sessions make filter instances. */
+export interface CompiledFilter {
+  create(): Milter;
+}
+
+function isMilterClass(value: unknown): value is typeof Milter {
+  return typeof value === 'function' && (value === Milter || value.prototype instanceof Milter);
+}
+
+/** Accepts any {@link MilterFilter} form. */
+export function compileFilter(filter: MilterFilter | CompiledFilter): CompiledFilter {
+  if (typeof filter === 'object' && filter !== null && 'create' in filter && typeof filter.create === 'function') return filter as CompiledFilter;
+  if (isMilterClass(filter)) return { create: () => new filter() };
+  if (typeof filter === 'function') {
+    const factory = filter as () => Milter;
+    return {
+      create: () => {
+        const instance = factory();
+        if (!(instance instanceof Milter)) throw new TypeError('the filter factory must return a Milter instance');
+        return instance;
+      },
+    };
+  }
+  if (typeof filter === 'object' && filter !== null) {
+    const cls = defineMilter(filter as MilterDefinition);
+    return { create: () => new cls() };
+  }
+  throw new TypeError('a filter is a Milter subclass, a factory returning a Milter, or an object of callbacks');
+}
+
+const macroStageByName: Readonly<Record<string, MacroStageCode>> = {
+  connect: MacroStage.CONNECT,
+  helo: MacroStage.HELO,
+  envfrom: MacroStage.ENVFROM,
+  envrcpt: MacroStage.ENVRCPT,
+  data: MacroStage.DATA,
+  eom: MacroStage.EOM,
+  eoh: MacroStage.EOH,
+};
+
+/** The options of an instance's class. */
+export function optionsOf(instance: Milter): MilterOptions {
+  return (instance.constructor as typeof Milter).options ?? {};
+}
+
+/** Derives the negotiation request from the callbacks an instance implements and its options. */
+export function negotiationRequest(instance: Milter): NegotiationRequest {
+  const options = optionsOf(instance);
+  let protocol = 0;
+  const callbacks = instance as unknown as Record<string, unknown>;
+  for (const [name, bit] of Object.entries(noCallbackBits)) if (typeof callbacks[name] !== 'function') protocol |= bit;
+  for (const name of options.noReply ?? []) {
+    const bit = noReplyBits[name as StageName];
+    if (bit === undefined) throw new TypeError(`options.noReply: unknown stage "${name}"`);
+    protocol |= bit;
+  }
+  if (options.skip) protocol |= Protocol.SKIP;
+  if (options.rcptRejected) protocol |= Protocol.RCPT_REJ;
+  if (options.headerLeadingSpace) protocol |= Protocol.HDR_LEADSPC;
+
+  let requiredActions = 0;
+  for (const name of options.actions ?? []) {
+    const bit = actionBits[name];
+    if (bit === undefined) throw new TypeError(`options.actions: unknown action "${name}"`);
+    requiredActions |= bit;
+  }
+  const request: NegotiationRequest = {
+    requiredActions,
+    // Without a declared list, take what the MTA offers so every action works.
+    optionalActions: options.actions === undefined ? ActionMask.CURRENT & ~Action.SETSYMLIST : 0,
+    protocol,
+  };
+  if (options.macros !== undefined) {
+    request.macros = {};
+    for (const [stage, names] of Object.entries(options.macros)) {
+      const code = macroStageByName[stage];
+      if (code === undefined) throw new TypeError(`options.macros: unknown stage "${stage}"`);
+      request.macros[code] = names.join(' ');
+    }
+    // Sendmail 8.17/8.18 honours an EOM list only when an EOH list is also set.
+    if (request.macros[MacroStage.EOM] !== undefined && request.macros[MacroStage.EOH] === undefined) request.macros[MacroStage.EOH] = '';
+  }
+  return request;
+}
+
+/** The request libmilter builds for SMFIS_ALL_OPTS: every offered action, NO* bits, SKIP if offered. */
+export function allOptionsRequest(instance: Milter, offeredProtocol: number): NegotiationRequest {
+  const base = negotiationRequest(instance);
+  return {
+    requiredActions: 0,
+    optionalActions: ActionMask.CURRENT,
+    protocol: (base.protocol & ProtocolMask.NOSEND & ~Protocol.NR_HDR) | (offeredProtocol & Protocol.SKIP),
+    ...(base.macros === undefined ? {} : { macros: base.macros }),
+  };
+}
+
+export type { ClientInfo };

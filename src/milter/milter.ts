@@ -1,0 +1,324 @@
+/**
+ * The filter API: one {@link Milter} instance per MTA connection, pymilter's model in TypeScript.
+ * Callbacks are optional methods; the ones a filter does not implement are negotiated away, so
+ * the MTA never sends those commands. Actions are methods on the instance and are checked
+ * against what was negotiated and against the stage.
+ */
+import {
+  Action,
+  Protocol,
+  Reply,
+  byteLength,
+  encodeStringsReply,
+  formatReplyText,
+  hasNul,
+  type Bytes,
+} from '../protocol/index.js';
+import type { Logger } from '../log.js';
+import { ActionArgumentError, DisabledActionError, StageError } from './errors.js';
+import type { MacroStore } from './macros.js';
+import type { AddressFamily, CallbackResult, MilterOptions, NegotiateResult, NegotiationOffer, NegotiationRequest } from './types.js';
+
+/** A replacement body, or a part of one. */
+export type BodySource = Bytes | AsyncIterable<Uint8Array | string> | Iterable<Uint8Array>;
+
+/** What the session offers to the filter's action methods. @internal */
+export interface SessionAccess {
+  /** Name of the callback running now. */
+  readonly stage: string;
+  /** True while the eom callback runs. */
+  readonly inEom: boolean;
+  readonly version: number;
+  readonly actions: number;
+  readonly protocol: number;
+  readonly maxPayload: number;
+  readonly macros: MacroStore;
+  readonly logger: Logger;
+  readonly id: number;
+  /** Queues a modification packet for the end-of-message reply. */
+  modify(frame: Buffer): void;
+  /** Appends to the replacement body. */
+  replaceBody(source: BodySource): void;
+  /** Sends a progress packet now. */
+  progress(): void;
+  /** Stores a custom reply for the next reject/tempfail. */
+  setReply(text: string): void;
+}
+
+/** @internal */
+export const sessionAccess: unique symbol = Symbol('milterkit.session');
+
+const noSession: SessionAccess = new Proxy({} as SessionAccess, {
+  get(_target, key) {
+    if (key === 'stage') return 'no connection';
+    throw new StageError(String(key), 'no connection');
+  },
+});
+
+/**
+ * Base class of a filter. Subclass it, implement the callbacks you need, and pass the class to a
+ * {@link MilterServer} (or the test kit). A new instance serves each MTA connection.
+ *
+ * @example
+ * ```ts
+ * class Tagger extends Milter {
+ *   static override options: MilterOptions = { actions: ['addHeader'] };
+ *   override eom() {
+ *     this.addHeader('X-Tagged', 'yes');
+ *     return 'continue';
+ *   }
+ * }
+ * ```
+ */
+export class Milter {
+  /** Static options: required actions, no-reply stages, macro lists, SKIP, RCPT_REJ, HDR_LEADSPC. */
+  static options: MilterOptions = {};
+
+  /** @internal */
+  [sessionAccess]: SessionAccess = noSession;
+
+  /**
+   * Raw bytes of the current command's string arguments, for filters that need them exactly:
+   * connect `[hostname, address]`, helo `[name]`, envfrom/envrcpt the argv, header `[name, value]`,
+   * unknown `[line]`. The text arguments of callbacks are these bytes read as UTF-8.
+   */
+  raw: readonly Buffer[] = [];
+
+  /** Option negotiation; may adjust the request, return `'all-options'`, or `'reject'` the MTA. */
+  negotiate?(offer: NegotiationOffer, request: NegotiationRequest): NegotiateResult | Promise<NegotiateResult>;
+  /** The SMTP client connected. `address` is bare (no `IPv6:` prefix, no brackets). */
+  connect?(hostname: string, family: AddressFamily, address: string | undefined, port: number | undefined): CallbackResult;
+  /** HELO or EHLO. */
+  helo?(name: string): CallbackResult;
+  /** MAIL FROM: the sender as the client wrote it (usually in angle brackets) and the ESMTP arguments. */
+  envfrom?(sender: string, args: string[]): CallbackResult;
+  /** RCPT TO: one recipient and its ESMTP arguments. */
+  envrcpt?(recipient: string, args: string[]): CallbackResult;
+  /** DATA (protocol version 4 and later). */
+  data?(): CallbackResult;
+  /** One header; folded lines are joined with LF. */
+  header?(name: string, value: string): CallbackResult;
+  /** End of headers. */
+  eoh?(): CallbackResult;
+  /** One body chunk (at most 64 KiB, CRLF line ends, any bytes). */
+  body?(chunk: Buffer): CallbackResult;
+  /** End of message: the only stage where the message can be modified. */
+  eom?(): CallbackResult;
+  /** The MTA abandoned the current message (RSET, new HELO, end of transaction). */
+  abort?(): void | Promise<void>;
+  /** The connection ended. */
+  close?(): void | Promise<void>;
+  /** An SMTP command the MTA does not know. */
+  unknown?(command: string): CallbackResult;
+
+  /** Connection number, for logs. */
+  get connectionId(): number {
+    return this[sessionAccess].id;
+  }
+
+  /** Logger of this connection. */
+  get log(): Logger {
+    return this[sessionAccess].logger;
+  }
+
+  /** Negotiated protocol version, action flags and protocol flags. */
+  get negotiated(): { version: number; actions: number; protocol: number } {
+    const s = this[sessionAccess];
+    return { version: s.version, actions: s.actions, protocol: s.protocol };
+  }
+
+  /** Value of an MTA macro (`'i'` and `'{i}'` alike), or undefined. pymilter's `getsymval`. */
+  macro(name: string): string | undefined {
+    return this[sessionAccess].macros.get(name);
+  }
+
+  /** Raw bytes of an MTA macro. */
+  macroRaw(name: string): Buffer | undefined {
+    return this[sessionAccess].macros.getRaw(name);
+  }
+
+  /** Every macro currently defined. */
+  macros(): Record<string, string> {
+    return this[sessionAccess].macros.all();
+  }
+
+  /**
+   * Sets the SMTP reply for the next `reject` (5xx) or `tempfail` (4xx) verdict, replacing the
+   * MTA's default text. `%` is taken literally. A code whose class does not match the verdict is
+   * ignored with a warning, as libmilter does.
+   * @throws ReplyCodeError if the code, enhanced code or lines break libmilter's rules.
+   */
+  setReply(code: string, xcode?: string, ...lines: string[]): void {
+    this[sessionAccess].setReply(formatReplyText(code, xcode, lines));
+  }
+
+  /** Appends a header at the end of the headers. */
+  addHeader(name: Bytes, value: Bytes): void {
+    this.modifyHeader('addHeader', Action.ADDHDRS, Reply.ADDHEADER, undefined, name, value);
+  }
+
+  /** Inserts a header at `index` (0 = first) among all headers; an index past the end appends. */
+  insertHeader(index: number, name: Bytes, value: Bytes): void {
+    checkIndex('insertHeader', index, 0);
+    this.modifyHeader('insertHeader', Action.ADDHDRS, Reply.INSHEADER, index, name, value);
+  }
+
+  /** Changes the `index`-th (1-based) header called `name`; an empty value deletes it. */
+  changeHeader(name: Bytes, index: number, value: Bytes): void {
+    checkIndex('changeHeader', index, 1);
+    this.modifyHeader('changeHeader', Action.CHGHDRS, Reply.CHGHEADER, index, name, value);
+  }
+
+  /**
+   * Deletes the `index`-th (1-based) header called `name`. When deleting several headers of one
+   * name, delete the highest index first: MTAs disagree on whether indexes shift.
+   */
+  deleteHeader(name: Bytes, index: number): void {
+    checkIndex('deleteHeader', index, 1);
+    this.modifyHeader('deleteHeader', Action.CHGHDRS, Reply.CHGHEADER, index, name, '');
+  }
+
+  /** Adds a recipient, optionally with ESMTP arguments (e.g. `NOTIFY=NEVER`). */
+  addRecipient(recipient: Bytes, args?: Bytes): void {
+    const s = this.eomSession('addRecipient');
+    checkString('addRecipient', 'recipient', recipient, false);
+    if (args !== undefined && byteLength(args) > 0) {
+      checkString('addRecipient', 'args', args, false);
+      requireAction(s, 'addRecipient with ESMTP arguments', Action.ADDRCPT_PAR);
+      s.modify(encodeStringsReply(Reply.ADDRCPT_PAR, [recipient, args]));
+    } else if (s.actions & Action.ADDRCPT) {
+      s.modify(encodeStringsReply(Reply.ADDRCPT, [recipient]));
+    } else {
+      requireAction(s, 'addRecipient', Action.ADDRCPT_PAR);
+      s.modify(encodeStringsReply(Reply.ADDRCPT_PAR, [recipient]));
+    }
+  }
+
+  /** Removes a recipient, given in the form the MTA sent it. */
+  deleteRecipient(recipient: Bytes): void {
+    const s = this.eomSession('deleteRecipient');
+    checkString('deleteRecipient', 'recipient', recipient, false);
+    requireAction(s, 'deleteRecipient', Action.DELRCPT);
+    s.modify(encodeStringsReply(Reply.DELRCPT, [recipient]));
+  }
+
+  /** Changes the envelope sender, optionally with ESMTP arguments. */
+  changeFrom(sender: Bytes, args?: Bytes): void {
+    const s = this.eomSession('changeFrom');
+    checkString('changeFrom', 'sender', sender, true);
+    requireAction(s, 'changeFrom', Action.CHGFROM);
+    if (args !== undefined && byteLength(args) > 0) {
+      checkString('changeFrom', 'args', args, false);
+      s.modify(encodeStringsReply(Reply.CHGFROM, [sender, args]));
+    } else {
+      s.modify(encodeStringsReply(Reply.CHGFROM, [sender]));
+    }
+  }
+
+  /**
+   * Replaces the message body. Call once with the whole body, or several times to append parts;
+   * a stream or async iterable is read as the reply is sent. Use CRLF line ends. The MTA receives
+   * the new body in chunks of at most 65535 bytes.
+   */
+  replaceBody(body: BodySource): void {
+    const s = this.eomSession('replaceBody');
+    requireAction(s, 'replaceBody', Action.CHGBODY);
+    s.replaceBody(body);
+  }
+
+  /** Puts the message in the MTA's quarantine (Postfix: hold queue) with a reason. */
+  quarantine(reason: Bytes): void {
+    const s = this.eomSession('quarantine');
+    checkString('quarantine', 'reason', reason, false);
+    requireAction(s, 'quarantine', Action.QUARANTINE);
+    s.modify(encodeStringsReply(Reply.QUARANTINE, [reason]));
+  }
+
+  /** Tells the MTA to keep waiting for a slow end-of-message callback. */
+  progress(): void {
+    this.eomSession('progress').progress();
+  }
+
+  private eomSession(action: string): SessionAccess {
+    const s = this[sessionAccess];
+    if (!s.inEom) throw new StageError(action, s.stage);
+    return s;
+  }
+
+  private modifyHeader(action: string, flag: number, code: number, index: number | undefined, name: Bytes, value: Bytes): void {
+    const s = this.eomSession(action);
+    checkString(action, 'name', name, false);
+    if (typeof name === 'string' ? /[:\r\n\s]/.test(name) : name.some((b) => b === 0x3a || b <= 0x20 || b === 0x7f)) {
+      throw new ActionArgumentError(`${action}: header name "${name.toString()}" holds a colon, space or control character`);
+    }
+    requireAction(s, action, flag);
+    const normalised = normaliseHeaderValue(action, value);
+    const frame = encodeStringsReply(code, [name, normalised], index);
+    if (frame.length - 5 > s.maxPayload) throw new ActionArgumentError(`${action}: header of ${frame.length - 5} bytes exceeds the MTA's limit of ${s.maxPayload}`);
+    s.modify(frame);
+  }
+}
+
+function requireAction(s: SessionAccess, action: string, flag: number): void {
+  if ((s.actions & flag) === 0) {
+    throw new DisabledActionError(action, 'it was not negotiated (declare it in options.actions, or the MTA does not offer it)');
+  }
+}
+
+function checkIndex(action: string, index: number, min: number): void {
+  if (!Number.isInteger(index) || index < min || index > 0xffffffff) {
+    throw new ActionArgumentError(`${action}: index must be an integer >= ${min}, got ${index}`);
+  }
+}
+
+function checkString(action: string, what: string, value: Bytes, emptyAllowed: boolean): void {
+  if (hasNul(value)) throw new ActionArgumentError(`${action}: ${what} holds a NUL byte`);
+  if (!emptyAllowed && byteLength(value) === 0) throw new ActionArgumentError(`${action}: ${what} is empty`);
+}
+
+/** Multi-line values must use LF: the MTA adds the CRs (Postfix would double a CR we send). */
+function normaliseHeaderValue(action: string, value: Bytes): Bytes {
+  if (hasNul(value)) throw new ActionArgumentError(`${action}: value holds a NUL byte`);
+  if (typeof value === 'string') return value.includes('\r') ? value.replace(/\r\n?/g, '\n') : value;
+  return value.includes(0x0d) ? Buffer.from(Buffer.from(value).toString('latin1').replace(/\r\n?/g, '\n'), 'latin1') : value;
+}
+
+/** Protocol bits of the callbacks a filter may leave out, by callback name. */
+export const noCallbackBits = {
+  connect: Protocol.NOCONNECT,
+  helo: Protocol.NOHELO,
+  envfrom: Protocol.NOMAIL,
+  envrcpt: Protocol.NORCPT,
+  body: Protocol.NOBODY,
+  header: Protocol.NOHDRS,
+  eoh: Protocol.NOEOH,
+  unknown: Protocol.NOUNKNOWN,
+  data: Protocol.NODATA,
+} as const;
+
+/** No-reply bits by callback name. */
+export const noReplyBits = {
+  connect: Protocol.NR_CONN,
+  helo: Protocol.NR_HELO,
+  envfrom: Protocol.NR_MAIL,
+  envrcpt: Protocol.NR_RCPT,
+  data: Protocol.NR_DATA,
+  header: Protocol.NR_HDR,
+  eoh: Protocol.NR_EOH,
+  body: Protocol.NR_BODY,
+  unknown: Protocol.NR_UNKN,
+} as const;
+
+/** Action flags by action name. */
+export const actionBits: Readonly<Record<string, number>> = {
+  addHeader: Action.ADDHDRS,
+  insertHeader: Action.ADDHDRS,
+  changeHeader: Action.CHGHDRS,
+  deleteHeader: Action.CHGHDRS,
+  replaceBody: Action.CHGBODY,
+  addRecipient: Action.ADDRCPT,
+  addRecipientWithArgs: Action.ADDRCPT_PAR,
+  deleteRecipient: Action.DELRCPT,
+  changeFrom: Action.CHGFROM,
+  quarantine: Action.QUARANTINE,
+};

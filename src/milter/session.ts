@@ -1,0 +1,665 @@
+/**
+ * The milter-side session: one state machine per MTA connection, driven by the bytes the MTA
+ * sends and answering through a write function. It knows nothing of sockets, so the server, the
+ * offline test kit and the tests all drive the same code.
+ *
+ * Synchronous callbacks are answered without allocating promises; while an asynchronous
+ * callback runs, later packets wait in a bounded queue (the MTA pipelines headers when it was
+ * told not to wait for their replies).
+ */
+import {
+  Command,
+  FrameReader,
+  MalformedPacketError,
+  NegotiationError,
+  Protocol,
+  Reply,
+  codeName,
+  decodeConnect,
+  decodeOptneg,
+  encodeOptnegReply,
+  encodeStringsReply,
+  negotiate,
+  readCStrings,
+  replyCodeClass,
+  simpleReplyFrames,
+  splitCStrings,
+  type AddressFamily,
+  type NegotiationResult,
+} from '../protocol/index.js';
+import { childLogger, silentLogger, type Logger } from '../log.js';
+import { EndOfMessage } from './eom.js';
+import { allOptionsRequest, compileFilter, negotiationRequest, type CompiledFilter, type MilterFilter } from './filter.js';
+import { MacroStore } from './macros.js';
+import { Milter, noReplyBits, sessionAccess, type BodySource, type SessionAccess } from './milter.js';
+import type { CallbackResult, StageName, Verdict } from './types.js';
+
+/** The verdict sent when a callback throws, rejects or times out. */
+export type ErrorVerdict = 'tempfail' | 'reject' | 'accept' | 'continue';
+
+/** Options of a session (and of the server, which passes them on). */
+export interface SessionOptions {
+  /** The filter: a Milter subclass, a factory, or a plain object of callbacks. */
+  filter: MilterFilter | CompiledFilter;
+  /** Verdict for a callback that throws, rejects or times out (default `tempfail`). */
+  errorVerdict?: ErrorVerdict;
+  /** Largest incoming payload in bytes (default 1 MiB). */
+  maxPayload?: number;
+  /** Longest a callback may take, in ms, before it counts as failed (default 300 000). */
+  callbackTimeout?: number;
+  /** While eom() runs longer than this (ms), send PROGRESS this often so the MTA keeps waiting (default 5000; 0 disables). */
+  progressInterval?: number;
+  /** Bytes of pipelined packets held while a callback runs before reading pauses (default 4 MiB). */
+  maxQueuedBytes?: number;
+  logger?: Logger;
+  /** Connection number for logs. */
+  id?: number;
+}
+
+/** What the session needs from its transport. */
+export interface SessionIO {
+  write(data: Buffer): void;
+  close(): void;
+  /** Stop reading (backpressure); optional. */
+  pause?(): void;
+  resume?(): void;
+}
+
+type Phase = 'negotiate' | 'open' | 'closing' | 'closed';
+/** Callbacks answered with a verdict. */
+type RepliedStage = StageName | 'eom';
+
+const messageStages: ReadonlySet<RepliedStage> = new Set(['envfrom', 'envrcpt', 'data', 'header', 'eoh', 'body', 'eom']);
+const EMPTY: readonly Buffer[] = [];
+
+function isPromise<T>(value: unknown): value is Promise<T> {
+  return value !== null && typeof value === 'object' && typeof (value as { then?: unknown }).then === 'function';
+}
+
+/** Strips Sendmail's `IPv6:` prefix and brackets from a client address. */
+export function bareAddress(address: string): string {
+  let a = address;
+  if (a.startsWith('[') && a.endsWith(']')) a = a.slice(1, -1);
+  if (a.length > 5 && a.slice(0, 5).toLowerCase() === 'ipv6:') a = a.slice(5);
+  return a;
+}
+
+let nextSessionId = 1;
+
+/** One MTA connection, milter side. */
+export class MilterSession implements SessionAccess {
+  readonly id: number;
+  readonly logger: Logger;
+  readonly macros = new MacroStore();
+  readonly closed: Promise<void>;
+
+  private readonly filter: CompiledFilter;
+  private readonly reader: FrameReader;
+  private readonly errorVerdict: ErrorVerdict;
+  private readonly callbackTimeout: number;
+  private readonly progressInterval: number;
+  private readonly maxQueuedBytes: number;
+  private milter: Milter;
+  private phase: Phase = 'negotiate';
+  private negotiated: NegotiationResult | undefined;
+
+  private out: Buffer[] = [];
+  private outBytes = 0;
+  private queue: Array<number | Buffer> = [];
+  private queuedBytes = 0;
+  private paused = false;
+  private busy = false;
+  private eof = false;
+  private resolveClosed!: () => void;
+
+  /** Name of the callback running now. */
+  stage = 'negotiate';
+  private inMessage = false;
+  /** The current message got a final verdict: the MTA sends nothing more for it. */
+  private messageDone = false;
+  /** A callback failed where no reply could be sent: the next reply of this message carries the error verdict. */
+  private pendingFailure = false;
+  private replyText: string | undefined;
+  private eomState: EndOfMessage | undefined;
+
+  constructor(
+    options: SessionOptions,
+    private readonly io: SessionIO,
+  ) {
+    this.id = options.id ?? nextSessionId++;
+    this.logger = childLogger(options.logger ?? silentLogger, { conn: this.id });
+    this.filter = compileFilter(options.filter);
+    this.reader = new FrameReader(options.maxPayload);
+    this.errorVerdict = options.errorVerdict ?? 'tempfail';
+    this.callbackTimeout = options.callbackTimeout ?? 300_000;
+    this.progressInterval = options.progressInterval ?? 5000;
+    this.maxQueuedBytes = options.maxQueuedBytes ?? 4 * 1024 * 1024;
+    this.closed = new Promise((resolve) => (this.resolveClosed = resolve));
+    this.milter = this.newMilter();
+  }
+
+  // ---- SessionAccess (what the filter's actions use) ----
+
+  get inEom(): boolean {
+    return this.eomState !== undefined && this.eomState.open;
+  }
+  get version(): number {
+    return this.negotiated?.version ?? 0;
+  }
+  get actions(): number {
+    return this.negotiated?.actions ?? 0;
+  }
+  get protocol(): number {
+    return this.negotiated?.protocol ?? 0;
+  }
+  get maxPayload(): number {
+    return this.negotiated?.maxPayload ?? 65535;
+  }
+  modify(frame: Buffer): void {
+    this.eomState!.modify(frame);
+  }
+  replaceBody(source: BodySource): void {
+    this.eomState!.replaceBody(source);
+  }
+  progress(): void {
+    this.flush();
+    this.io.write(simpleReplyFrames.progress);
+  }
+  setReply(text: string): void {
+    this.replyText = text;
+  }
+
+  // ---- input ----
+
+  /** Bytes received from the MTA. */
+  receive(chunk: Buffer): void {
+    if (this.phase === 'closed' || this.phase === 'closing') return;
+    try {
+      this.reader.push(chunk, this.onFrame);
+    } catch (err) {
+      this.fail(err);
+    }
+    this.flush();
+  }
+
+  /** The MTA closed its side of the connection. */
+  end(): void {
+    if (this.eof) return;
+    this.eof = true;
+    try {
+      this.reader.end();
+    } catch (err) {
+      this.logger.warn({ err: String(err) }, 'MTA closed the connection inside a packet');
+    }
+    if (!this.busy && this.queue.length === 0) void this.shutdown('MTA closed the connection');
+  }
+
+  /** Ends the session from outside (timeout, transport error): callbacks run, then the connection closes. */
+  terminate(reason: string): void {
+    this.logger.warn({ reason }, 'ending session');
+    this.queue.length = 0;
+    this.eof = true;
+    if (!this.busy) void this.shutdown(reason);
+  }
+
+  private readonly onFrame = (code: number, payload: Buffer): void => {
+    if (this.busy || this.queue.length > 0) {
+      this.queue.push(code, payload);
+      this.queuedBytes += payload.length + 5;
+      if (!this.paused && this.queuedBytes > this.maxQueuedBytes) {
+        this.paused = true;
+        this.io.pause?.();
+      }
+      return;
+    }
+    this.dispatch(code, payload);
+  };
+
+  private dispatch(code: number, payload: Buffer): void {
+    let pending: void | Promise<void>;
+    try {
+      pending = this.handle(code, payload);
+    } catch (err) {
+      this.fail(err);
+      return;
+    }
+    if (pending !== undefined) {
+      this.busy = true;
+      pending.then(this.afterAsync, (err: unknown) => {
+        this.busy = false;
+        this.fail(err);
+      });
+    }
+  }
+
+  private readonly afterAsync = (): void => {
+    this.busy = false;
+    while (!this.busy && this.queue.length > 0 && this.phase !== 'closed' && this.phase !== 'closing') {
+      const code = this.queue.shift() as number;
+      const payload = this.queue.shift() as Buffer;
+      this.queuedBytes -= payload.length + 5;
+      this.dispatch(code, payload);
+    }
+    if (this.paused && this.queuedBytes <= this.maxQueuedBytes / 2) {
+      this.paused = false;
+      this.io.resume?.();
+    }
+    this.flush();
+    if (!this.busy && this.queue.length === 0 && this.eof && this.phase !== 'closed' && this.phase !== 'closing') {
+      void this.shutdown('MTA closed the connection');
+    }
+  };
+
+  // ---- output ----
+
+  private send(frame: Buffer): void {
+    this.out.push(frame);
+    this.outBytes += frame.length;
+  }
+
+  /** Writes what is queued, as one buffer when small so one syscall carries it. */
+  private flush(): void {
+    const n = this.out.length;
+    if (n === 0) return;
+    if (n === 1) this.io.write(this.out[0]!);
+    else if (this.outBytes <= 65536) this.io.write(Buffer.concat(this.out, this.outBytes));
+    else for (const frame of this.out) this.io.write(frame);
+    this.out = [];
+    this.outBytes = 0;
+  }
+
+  // ---- commands ----
+
+  private handle(code: number, payload: Buffer): void | Promise<void> {
+    if (this.phase === 'negotiate' && code !== Command.OPTNEG) {
+      throw new MalformedPacketError(`expected OPTNEG first, got ${codeName(code)}`);
+    }
+    switch (code) {
+      case Command.MACRO:
+        return this.onMacro(payload);
+      case Command.OPTNEG:
+        return this.onOptneg(payload);
+      case Command.CONNECT:
+        return this.onConnect(payload);
+      case Command.HELO: {
+        const [name] = readCStrings(payload, 0, 1, 'HELO');
+        this.milter.raw = [name!];
+        return this.run('helo', name!.toString('utf8'));
+      }
+      case Command.MAIL: {
+        this.beginMessage(true);
+        const argv = splitCStrings(payload, 'MAIL');
+        this.milter.raw = argv;
+        return this.run('envfrom', argv[0]!.toString('utf8'), argv.slice(1).map(String));
+      }
+      case Command.RCPT: {
+        this.beginMessage(false);
+        const argv = splitCStrings(payload, 'RCPT');
+        this.milter.raw = argv;
+        return this.run('envrcpt', argv[0]!.toString('utf8'), argv.slice(1).map(String));
+      }
+      case Command.DATA:
+        this.expectEmpty(payload, 'DATA');
+        this.beginMessage(false);
+        return this.run('data');
+      case Command.HEADER: {
+        this.beginMessage(false);
+        const [name, value] = readCStrings(payload, 0, 2, 'HEADER');
+        if (name!.length === 0) throw new MalformedPacketError('HEADER: empty name');
+        this.milter.raw = [name!, value!];
+        return this.run('header', name!.toString('utf8'), value!.toString('utf8'));
+      }
+      case Command.EOH:
+        this.expectEmpty(payload, 'EOH');
+        this.beginMessage(false);
+        return this.run('eoh');
+      case Command.BODY:
+        this.beginMessage(false);
+        return this.run('body', payload);
+      case Command.BODYEOB:
+        return this.onEndOfMessage(payload);
+      case Command.UNKNOWN: {
+        const [line] = readCStrings(payload, 0, 1, 'UNKNOWN');
+        this.milter.raw = [line!];
+        return this.run('unknown', line!.toString('utf8'));
+      }
+      case Command.ABORT:
+        this.expectEmpty(payload, 'ABORT');
+        return this.onAbort();
+      case Command.QUIT:
+        this.expectEmpty(payload, 'QUIT');
+        return this.shutdown('QUIT');
+      case Command.QUIT_NC:
+        this.expectEmpty(payload, 'QUIT_NC');
+        return this.onQuitNewConnection();
+      default:
+        throw new MalformedPacketError(`unknown command ${codeName(code)}`);
+    }
+  }
+
+  private expectEmpty(payload: Buffer, what: string): void {
+    if (payload.length !== 0) throw new MalformedPacketError(`${what}: unexpected payload of ${payload.length} bytes`);
+  }
+
+  private onMacro(payload: Buffer): void {
+    if (payload.length === 0) throw new MalformedPacketError('MACRO: missing stage byte');
+    if (payload.length > 1) {
+      if (payload[payload.length - 1] !== 0) throw new MalformedPacketError('MACRO: payload is not NUL-terminated');
+      let strings = 0;
+      for (let i = payload.indexOf(0, 1); i !== -1; i = payload.indexOf(0, i + 1)) strings++;
+      if (strings % 2 !== 0) throw new MalformedPacketError('MACRO: odd number of strings');
+    }
+    this.macros.store(payload);
+  }
+
+  private onOptneg(payload: Buffer): void | Promise<void> {
+    if (this.phase !== 'negotiate') throw new MalformedPacketError('second OPTNEG on one connection');
+    const offer = decodeOptneg(payload);
+    const request = negotiationRequest(this.milter);
+    this.stage = 'negotiate';
+    const custom = this.milter.negotiate?.(offer, request);
+    const finish = (answer: Awaited<typeof custom>): void => {
+      if (answer === 'reject') {
+        this.logger.info({ offer }, 'filter refused the MTA at negotiation');
+        void this.shutdown('negotiation refused by the filter');
+        return;
+      }
+      const chosen = answer === 'all-options' ? allOptionsRequest(this.milter, offer.protocol) : typeof answer === 'object' && answer !== null ? answer : request;
+      let result: NegotiationResult;
+      try {
+        result = negotiate(offer, chosen);
+      } catch (err) {
+        if (!(err instanceof NegotiationError)) throw err;
+        this.logger.error({ offer }, `negotiation failed: ${err.message}`);
+        void this.shutdown('negotiation failed');
+        return;
+      }
+      this.negotiated = result;
+      this.phase = 'open';
+      this.send(encodeOptnegReply(result.version, result.actions, result.protocol, result.macros));
+      this.logger.debug({ version: result.version, actions: result.actions, protocol: result.protocol }, 'negotiated');
+    };
+    if (isPromise<Awaited<typeof custom>>(custom)) return this.guard('negotiate', custom).then(finish);
+    finish(custom);
+  }
+
+  private onConnect(payload: Buffer): void | Promise<void> {
+    const info = decodeConnect(payload);
+    this.milter.raw = info.address === undefined ? [info.hostname] : [info.hostname, info.address];
+    const address = info.address === undefined ? undefined : bareAddress(info.address.toString('utf8'));
+    return this.run('connect', info.hostname.toString('utf8'), info.family as AddressFamily, address, info.port);
+  }
+
+  /** Marks a message as started; a MAIL always starts a new one. */
+  private beginMessage(isMail: boolean): void {
+    if (isMail) {
+      this.messageDone = false;
+      this.pendingFailure = false;
+    }
+    this.inMessage = true;
+  }
+
+  /** Ends the message for this filter (final verdict given, or ABORT). */
+  private endMessage(): void {
+    this.inMessage = false;
+    this.messageDone = true;
+    this.replyText = undefined;
+    this.macros.endMessage();
+  }
+
+  private onAbort(): void | Promise<void> {
+    this.macros.clearMessage();
+    this.replyText = undefined;
+    this.pendingFailure = false;
+    if (!this.inMessage) return;
+    this.inMessage = false;
+    return this.runQuiet('abort');
+  }
+
+  private onQuitNewConnection(): void | Promise<void> {
+    const done = (): void => {
+      this.macros.clear();
+      this.milter = this.newMilter();
+      this.messageDone = false;
+      this.stage = 'connect';
+    };
+    const pending = this.closeFilter();
+    if (pending) return pending.then(done);
+    done();
+  }
+
+  private newMilter(): Milter {
+    const milter = this.filter.create();
+    milter[sessionAccess] = this;
+    return milter;
+  }
+
+  // ---- callbacks ----
+
+  /** Runs a callback answered with a verdict. */
+  private run(stage: StageName, ...args: unknown[]): void | Promise<void> {
+    this.stage = stage;
+    const fn = (this.milter as unknown as Record<string, ((...a: unknown[]) => CallbackResult) | undefined>)[stage];
+    if (fn === undefined) return this.answer(stage, undefined, false);
+    let result: CallbackResult;
+    try {
+      result = fn.apply(this.milter, args);
+    } catch (err) {
+      this.callbackFailed(stage, err);
+      return this.answer(stage, undefined, true);
+    }
+    if (isPromise<Verdict | void>(result)) {
+      return this.guard(stage, result).then(
+        (verdict) => this.answer(stage, verdict, false),
+        () => this.answer(stage, undefined, true),
+      );
+    }
+    this.answer(stage, result as Verdict | undefined, false);
+  }
+
+  /** Runs abort or close: no verdict, failures only logged. */
+  private runQuiet(stage: 'abort' | 'close'): void | Promise<void> {
+    this.stage = stage;
+    const fn = this.milter[stage];
+    if (fn === undefined) return;
+    let result: void | Promise<void>;
+    try {
+      result = fn.call(this.milter);
+    } catch (err) {
+      this.callbackFailed(stage, err);
+      return;
+    }
+    if (isPromise<void>(result)) return this.guard(stage, result).then(undefined, () => undefined);
+  }
+
+  /** Applies the callback timeout; a failure is logged and rethrown. */
+  private guard<T>(stage: string, promise: Promise<T>): Promise<T> {
+    return new Promise<T>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        const err = new Error(`${stage}() did not finish within ${this.callbackTimeout} ms`);
+        this.callbackFailed(stage, err);
+        reject(err);
+      }, this.callbackTimeout);
+      promise.then(
+        (value) => {
+          clearTimeout(timer);
+          resolve(value);
+        },
+        (err: unknown) => {
+          clearTimeout(timer);
+          this.callbackFailed(stage, err);
+          reject(err);
+        },
+      );
+    });
+  }
+
+  private callbackFailed(stage: string, err: unknown): void {
+    this.logger.error({ err: err instanceof Error ? { message: err.message, stack: err.stack } : String(err), stage }, `${stage}() failed; answering ${this.errorVerdict}`);
+  }
+
+  /** Sends the reply to a command, honouring NR negotiation, SKIP rules and the custom reply. */
+  private answer(stage: RepliedStage, returned: Verdict | void | undefined, failed: boolean): void {
+    this.milter.raw = EMPTY;
+    const noReplyBit = stage === 'eom' ? 0 : noReplyBits[stage];
+    if (this.protocol & noReplyBit) {
+      if (failed) this.pendingFailure = true;
+      else if (returned !== undefined && returned !== 'continue' && returned !== 'noreply') {
+        this.logger.warn({ stage, verdict: returned }, `${stage}() returned ${returned}, but the MTA was told not to wait for a reply at this stage; ignored`);
+      }
+      return;
+    }
+    let verdict: Verdict = failed ? this.errorVerdict : (returned ?? 'continue');
+    if (verdict === 'noreply') verdict = 'continue';
+    if (verdict === 'skip' && !(stage === 'body' && this.protocol & Protocol.SKIP)) {
+      this.logger.warn({ stage }, `${stage}() returned skip, which is only allowed from body() when SKIP was negotiated; continuing`);
+      verdict = 'continue';
+    }
+    if (this.pendingFailure && messageStages.has(stage) && (verdict === 'continue' || verdict === 'accept')) {
+      verdict = this.errorVerdict;
+      this.pendingFailure = false;
+    }
+    this.sendVerdict(verdict);
+    if (verdict !== 'continue' && verdict !== 'skip' && messageStages.has(stage) && !(stage === 'envrcpt' && (verdict === 'reject' || verdict === 'tempfail'))) {
+      this.endMessage();
+    }
+  }
+
+  private sendVerdict(verdict: Exclude<Verdict, 'noreply'>): void {
+    const text = this.replyText;
+    this.replyText = undefined;
+    if (text !== undefined && (verdict === 'reject' || verdict === 'tempfail')) {
+      if (replyCodeClass(text) === verdict) {
+        this.send(encodeStringsReply(Reply.REPLYCODE, [text]));
+        return;
+      }
+      this.logger.warn({ verdict, reply: text.slice(0, 3) }, `custom reply ${text.slice(0, 3)} does not match verdict ${verdict}; the MTA's default text is used`);
+    }
+    this.send(simpleReplyFrames[verdict]);
+  }
+
+  // ---- end of message ----
+
+  private onEndOfMessage(payload: Buffer): void | Promise<void> {
+    this.beginMessage(false);
+    const body = this.milter.body;
+    // libmilter takes data in EOB as a last body chunk; no MTA sends it. It gets no reply of its own.
+    if (payload.length === 0 || body === undefined) return this.endOfMessage();
+    this.stage = 'body';
+    let result: CallbackResult;
+    try {
+      result = body.call(this.milter, payload);
+    } catch (err) {
+      this.callbackFailed('body', err);
+      this.pendingFailure = true;
+      return this.endOfMessage();
+    }
+    if (!isPromise(result)) return this.endOfMessage();
+    return this.guard('body', result).then(
+      () => this.endOfMessage(),
+      () => {
+        this.pendingFailure = true;
+        return this.endOfMessage();
+      },
+    );
+  }
+
+  private endOfMessage(): void | Promise<void> {
+    this.stage = 'eom';
+    const eom = new EndOfMessage(this.maxPayload);
+    this.eomState = eom;
+    const fn = this.milter.eom;
+    let result: CallbackResult;
+    try {
+      result = fn === undefined ? undefined : fn.call(this.milter);
+    } catch (err) {
+      this.callbackFailed('eom', err);
+      return this.finishEom(undefined, true);
+    }
+    if (!isPromise<Verdict | void>(result)) return this.finishEom(result as Verdict | undefined, false);
+    const heartbeat = this.progressInterval > 0 ? setInterval(() => this.progress(), this.progressInterval) : undefined;
+    const stop = (): void => clearInterval(heartbeat);
+    return this.guard('eom', result).then(
+      (verdict) => {
+        stop();
+        return this.finishEom(verdict, false);
+      },
+      () => {
+        stop();
+        return this.finishEom(undefined, true);
+      },
+    );
+  }
+
+  private finishEom(returned: Verdict | void | undefined, failed: boolean): void | Promise<void> {
+    const eom = this.eomState!;
+    eom.close();
+    if (failed || this.pendingFailure) {
+      this.eomState = undefined;
+      this.pendingFailure = false;
+      this.answer('eom', undefined, true);
+      return;
+    }
+    if (!eom.hasStreamingBody) {
+      eom.writeTo((frame) => this.send(frame));
+      this.eomState = undefined;
+      this.answer('eom', returned, false);
+      return;
+    }
+    this.flush();
+    return eom.stream((frame) => this.io.write(frame)).then(
+      () => {
+        this.eomState = undefined;
+        this.answer('eom', returned, false);
+      },
+      (err: unknown) => {
+        this.eomState = undefined;
+        this.callbackFailed('replaceBody', err);
+        this.answer('eom', undefined, true);
+      },
+    );
+  }
+
+  // ---- shutdown ----
+
+  private closeFilter(): void | Promise<void> {
+    const aborting = this.inMessage ? this.runQuiet('abort') : undefined;
+    this.inMessage = false;
+    if (aborting) return aborting.then(() => this.runQuiet('close'));
+    return this.runQuiet('close');
+  }
+
+  private shutdown(reason: string): Promise<void> {
+    if (this.phase === 'closing' || this.phase === 'closed') return this.closed;
+    const wasOpen = this.phase === 'open';
+    this.phase = 'closing';
+    this.flush();
+    this.logger.debug({ reason }, 'session closing');
+    const finish = (): void => {
+      this.phase = 'closed';
+      this.stage = 'closed';
+      this.io.close();
+      this.resolveClosed();
+    };
+    const pending = wasOpen ? this.closeFilter() : undefined;
+    if (pending) pending.then(finish, finish);
+    else finish();
+    return this.closed;
+  }
+
+  /** A protocol error: log it, run abort/close, and close the connection without a reply. */
+  private fail(err: unknown): void {
+    if (this.phase === 'closed' || this.phase === 'closing') return;
+    const message = err instanceof Error ? err.message : String(err);
+    this.logger.error({ err: message }, `closing the connection: ${message}`);
+    this.queue.length = 0;
+    this.out = [];
+    this.outBytes = 0;
+    void this.shutdown(message);
+  }
+}
+
+/** Creates a session over any byte transport (a socket, an in-memory pipe for tests). */
+export function createMilterSession(options: SessionOptions, io: SessionIO): MilterSession {
+  return new MilterSession(options, io);
+}

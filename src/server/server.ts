@@ -1,0 +1,175 @@
+/**
+ * The milter server: listens on a socket spec and runs one {@link MilterSession} per MTA
+ * connection. It owns the transport concerns only: unix socket lifecycle (stale socket removal,
+ * mode, removal at close), connection limit, idle timeout, graceful close.
+ */
+import { promises as fs } from 'node:fs';
+import net from 'node:net';
+import { childLogger, silentLogger, type Logger } from '../log.js';
+import { MilterSession, type SessionOptions } from '../milter/session.js';
+import { compileFilter } from '../milter/filter.js';
+import { formatSocketAddress, parseSocketSpec, type SocketAddress } from './socket-spec.js';
+
+/** Options of a {@link MilterServer}. */
+export interface ServerOptions extends Omit<SessionOptions, 'id'> {
+  /** Where to listen: `unix:/path`, `inet:port@host`, `inet:host:port`, ... (default `inet:8890@127.0.0.1`). */
+  socket?: string;
+  /** Mode of a unix socket (default 0o660). */
+  socketMode?: number;
+  /** Most connections served at once; further ones are closed at once (default 1000). */
+  maxConnections?: number;
+  /** Close a connection when the MTA sends nothing for this long, in ms (default 7 210 000, as libmilter). */
+  idleTimeout?: number;
+  /** Listen backlog. */
+  backlog?: number;
+}
+
+/** Default socket: loopback TCP, which both Postfix and Sendmail reach without permission changes. */
+export const DEFAULT_SOCKET = 'inet:8890@127.0.0.1';
+
+/**
+ * A milter daemon.
+ *
+ * @example
+ * ```ts
+ * const server = new MilterServer({ filter: MyFilter, socket: 'unix:/run/milterkit/milter.sock' });
+ * await server.listen();
+ * process.on('SIGTERM', () => server.close());
+ * ```
+ */
+export class MilterServer {
+  readonly address: SocketAddress;
+  private readonly logger: Logger;
+  private readonly sessionOptions: SessionOptions;
+  private readonly sessions = new Set<MilterSession>();
+  private readonly sockets = new Set<net.Socket>();
+  private server: net.Server | undefined;
+  private nextId = 1;
+  private closing = false;
+
+  constructor(private readonly options: ServerOptions) {
+    this.address = parseSocketSpec(options.socket ?? DEFAULT_SOCKET);
+    this.logger = options.logger ?? silentLogger;
+    // Compile once: nothing per connection that can be done at start-up.
+    this.sessionOptions = { ...options, filter: compileFilter(options.filter) };
+  }
+
+  /** Connections being served. */
+  get connections(): number {
+    return this.sessions.size;
+  }
+
+  /** Starts listening; resolves with the address in Postfix's spelling (e.g. `inet:127.0.0.1:8890`). */
+  async listen(): Promise<string> {
+    if (this.server) throw new Error('server already listening');
+    if (this.address.kind === 'unix') await removeStaleSocket(this.address.path);
+    const server = net.createServer({ noDelay: true, pauseOnConnect: false }, (socket) => this.accept(socket));
+    server.maxConnections = this.options.maxConnections ?? 1000;
+    server.on('drop', (info) => this.logger.warn({ remote: info?.remoteAddress }, 'connection refused: maxConnections reached'));
+    server.on('error', (err) => this.logger.error({ err: err.message }, 'server error'));
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      const done = (): void => {
+        server.off('error', reject);
+        resolve();
+      };
+      if (this.address.kind === 'unix') server.listen({ path: this.address.path, backlog: this.options.backlog }, done);
+      else server.listen({ host: this.address.host, port: this.address.port, backlog: this.options.backlog }, done);
+    });
+    this.server = server;
+    if (this.address.kind === 'unix') await fs.chmod(this.address.path, this.options.socketMode ?? 0o660);
+    const bound = server.address();
+    const where = typeof bound === 'object' && bound !== null ? formatSocketAddress({ kind: 'inet', host: bound.address, port: bound.port }) : formatSocketAddress(this.address);
+    this.logger.info({ socket: where }, 'listening');
+    return where;
+  }
+
+  /** The TCP port actually bound (useful with port 0). */
+  get port(): number | undefined {
+    const bound = this.server?.address();
+    return typeof bound === 'object' && bound !== null ? bound.port : undefined;
+  }
+
+  /**
+   * Stops accepting connections and waits for the sessions in flight to finish; after
+   * `graceMs` (default 30 s) the remaining ones are ended (their abort and close callbacks run).
+   */
+  async close(graceMs = 30_000): Promise<void> {
+    if (this.closing || !this.server) return;
+    this.closing = true;
+    const server = this.server;
+    const stopped = new Promise<void>((resolve) => server.close(() => resolve()));
+    const drained = Promise.all([...this.sessions].map((s) => s.closed));
+    let timer: NodeJS.Timeout | undefined;
+    const timedOut = new Promise<'timeout'>((resolve) => (timer = setTimeout(() => resolve('timeout'), graceMs)));
+    if ((await Promise.race([drained, timedOut])) === 'timeout') {
+      this.logger.warn({ sessions: this.sessions.size }, 'close: ending sessions still open after the grace period');
+      for (const session of this.sessions) session.terminate('server closing');
+      await Promise.all([...this.sessions].map((s) => s.closed));
+    }
+    clearTimeout(timer);
+    for (const socket of this.sockets) socket.destroy();
+    await stopped;
+    if (this.address.kind === 'unix') await fs.rm(this.address.path, { force: true });
+    this.logger.info({}, 'closed');
+  }
+
+  private accept(socket: net.Socket): void {
+    if (this.closing) {
+      socket.destroy();
+      return;
+    }
+    const id = this.nextId++;
+    const logger = childLogger(this.logger, {});
+    socket.setNoDelay(true);
+    this.sockets.add(socket);
+    const session = new MilterSession(
+      { ...this.sessionOptions, id, logger },
+      {
+        write: (data) => {
+          if (!socket.destroyed) socket.write(data);
+        },
+        close: () => socket.end(),
+        pause: () => socket.pause(),
+        resume: () => socket.resume(),
+      },
+    );
+    this.sessions.add(session);
+    socket.setTimeout(this.options.idleTimeout ?? 7_210_000, () => session.terminate('idle timeout'));
+    socket.on('data', (chunk: Buffer) => session.receive(chunk));
+    socket.on('end', () => session.end());
+    socket.on('error', (err) => {
+      session.logger.warn({ err: err.message }, 'connection error');
+      session.terminate(`connection error: ${err.message}`);
+    });
+    socket.on('close', () => {
+      this.sockets.delete(socket);
+      session.terminate('connection closed');
+    });
+    void session.closed.then(() => {
+      this.sessions.delete(session);
+      if (!socket.destroyed) socket.end();
+    });
+  }
+}
+
+/** Removes a unix socket left by a previous run, refusing to remove anything that is not a socket. */
+async function removeStaleSocket(path: string): Promise<void> {
+  let stat;
+  try {
+    stat = await fs.lstat(path);
+  } catch {
+    return;
+  }
+  if (!stat.isSocket()) throw new Error(`${path} exists and is not a socket; refusing to replace it`);
+  const inUse = await new Promise<boolean>((resolve) => {
+    const probe = net.connect({ path });
+    probe.once('connect', () => {
+      probe.destroy();
+      resolve(true);
+    });
+    probe.once('error', () => resolve(false));
+  });
+  if (inUse) throw new Error(`${path} is in use by another process`);
+  await fs.rm(path, { force: true });
+}
