@@ -1,0 +1,13 @@
+#!/usr/bin/env node
+/**
+ * Standalone executable for Courier's filters directory:
+ * `ln -s …/dist/src/courier/bin.js /usr/lib/courier/filters/milterkit && filterctl start milterkit`.
+ *
+ * @packageDocumentation
+ */
+import { courierMain } from './cli.js';
+
+const code = await courierMain(process.argv.slice(2));
+// Shutdown is already bounded inside the daemon; leftover handles (stdin, timers) must not keep
+// courierfilter waiting for this process.
+process.exit(code);

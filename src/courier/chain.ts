@@ -1,0 +1,200 @@
+/**
+ * The ordered module chain run on every message: pythonfilter's semantics (`''` continue, `2xx`
+ * stop, `0xx` stop and skip Courier's later filters, `4xx`/`5xx` reject, `MODULE for A B`
+ * bypass) plus Courier::Filter's `trusting` and `testing`, and a failure policy per module so
+ * that a module that throws, hangs or answers nonsense never silently lets mail through.
+ *
+ * @packageDocumentation
+ */
+import * as control from './helpers/control.js';
+import { CourierConfig } from './helpers/config.js';
+import { CourierMessage } from './helpers/message.js';
+import type { CourierLogger } from './logging.js';
+import type { CourierFilterModule, FilterContext } from './module-api.js';
+import { loadFilterModule } from './module-loader.js';
+import { parseModuleReply, replyEffect, type FilterReply } from './reply.js';
+import type { FilterRequest } from './request.js';
+import type { DaemonSettings, FailureOutcome, ModuleSettings } from './settings.js';
+
+interface ChainEntry {
+  readonly settings: ModuleSettings;
+  readonly logger: CourierLogger;
+  readonly module?: CourierFilterModule;
+  readonly loadError?: Error;
+}
+
+/** How one module's run ended. */
+type ModuleRun =
+  | { kind: 'answer'; reply: FilterReply | undefined }
+  | { kind: 'error'; error: Error }
+  | { kind: 'timeout' };
+
+/** One module's part in a message's outcome, for the log line. */
+interface ModuleTrace {
+  module: string;
+  result: string;
+  ms: number;
+}
+
+function parseFixedReply(text: string): FilterReply {
+  return parseModuleReply(text)!;
+}
+
+/** Runs a module's doFilter with a deadline; never throws. */
+async function runWithDeadline(
+  entry: ChainEntry & { module: CourierFilterModule },
+  request: FilterRequest,
+  context: Omit<FilterContext, 'signal'>,
+  deadlineMs: number,
+): Promise<ModuleRun> {
+  const controller = new AbortController();
+  let timer: NodeJS.Timeout | undefined;
+  const timedOut = new Promise<ModuleRun>((resolve) => {
+    timer = setTimeout(() => {
+      controller.abort(new Error('module deadline passed'));
+      resolve({ kind: 'timeout' });
+    }, Math.max(0, deadlineMs));
+  });
+  const answered = Promise.resolve()
+    .then(() => entry.module.doFilter(request.dataPath, request.controlPaths, { ...context, signal: controller.signal }))
+    .then(
+      (answer): ModuleRun => ({ kind: 'answer', reply: parseModuleReply(answer) }),
+      (error: unknown): ModuleRun => ({ kind: 'error', error: error instanceof Error ? error : new Error(String(error)) }),
+    );
+  try {
+    return await Promise.race([answered, timedOut]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** A loaded, ready-to-run module chain. */
+export class FilterChain {
+  private constructor(
+    private readonly settings: DaemonSettings,
+    private readonly entries: readonly ChainEntry[],
+    private readonly courier: CourierConfig,
+    private readonly logger: CourierLogger,
+  ) {}
+
+  /**
+   * Imports and initialises every module. A module that fails to load or initialise does not
+   * stop the others: it is logged, and on every message its `onError` outcome applies.
+   */
+  static async load(settings: DaemonSettings, courier: CourierConfig, logger: CourierLogger): Promise<FilterChain> {
+    const entries: ChainEntry[] = [];
+    for (const moduleSettings of settings.modules) {
+      const moduleLogger = logger.child({ module: moduleSettings.name });
+      try {
+        const module = await loadFilterModule(moduleSettings.module, settings.baseDirectory);
+        await module.initFilter?.({ name: moduleSettings.name, options: moduleSettings.options, logger: moduleLogger, courier });
+        moduleLogger.info({ event: 'module-ready' }, `Initialized the "${moduleSettings.name}" filter`);
+        entries.push({ settings: moduleSettings, logger: moduleLogger, module });
+      } catch (error) {
+        const loadError = error instanceof Error ? error : new Error(String(error));
+        moduleLogger.error(
+          { event: 'module-failed', err: loadError.message, onError: moduleSettings.onError },
+          `module "${moduleSettings.name}" failed to start; every message gets its onError outcome (${moduleSettings.onError})`,
+        );
+        entries.push({ settings: moduleSettings, logger: moduleLogger, loadError });
+      }
+    }
+    return new FilterChain(settings, entries, courier, logger);
+  }
+
+  /** Names of the modules in order. */
+  get moduleNames(): string[] {
+    return this.entries.map((e) => e.settings.name);
+  }
+
+  private failureReply(outcome: FailureOutcome): FilterReply | undefined {
+    if (outcome === 'continue') return undefined;
+    return parseFixedReply(outcome === 'reject' ? this.settings.replies.reject : this.settings.replies.tempfail);
+  }
+
+  /** Runs the chain on one message and returns the reply for Courier. Never throws. */
+  async filter(request: FilterRequest): Promise<FilterReply> {
+    const started = Date.now();
+    const deadline = started + this.settings.messageTimeout * 1000;
+    let data: control.ControlData;
+    try {
+      data = control.controlDataOf(await control.readControlFiles(request.controlPaths));
+    } catch (error) {
+      this.logger.error({ event: 'message', err: (error as Error).message, request }, `cannot read control files: ${(error as Error).message}`);
+      return parseFixedReply(this.settings.replies.tempfail);
+    }
+    const about = { messageId: data.messageId, from: data.sender, recipients: data.recipients.map((r) => r.address) };
+    const authenticated = data.authenticatedUser !== undefined;
+    const accept = parseFixedReply(this.settings.replies.accept);
+    if (this.settings.trusting && authenticated) {
+      this.logger.info({ event: 'message', ...about, reply: this.settings.replies.accept, trusted: data.authenticatedUser }, 'accepted: authenticated sender (trusting)');
+      return accept;
+    }
+
+    const traces: ModuleTrace[] = [];
+    const bypass = new Set<string>();
+    let decision: { reply: FilterReply; by: string } | undefined;
+    for (const entry of this.entries) {
+      const name = entry.settings.name;
+      if (bypass.has(name)) {
+        traces.push({ module: name, result: 'bypassed', ms: 0 });
+        continue;
+      }
+      if (entry.settings.trusting && authenticated) {
+        traces.push({ module: name, result: 'trusted', ms: 0 });
+        continue;
+      }
+      const moduleStarted = Date.now();
+      const run: ModuleRun = entry.module
+        ? await runWithDeadline(
+            entry as ChainEntry & { module: CourierFilterModule },
+            request,
+            {
+              name,
+              options: entry.settings.options,
+              logger: entry.logger,
+              courier: this.courier,
+              control,
+              openMessage: () => CourierMessage.open(request.dataPath),
+            },
+            Math.min(entry.settings.timeout * 1000, deadline - moduleStarted),
+          )
+        : { kind: 'error', error: entry.loadError ?? new Error('module not loaded') };
+      const ms = Date.now() - moduleStarted;
+
+      let answer: FilterReply | undefined;
+      if (run.kind === 'answer') {
+        answer = run.reply;
+        traces.push({ module: name, result: answer ? `${answer.code} ${answer.lines[0]}` : 'continue', ms });
+      } else {
+        const outcome = run.kind === 'timeout' ? entry.settings.onTimeout : entry.settings.onError;
+        const what = run.kind === 'timeout' ? `did not answer within its deadline` : `failed: ${run.error.message}`;
+        entry.logger.error({ event: `module-${run.kind}`, ...about, err: run.kind === 'error' ? run.error.message : undefined, outcome }, `module "${name}" ${what}; outcome: ${outcome}`);
+        answer = this.failureReply(outcome);
+        traces.push({ module: name, result: `${run.kind}:${outcome}`, ms });
+      }
+      if (!answer) continue;
+      if (entry.settings.testing || this.settings.testing) {
+        entry.logger.info({ event: 'testing', ...about, wouldReply: `${answer.code} ${answer.lines.join(' / ')}` }, `testing: "${name}" would have answered ${answer.code}`);
+        continue;
+      }
+      if (replyEffect(answer.code) === 'accept' && entry.settings.for.length > 0) {
+        for (const skipped of entry.settings.for) bypass.add(skipped);
+        continue;
+      }
+      decision = { reply: answer, by: name };
+      break;
+    }
+
+    const final = decision?.reply ?? accept;
+    const effect = replyEffect(final.code);
+    const summary = `${final.code} ${final.lines.join(' / ')}`;
+    const fields = { event: 'message', ...about, reply: summary, decidedBy: decision?.by, modules: traces, ms: Date.now() - started };
+    if (effect === 'reject' || effect === 'tempfail') {
+      this.logger.info(fields, `${effect === 'reject' ? 'rejected' : 'temporarily rejected'} by ${decision?.by}: ${summary}`);
+    } else {
+      this.logger.info(fields, `accepted${decision ? ` by ${decision.by}` : ''}: ${summary}`);
+    }
+    return final;
+  }
+}

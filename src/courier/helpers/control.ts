@@ -1,0 +1,384 @@
+/**
+ * Courier control files: a typed model of every record, readers with pythonfilter's reach
+ * (`courier.control`) and the two edits Courier honours from a global filter: appending a
+ * recipient and marking one delivered.
+ *
+ * A message's control "file" may be several files when Courier's `batchsize` splits the
+ * recipients (`C<ino>.1`, `C<ino>.2`, …). Each file numbers its own recipients from 0, repeats the
+ * envelope records and carries its own `M` message id.
+ *
+ * @packageDocumentation
+ */
+import { open } from 'node:fs/promises';
+import { isIPv4 } from 'node:net';
+import { helperLogger, type CourierLogger } from '../logging.js';
+import { decodeUtf8OrMark, splitLines } from './text.js';
+
+/** Control files larger than this are refused rather than read into memory. */
+export const MAX_CONTROL_FILE_BYTES = 32 * 1024 * 1024;
+
+/**
+ * Record types of a Courier control file (Courier's `comctlfile.h`). The first byte of each line
+ * is the type; the rest of the line is the value.
+ */
+export const ControlRecordType = {
+  sender: 's',
+  receivedFromMta: 'f',
+  envid: 'e',
+  dsnReturn: 't',
+  messageId: 'M',
+  authenticatedUser: 'i',
+  recipient: 'r',
+  originalRecipient: 'R',
+  dsnNotify: 'N',
+  savedEnvironment: 'O',
+  source: 'u',
+  expiresAt: 'E',
+  faxExpiresAt: 'p',
+  warnAt: 'W',
+  warningSent: 'w',
+  trackBackscatter: 'T',
+  eightBitBody: '8',
+  eightBitHeaders: 'm',
+  verp: 'V',
+  vhost: 'v',
+  securityLevel: 'U',
+  cancelled: 'X',
+  cancelAcknowledged: 'x',
+  submitDelay: 'L',
+  nextAttemptAt: 'A',
+  deliveryInfo: 'I',
+  delivered: 'S',
+  failed: 'F',
+  deferred: 'D',
+  completedAt: 'C',
+} as const;
+
+/** One line of a control file. */
+export interface ControlRecord {
+  /** The record type letter (first byte). */
+  readonly type: string;
+  /** The rest of the line, decoded as UTF-8 (or marked `(malformed utf8):…`). */
+  readonly value: string;
+  /** The rest of the line as raw bytes. */
+  readonly raw: Buffer;
+}
+
+/** A recipient as pythonfilter's `get_recipients_data` describes it. */
+export interface RecipientData {
+  /** Canonical address after Courier's rewriting and alias expansion. */
+  readonly address: string;
+  /** DSN original recipient (`R` record), e.g. `rfc822;bob@example.com`; empty when none. */
+  readonly orcpt: string;
+  /** DSN notify letters (`N` record): S success, F failure, D delay, N never; empty = default. */
+  readonly dsn: string;
+}
+
+/** A recipient together with where it lives. */
+export interface ControlRecipient extends RecipientData {
+  /** Path of the control file that holds it. */
+  readonly file: string;
+  /** Its number inside that file (the `n` of `S<n>`, `F<n>`, `I<n>`). */
+  readonly index: number;
+  /** True once an `S<n>` or `F<n>` record exists for it. */
+  readonly delivered: boolean;
+}
+
+/** One parsed control file. */
+export interface ControlFile {
+  readonly path: string;
+  readonly records: readonly ControlRecord[];
+  readonly recipients: readonly ControlRecipient[];
+}
+
+/** Everything Courier's `submit` recorded about a message (pythonfilter's `get_control_data`). */
+export interface ControlData {
+  /** Envelope sender; empty for the null sender. */
+  readonly sender: string;
+  /** Received-From-MTA, e.g. `dns; helo.example ([::ffff:192.0.2.1])`. */
+  readonly receivedFromMta?: string;
+  readonly envid?: string;
+  readonly dsnReturn?: 'F' | 'H';
+  readonly messageId?: string;
+  /** SMTP AUTH user name (`i`), only present when the client authenticated. */
+  readonly authenticatedUser?: string;
+  readonly expiresAt?: number;
+  readonly faxExpiresAt?: number;
+  readonly warnAt?: number;
+  readonly warningSent: boolean;
+  readonly eightBitBody: boolean;
+  readonly eightBitHeaders: boolean;
+  readonly verp: boolean;
+  readonly trackBackscatter: boolean;
+  readonly vhost?: string;
+  readonly cancelled?: string;
+  readonly securityLevel?: string;
+  /** Message source: `smtp`, `authsmtp`, `local`, `dsn`, … */
+  readonly source?: string;
+  /** Environment saved by submit (`O` records), e.g. `TCPREMOTEIP`, `RELAYCLIENT`. */
+  readonly environment: Readonly<Record<string, string>>;
+  /** Undelivered recipients across all control files. */
+  readonly recipients: readonly RecipientData[];
+}
+
+/** Parses one control file's bytes. */
+export function parseControlFile(path: string, bytes: Buffer): ControlFile {
+  const records: ControlRecord[] = [];
+  for (const line of splitLines(bytes)) {
+    if (line.length === 0) continue;
+    const raw = line.subarray(1);
+    records.push({ type: String.fromCharCode(line[0]!), value: decodeUtf8OrMark(raw), raw });
+  }
+  return { path, records, recipients: recipientsOf(path, records) };
+}
+
+function recipientsOf(path: string, records: readonly ControlRecord[]): ControlRecipient[] {
+  const found: Array<{ address: string; orcpt: string; dsn: string }> = [];
+  const done = new Set<number>();
+  for (const record of records) {
+    switch (record.type) {
+      case ControlRecordType.recipient:
+        found.push({ address: record.value, orcpt: '', dsn: '' });
+        break;
+      case ControlRecordType.originalRecipient:
+        if (found.length > 0) found[found.length - 1]!.orcpt = record.value;
+        break;
+      case ControlRecordType.dsnNotify:
+        if (found.length > 0) found[found.length - 1]!.dsn = record.value;
+        break;
+      case ControlRecordType.delivered:
+      case ControlRecordType.failed: {
+        const index = Number.parseInt(record.value, 10);
+        if (Number.isInteger(index)) done.add(index);
+        break;
+      }
+    }
+  }
+  return found.map((r, index) => ({ ...r, file: path, index, delivered: done.has(index) }));
+}
+
+/** Reads and parses every control file of a message, in order. */
+export async function readControlFiles(paths: readonly string[]): Promise<ControlFile[]> {
+  if (paths.length === 0) throw new Error('no control file given');
+  return Promise.all(
+    paths.map(async (path) => {
+      const handle = await open(path, 'r');
+      try {
+        const { size } = await handle.stat();
+        if (size > MAX_CONTROL_FILE_BYTES) throw new Error(`control file ${path} is too large (${size} bytes)`);
+        return parseControlFile(path, await handle.readFile());
+      } finally {
+        await handle.close();
+      }
+    }),
+  );
+}
+
+/** Values of every record of one type across the control files (pythonfilter's `get_lines`). */
+export async function getLines(paths: readonly string[], type: string, max = 0): Promise<string[]> {
+  const values: string[] = [];
+  for (const file of await readControlFiles(paths)) {
+    for (const record of file.records) {
+      if (record.type !== type) continue;
+      values.push(record.value);
+      if (max > 0 && values.length >= max) return values;
+    }
+  }
+  return values;
+}
+
+/** The envelope sender (empty string for the null sender). */
+export async function getSender(paths: readonly string[]): Promise<string> {
+  return (await getLines(paths, ControlRecordType.sender, 1))[0] ?? '';
+}
+
+/** The Received-From-MTA record, or undefined. */
+export async function getSendersMta(paths: readonly string[]): Promise<string | undefined> {
+  return (await getLines(paths, ControlRecordType.receivedFromMta, 1))[0];
+}
+
+/**
+ * The client's IP address: `TCPREMOTEIP` from the saved environment (IPv4-mapped IPv6 addresses
+ * are unwrapped to IPv4), else the bracketed address of the Received-From-MTA record.
+ */
+export async function getSendersIp(paths: readonly string[]): Promise<string | undefined> {
+  return sendersIpOf(controlDataOf(await readControlFiles(paths)));
+}
+
+/** {@link getSendersIp} on already-read control data. */
+export function sendersIpOf(data: ControlData): string | undefined {
+  const fromEnvironment = data.environment.TCPREMOTEIP;
+  if (fromEnvironment) return unwrapMappedIpv4(fromEnvironment);
+  const bracketed = /\[([0-9A-Fa-f:.]+)\]\)?\s*$/.exec(data.receivedFromMta ?? '');
+  return bracketed ? unwrapMappedIpv4(bracketed[1]!) : undefined;
+}
+
+/** `::ffff:192.0.2.1` → `192.0.2.1`; anything else unchanged. */
+export function unwrapMappedIpv4(address: string): string {
+  const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(address);
+  return mapped && isIPv4(mapped[1]!) ? mapped[1]! : address;
+}
+
+/**
+ * The SMTP AUTH user: the `i` record. With `bodyPath`, falls back to Courier's own (first)
+ * `Received:` header, which says `(AUTH: PLAIN alice)` for older Courier versions.
+ */
+export async function getAuthUser(paths: readonly string[], bodyPath?: string): Promise<string | undefined> {
+  const fromControl = (await getLines(paths, ControlRecordType.authenticatedUser, 1))[0];
+  if (fromControl) return fromControl;
+  if (bodyPath === undefined) return undefined;
+  const head = await readHead(bodyPath, 8192);
+  const firstReceived = /^Received:((?:.*\n[ \t].*)*.*)/im.exec(head);
+  return firstReceived ? /\(AUTH: \S+ ([^\s)]+)\)/.exec(firstReceived[1]!)?.[1] : undefined;
+}
+
+async function readHead(path: string, bytes: number): Promise<string> {
+  const handle = await open(path, 'r');
+  try {
+    const buffer = Buffer.alloc(bytes);
+    const { bytesRead } = await handle.read(buffer, 0, bytes, 0);
+    return buffer.subarray(0, bytesRead).toString('latin1');
+  } finally {
+    await handle.close();
+  }
+}
+
+/** Every recipient with its file, number and delivery state. */
+export async function getAllRecipients(paths: readonly string[]): Promise<ControlRecipient[]> {
+  return (await readControlFiles(paths)).flatMap((file) => file.recipients);
+}
+
+/** Undelivered recipients with ORCPT and DSN (pythonfilter's `get_recipients_data`). */
+export async function getRecipientsData(paths: readonly string[]): Promise<RecipientData[]> {
+  return (await getAllRecipients(paths)).filter((r) => !r.delivered).map(toRecipientData);
+}
+
+/** Undelivered recipient addresses (pythonfilter's `get_recipients`). */
+export async function getRecipients(paths: readonly string[]): Promise<string[]> {
+  return (await getRecipientsData(paths)).map((r) => r.address);
+}
+
+function toRecipientData(r: RecipientData): RecipientData {
+  return { address: r.address, orcpt: r.orcpt, dsn: r.dsn };
+}
+
+/** Everything in the control files as one typed object (pythonfilter's `get_control_data`). */
+export async function getControlData(paths: readonly string[]): Promise<ControlData> {
+  return controlDataOf(await readControlFiles(paths));
+}
+
+/**
+ * Builds {@link ControlData} from parsed files. Envelope records come from the first file (each
+ * batchsize split repeats them); recipients come from all files.
+ */
+export function controlDataOf(files: readonly ControlFile[]): ControlData {
+  const first = files[0]?.records ?? [];
+  const one = (type: string): string | undefined => first.find((r) => r.type === type)?.value;
+  const nonEmpty = (type: string): string | undefined => one(type) || undefined;
+  const has = (type: string): boolean => first.some((r) => r.type === type);
+  const time = (type: string): number | undefined => {
+    const value = one(type);
+    const parsed = value === undefined ? Number.NaN : Number.parseInt(value, 10);
+    return Number.isFinite(parsed) ? parsed : undefined;
+  };
+  const environment: Record<string, string> = {};
+  for (const record of first) {
+    if (record.type !== ControlRecordType.savedEnvironment) continue;
+    const equals = record.value.indexOf('=');
+    if (equals > 0) environment[record.value.slice(0, equals)] = record.value.slice(equals + 1);
+  }
+  const ret = one(ControlRecordType.dsnReturn);
+  return {
+    sender: one(ControlRecordType.sender) ?? '',
+    receivedFromMta: one(ControlRecordType.receivedFromMta),
+    envid: nonEmpty(ControlRecordType.envid),
+    dsnReturn: ret === 'F' || ret === 'H' ? ret : undefined,
+    messageId: nonEmpty(ControlRecordType.messageId),
+    authenticatedUser: nonEmpty(ControlRecordType.authenticatedUser),
+    expiresAt: time(ControlRecordType.expiresAt),
+    faxExpiresAt: time(ControlRecordType.faxExpiresAt),
+    warnAt: time(ControlRecordType.warnAt),
+    warningSent: has(ControlRecordType.warningSent),
+    eightBitBody: has(ControlRecordType.eightBitBody),
+    eightBitHeaders: has(ControlRecordType.eightBitHeaders),
+    verp: has(ControlRecordType.verp),
+    trackBackscatter: has(ControlRecordType.trackBackscatter),
+    vhost: nonEmpty(ControlRecordType.vhost),
+    cancelled: one(ControlRecordType.cancelled),
+    securityLevel: nonEmpty(ControlRecordType.securityLevel),
+    source: nonEmpty(ControlRecordType.source),
+    environment,
+    recipients: files.flatMap((f) => f.recipients).filter((r) => !r.delivered).map(toRecipientData),
+  };
+}
+
+function assertSingleLine(label: string, value: string): void {
+  if (/[\r\n\0]/.test(value)) throw new Error(`${label} must be a single line: ${JSON.stringify(value)}`);
+}
+
+async function appendDurably(path: string, text: string): Promise<void> {
+  const handle = await open(path, 'a');
+  try {
+    await handle.write(text);
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
+}
+
+/**
+ * Adds a recipient: appends `r`, `R`, `N` records to the last control file, which Courier then
+ * delivers to like any other. The address must be canonical (no local alias).
+ */
+export async function addRecipient(paths: readonly string[], recipient: string | RecipientData): Promise<void> {
+  const data = typeof recipient === 'string' ? { address: recipient, orcpt: '', dsn: '' } : recipient;
+  assertSingleLine('recipient address', data.address);
+  assertSingleLine('ORCPT', data.orcpt);
+  assertSingleLine('DSN notify', data.dsn);
+  if (data.address === '') throw new Error('recipient address is empty');
+  const last = paths[paths.length - 1];
+  if (last === undefined) throw new Error('no control file given');
+  await appendDurably(last, `r${data.address}\nR${data.orcpt}\nN${data.dsn}\n`);
+}
+
+/** Options for {@link removeRecipient}. */
+export interface RemoveRecipientOptions {
+  /** Why it was removed; goes into the delivery record and the log line. */
+  reason?: string;
+  /** Where to log the removal (the process-wide helper logger by default). */
+  logger?: CourierLogger;
+  /** Clock for the `S` record, in epoch seconds (tests pin it). */
+  now?: () => number;
+}
+
+/**
+ * Removes a recipient by marking it delivered: appends `I<n> R 250 Ok - <reason>` and
+ * `S<n> <time>` to the control file that holds the first undelivered match. Courier then neither
+ * delivers to it nor logs anything for it, so this function always logs the removal.
+ *
+ * @param recipient an address (matches the canonical address) or full recipient data (all three
+ *   fields must match)
+ * @returns the removed recipient, or undefined when no undelivered recipient matched
+ */
+export async function removeRecipient(
+  paths: readonly string[],
+  recipient: string | RecipientData,
+  options: RemoveRecipientOptions = {},
+): Promise<ControlRecipient | undefined> {
+  const matches =
+    typeof recipient === 'string'
+      ? (r: ControlRecipient) => r.address === recipient
+      : (r: ControlRecipient) => r.address === recipient.address && r.orcpt === recipient.orcpt && r.dsn === recipient.dsn;
+  const files = await readControlFiles(paths);
+  const target = files.flatMap((f) => f.recipients).find((r) => !r.delivered && matches(r));
+  if (!target) return undefined;
+  const reason = (options.reason ?? 'Removed by milterkit').replace(/[\r\n\0]+/g, ' ');
+  const now = Math.floor(options.now?.() ?? Date.now() / 1000);
+  await appendDurably(target.file, `I${target.index} R 250 Ok - ${reason}\nS${target.index} ${now}\n`);
+  (options.logger ?? helperLogger()).info(
+    { event: 'recipient-removed', recipient: target.address, messageId: controlDataOf(files).messageId, reason },
+    `removed recipient <${target.address}>: ${reason}`,
+  );
+  return target;
+}
+

@@ -1,0 +1,58 @@
+/**
+ * The contract between the daemon and a filter module. A module is an ES module that exports
+ * `doFilter` (and optionally `initFilter`), like a pythonfilter module exports `do_filter` and
+ * `init_filter`.
+ *
+ * ```ts
+ * export async function doFilter(bodyPath: string, controlPaths: readonly string[], ctx: FilterContext) {
+ *   const sender = await ctx.control.getSender(controlPaths);
+ *   return sender.endsWith('@spam.example') ? '550 5.7.1 Go away' : '';
+ * }
+ * ```
+ *
+ * Return values (pythonfilter's): `''` (or nothing) = no decision, run the next module;
+ * `2xx …` = accept and skip the rest of this chain (Courier still runs its other filters);
+ * `0xx …` = accept and make Courier skip every later filter; `4xx`/`5xx` = reject. Multi-line
+ * replies are `550-line one\n550 line two` (or just `550 line one\nline two`).
+ *
+ * @packageDocumentation
+ */
+import type * as control from './helpers/control.js';
+import type { CourierConfig } from './helpers/config.js';
+import type { CourierMessage } from './helpers/message.js';
+import type { CourierLogger } from './logging.js';
+
+/** What a module gets at start-up. */
+export interface InitContext {
+  /** The module's name in the chain (its file name unless configured). */
+  readonly name: string;
+  /** The module's `options` from the configuration file. */
+  readonly options: Readonly<Record<string, unknown>>;
+  /** A logger whose lines carry the module name. */
+  readonly logger: CourierLogger;
+  /** Courier's configuration (me, locals, smtpaccess, aliases…). */
+  readonly courier: CourierConfig;
+}
+
+/** What a module gets for each message, besides the two paths. */
+export interface FilterContext extends InitContext {
+  /** Control-file helpers (also importable from `milterkit/courier`). */
+  readonly control: typeof control;
+  /** Opens the data file for reading or in-place rewriting. */
+  openMessage(): Promise<CourierMessage>;
+  /** Aborted when this module's deadline passes; pass it to anything that can be cancelled. */
+  readonly signal: AbortSignal;
+}
+
+/** A module's per-message entry point. */
+export type DoFilter = (
+  bodyPath: string,
+  controlPaths: readonly string[],
+  context: FilterContext,
+) => string | undefined | void | Promise<string | undefined | void>;
+
+/** A filter module as loaded. */
+export interface CourierFilterModule {
+  doFilter: DoFilter;
+  initFilter?: (context: InitContext) => void | Promise<void>;
+}
