@@ -1,0 +1,263 @@
+/**
+ * The benchmark's results and their markdown rendering.
+ */
+import { bodyTag, type Cell, type Job, type PeerName, type Transport } from './options.js';
+
+/** One peer measured in one cell. */
+export interface Measurement {
+  peer: PeerName;
+  job: Job;
+  transport: Transport;
+  cell: Cell;
+  messages: number;
+  msgsPerSec: number;
+  p50Ms: number;
+  p99Ms: number;
+  /** Milter CPU (user + system, whole process tree) per message, in microseconds. */
+  cpuUsPerMsg: number;
+  /** Peak RSS (VmHWM) of the milter's process tree during the cell, in MiB. */
+  peakRssMiB: number;
+  /** Cores the load generator kept busy on average (1 = one full core). */
+  loadgenCores: number;
+  /** Cores the milter kept busy on average. */
+  milterCores: number;
+  rejected: number;
+  checkFailures: number;
+  errors: number;
+  /** First lines the load generator printed about failures. */
+  problems: string;
+}
+
+/** The idle-connections test. */
+export interface IdleMeasurement {
+  peer: PeerName;
+  requested: number;
+  established: number;
+  openAtEnd: number;
+  rssBeforeMiB: number;
+  rssIdleMiB: number;
+  kibPerConnection: number;
+}
+
+export interface Report {
+  startedAt: string;
+  machine: string;
+  settings: string;
+  peers: PeerName[];
+  measurements: Measurement[];
+  skipped: string[];
+  idle: IdleMeasurement | undefined;
+  idleSkipped: string | undefined;
+}
+
+const JOB_TITLES: Record<Job, string> = {
+  noop: 'no-op job (continue everything)',
+  work: 'work job (add `X-Bench: <body bytes>` at end of message, reject Subject REJECTME)',
+};
+const TRANSPORT_TITLES: Record<Transport, string> = { unix: 'unix socket', tcp: 'TCP 127.0.0.1' };
+/** Above this p50, a TCP run is waiting on Nagle plus delayed ACK (about 40 ms per message). */
+const STALL_MS = 20;
+
+export function cellLabel(cell: Cell): { conns: string; body: string } {
+  const size = bodyTag(cell.bodyBytes).replace('k', ' KiB').replace('m', ' MiB');
+  return { conns: cell.perMessage ? `${cell.conns}, new conn per msg` : String(cell.conns), body: size };
+}
+
+function sameCell(a: Cell, b: Cell): boolean {
+  return a.conns === b.conns && a.bodyBytes === b.bodyBytes && a.perMessage === b.perMessage;
+}
+
+function rate(value: number): string {
+  return Math.round(value).toLocaleString('en-US');
+}
+
+function fixed(value: number, digits: number): string {
+  return value.toFixed(digits);
+}
+
+function ratio(ours: number | undefined, theirs: number | undefined): string {
+  if (ours === undefined || theirs === undefined || theirs === 0) return '–';
+  return `${(ours / theirs).toFixed(2)}×`;
+}
+
+/** Marks a measurement whose replies were wrong, so a fast but broken peer cannot look good. */
+function flagged(m: Measurement | undefined, text: string): string {
+  if (!m) return '–';
+  return m.checkFailures > 0 || m.errors > 0 ? `${text} ⚠` : text;
+}
+
+function find(report: Report, peer: PeerName, job: Job, transport: Transport, cell: Cell): Measurement | undefined {
+  return report.measurements.find((m) => m.peer === peer && m.job === job && m.transport === transport && sameCell(m.cell, cell));
+}
+
+function cellsOf(report: Report, job: Job, transport: Transport): Cell[] {
+  const cells: Cell[] = [];
+  for (const m of report.measurements) {
+    if (m.job === job && m.transport === transport && !cells.some((c) => sameCell(c, m.cell))) cells.push(m.cell);
+  }
+  return cells;
+}
+
+function sectionTable(report: Report, job: Job, transport: Transport): string[] {
+  const peers = report.peers;
+  const others = peers.filter((p) => p !== 'milterkit');
+  const triple = (values: (string | undefined)[]): string => values.map((v) => v ?? '–').join(' / ');
+  const header = [
+    'conns',
+    'body',
+    ...peers.map((p) => `${p} msg/s`),
+    ...(peers.includes('milterkit') ? others.map((p) => `milterkit ÷ ${p}`) : []),
+    'p50 ms',
+    'p99 ms',
+    'CPU µs/msg',
+    'peak RSS MiB',
+  ];
+  const lines = [`| ${header.join(' | ')} |`, `|${header.map((_, i) => (i < 2 ? '---' : '---:')).join('|')}|`];
+  for (const cell of cellsOf(report, job, transport)) {
+    const row = peers.map((p) => find(report, p, job, transport, cell));
+    const mk = find(report, 'milterkit', job, transport, cell);
+    const label = cellLabel(cell);
+    lines.push(
+      `| ${[
+        label.conns,
+        label.body,
+        ...row.map((m) => flagged(m, m ? rate(m.msgsPerSec) : '–')),
+        ...(peers.includes('milterkit') ? others.map((p) => ratio(mk?.msgsPerSec, find(report, p, job, transport, cell)?.msgsPerSec)) : []),
+        triple(row.map((m) => m && fixed(m.p50Ms, 2))),
+        triple(row.map((m) => m && fixed(m.p99Ms, 2))),
+        triple(row.map((m) => m && fixed(m.cpuUsPerMsg, 0))),
+        triple(row.map((m) => m && fixed(m.peakRssMiB, 1))),
+      ].join(' | ')} |`,
+    );
+  }
+  return lines;
+}
+
+interface TargetCheck {
+  target: string;
+  measured: string;
+  met: boolean;
+}
+
+/** The speed targets of the project (issue 5), checked on the no-op job over the unix socket. */
+function targetChecks(report: Report): TargetCheck[] {
+  const checks: TargetCheck[] = [];
+  const get = (peer: PeerName, conns: number, bodyBytes: number, job: Job = 'noop', transport: Transport = 'unix') =>
+    find(report, peer, job, transport, { conns, bodyBytes, perMessage: false });
+  for (const conns of [8, 64]) {
+    const mk = get('milterkit', conns, 2048);
+    const lm = get('libmilter', conns, 2048);
+    if (mk && lm) {
+      const r = mk.msgsPerSec / lm.msgsPerSec;
+      checks.push({ target: `≥ 1.5× libmilter msg/s, ${conns} conns, 2 KiB`, measured: `${r.toFixed(2)}×`, met: r >= 1.5 });
+    }
+  }
+  for (const conns of [1, 8, 64]) {
+    const mk = get('milterkit', conns, 1 << 20);
+    const lm = get('libmilter', conns, 1 << 20);
+    if (mk && lm) {
+      const r = mk.msgsPerSec / lm.msgsPerSec;
+      checks.push({ target: `≥ libmilter msg/s, ${conns} conns, 1 MiB`, measured: `${r.toFixed(2)}×`, met: r >= 1 });
+    }
+  }
+  for (const bodyBytes of [2048, 1 << 20]) {
+    const mk = get('milterkit', 64, bodyBytes);
+    const lm = get('libmilter', 64, bodyBytes);
+    if (mk && lm) {
+      checks.push({
+        target: `p99 ≤ libmilter's, 64 conns, ${bodyTag(bodyBytes).replace('k', ' KiB').replace('m', ' MiB')}`,
+        measured: `${mk.p99Ms.toFixed(2)} ms vs ${lm.p99Ms.toFixed(2)} ms`,
+        met: mk.p99Ms <= lm.p99Ms,
+      });
+    }
+  }
+  const nagle = get('milterkit', 1, 2048, 'work', 'tcp');
+  if (nagle) {
+    checks.push({ target: 'no Nagle stall: work job, TCP, 1 conn', measured: `p50 ${nagle.p50Ms.toFixed(2)} ms`, met: nagle.p50Ms < STALL_MS });
+  }
+  return checks;
+}
+
+function nagleTable(report: Report): string[] {
+  const cell: Cell = { conns: 1, bodyBytes: 2048, perMessage: false };
+  const rows = report.peers
+    .map((peer) => find(report, peer, 'work', 'tcp', cell))
+    .filter((m): m is Measurement => m !== undefined);
+  if (rows.length === 0) return [];
+  return [
+    '### Nagle check: work job over TCP, 1 connection, 2 KiB',
+    '',
+    'A milter that writes its header change and its final reply as separate small packets waits for the',
+    "MTA's delayed ACK (about 40 ms) on every message.",
+    '',
+    '| milter | msg/s | p50 ms | p99 ms | result |',
+    '|---|---:|---:|---:|---|',
+    ...rows.map(
+      (m) => `| ${m.peer} | ${rate(m.msgsPerSec)} | ${fixed(m.p50Ms, 2)} | ${fixed(m.p99Ms, 2)} | ${m.p50Ms < STALL_MS ? 'no stall' : 'stalls'} |`,
+    ),
+    '',
+  ];
+}
+
+function problems(report: Report): string[] {
+  const bad = report.measurements.filter((m) => m.checkFailures > 0 || m.errors > 0);
+  if (bad.length === 0 && report.skipped.length === 0) return [];
+  const lines = ['### Problems', ''];
+  for (const m of bad) {
+    const label = cellLabel(m.cell);
+    lines.push(
+      `- ⚠ ${m.peer}, ${m.job}, ${m.transport}, ${label.conns} conns, ${label.body}: ${m.checkFailures} wrong replies, ${m.errors} protocol errors. ${m.problems}`,
+    );
+  }
+  for (const skip of report.skipped) lines.push(`- not measured: ${skip}`);
+  lines.push('');
+  return lines;
+}
+
+function idleSection(report: Report): string[] {
+  if (report.idleSkipped) return ['### Idle connections', '', `Not measured: ${report.idleSkipped}`, ''];
+  const idle = report.idle;
+  if (!idle) return [];
+  return [
+    '### Idle connections',
+    '',
+    `${idle.peer}, no-op job, unix socket: ${idle.established.toLocaleString('en-US')} of ${idle.requested.toLocaleString('en-US')} connections ` +
+      `negotiated, sent CONNECT and HELO and then idled; ${idle.openAtEnd.toLocaleString('en-US')} were still open at the end. ` +
+      `RSS ${fixed(idle.rssBeforeMiB, 1)} MiB before, ${fixed(idle.rssIdleMiB, 1)} MiB with them open: ` +
+      `**${fixed(idle.kibPerConnection, 1)} KiB per idle connection**.`,
+    '',
+  ];
+}
+
+/** The whole report as markdown. */
+export function renderMarkdown(report: Report): string {
+  const lines: string[] = [
+    `Measured ${report.startedAt} on ${report.machine}.`,
+    report.settings,
+    '',
+    `Three-value columns read ${report.peers.join(' / ')}. msg/s: messages completed per second; p50/p99: latency from MAIL ` +
+      'to the final end-of-message reply (from connect, for new conn per msg); CPU µs/msg: user + system time of the ' +
+      'milter process tree per message; peak RSS: VmHWM of the milter during the cell. ⚠ marks wrong replies.',
+    '',
+  ];
+  const jobs = [...new Set(report.measurements.map((m) => m.job))];
+  const transports = [...new Set(report.measurements.map((m) => m.transport))];
+  for (const job of jobs) {
+    for (const transport of transports) {
+      if (cellsOf(report, job, transport).length === 0) continue;
+      lines.push(`### ${JOB_TITLES[job]}, ${TRANSPORT_TITLES[transport]}`, '', ...sectionTable(report, job, transport), '');
+    }
+  }
+  const checks = targetChecks(report);
+  if (checks.length > 0) {
+    lines.push('### Targets (no-op job, unix socket, unless stated)', '', '| target | measured | |', '|---|---|---|');
+    for (const check of checks) lines.push(`| ${check.target} | ${check.measured} | ${check.met ? 'met' : '**not met**'} |`);
+    lines.push('');
+  }
+  lines.push(...nagleTable(report), ...idleSection(report), ...problems(report));
+  const loadgenMax = Math.max(0, ...report.measurements.map((m) => m.loadgenCores));
+  if (report.measurements.length > 0) {
+    lines.push(`The load generator kept at most ${Math.round(loadgenMax * 100)}% of one core busy in any cell.`, '');
+  }
+  return lines.join('\n');
+}

@@ -1,0 +1,228 @@
+/**
+ * `npm run bench`: milterkit, C libmilter and pymilter side by side, doing the same jobs under the
+ * same load, on this machine. Prints a markdown table and writes bench/results/latest.md (and the
+ * raw figures to latest.json). See docs/bench.md.
+ */
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { cpus, release, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { runIdle, runLoad, type Amount } from './lib/loadgen.js';
+import { JOBS, parseOptions, UsageError, USAGE, type Cell, type Job, type Options, type PeerName, type Transport } from './lib/options.js';
+import { killAllPeers, peerLaunchers, socketSpecFor, startPeer, type PeerLauncher, type RunningPeer } from './lib/peers.js';
+import { resetPeakRss, treeCpuSeconds, treePeakRssKiB, treeRssKiB } from './lib/procfs.js';
+import { renderMarkdown, cellLabel, type IdleMeasurement, type Measurement, type Report } from './lib/report.js';
+import { BENCH_DIR, buildNativePrograms, ensurePackages, packageVersion } from './lib/setup.js';
+
+const WARMUP_CELL: Cell = { conns: 8, bodyBytes: 2048, perMessage: false };
+
+function log(line: string): void {
+  process.stderr.write(`bench: ${line}\n`);
+}
+
+function errorText(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}
+
+function describeMachine(): string {
+  const model = /^model name\s*:\s*(.+)$/m.exec(readFileSync('/proc/cpuinfo', 'utf8'))?.[1]?.trim() ?? 'unknown CPU';
+  return (
+    `${model}, ${cpus().length} cores, Linux ${release()}, Node ${process.version}, ` +
+    `libmilter ${packageVersion('libmilter-dev')}, pymilter ${packageVersion('python3-milter')}`
+  );
+}
+
+function describeSettings(options: Options): string {
+  const amount = options.messages ? `${options.messages} messages` : `${options.duration} s of load`;
+  return (
+    `${amount} per cell, after ${options.warmup} s of warm-up load on each freshly started milter. Load from ` +
+    'bench/loadgen.c playing Postfix: protocol v6, its macros per stage, 10 headers, one recipient, ' +
+    'ABORT after every message, every 10th message with REJECTME in its Subject.'
+  );
+}
+
+/** Measures one peer in one cell. */
+async function measure(peer: RunningPeer, job: Job, transport: Transport, cell: Cell, amount: Amount, loadgen: string): Promise<Measurement> {
+  resetPeakRss(peer.pid);
+  const cpuBefore = treeCpuSeconds(peer.pid);
+  const result = await runLoad(loadgen, peer.socketSpec, job, cell, amount);
+  const cpuSeconds = treeCpuSeconds(peer.pid) - cpuBefore;
+  const messages = Math.max(result.messages, 1);
+  return {
+    peer: peer.name,
+    job,
+    transport,
+    cell,
+    messages: result.messages,
+    msgsPerSec: result.msgs_per_s,
+    p50Ms: result.p50_ms,
+    p99Ms: result.p99_ms,
+    cpuUsPerMsg: (cpuSeconds / messages) * 1e6,
+    peakRssMiB: treePeakRssKiB(peer.pid) / 1024,
+    loadgenCores: result.loadgen_cpu_s / result.elapsed_s,
+    milterCores: cpuSeconds / result.elapsed_s,
+    rejected: result.rejected,
+    checkFailures: result.check_failures,
+    errors: result.errors,
+    problems: result.stderr.split('\n').slice(0, 3).join(' '),
+  };
+}
+
+function progressLine(m: Measurement): string {
+  const label = cellLabel(m.cell);
+  const warn = m.checkFailures || m.errors ? ` [${m.checkFailures} wrong replies, ${m.errors} errors]` : '';
+  return (
+    `${m.job} ${m.transport} ${label.conns} conns ${label.body} ${m.peer}: ${Math.round(m.msgsPerSec)} msg/s, ` +
+    `p50 ${m.p50Ms.toFixed(2)} ms, p99 ${m.p99Ms.toFixed(2)} ms, ${m.cpuUsPerMsg.toFixed(0)} µs CPU/msg${warn}`
+  );
+}
+
+type Available = PeerLauncher & { available: true };
+
+/** Starts every peer for one job and transport, measures each cell peer after peer, stops them. */
+async function runSection(
+  options: Options,
+  launchers: Record<PeerName, Available>,
+  peers: PeerName[],
+  job: Job,
+  transport: Transport,
+  context: { loadgen: string; workDir: string; report: Report },
+): Promise<void> {
+  const started: RunningPeer[] = [];
+  const amount: Amount = options.messages ? { messages: options.messages } : { seconds: options.duration };
+  try {
+    for (const [index, name] of peers.entries()) {
+      const spec = socketSpecFor(name, index, transport, context.workDir);
+      try {
+        const peer = await startPeer(name, launchers[name], job, spec, context.loadgen, context.workDir);
+        started.push(peer);
+        await runLoad(context.loadgen, spec, job, WARMUP_CELL, { seconds: options.warmup });
+      } catch (error) {
+        context.report.skipped.push(`${name}, ${job} job, ${transport}: ${errorText(error)}`);
+        log(`${name} (${job}, ${transport}) skipped: ${errorText(error)}`);
+      }
+    }
+    for (const cell of options.cells) {
+      for (const peer of started) {
+        try {
+          const m = await measure(peer, job, transport, cell, amount, context.loadgen);
+          context.report.measurements.push(m);
+          log(progressLine(m));
+        } catch (error) {
+          const label = cellLabel(cell);
+          context.report.skipped.push(`${peer.name}, ${job} job, ${transport}, ${label.conns} conns, ${label.body}: ${errorText(error)}`);
+          log(`${peer.name} failed: ${errorText(error)}`);
+        }
+      }
+    }
+  } finally {
+    await Promise.all(started.map((peer) => peer.stop()));
+  }
+}
+
+/** Holds many idle connections to the milterkit milter and reads its RSS. */
+async function measureIdle(options: Options, launcher: Available, loadgen: string, workDir: string): Promise<IdleMeasurement> {
+  const spec = `unix:${join(workDir, 'idle.sock')}`;
+  const peer = await startPeer('milterkit', launcher, 'noop', spec, loadgen, workDir);
+  try {
+    await sleep(500);
+    const before = treeRssKiB(peer.pid);
+    const { idle, measured } = await runIdle(loadgen, spec, options.idleConns, async () => {
+      await sleep(1000); // let the milter finish setting up the last sessions
+      return treeRssKiB(peer.pid);
+    });
+    return {
+      peer: 'milterkit',
+      requested: idle.requested,
+      established: idle.established,
+      openAtEnd: idle.open_at_end,
+      rssBeforeMiB: before / 1024,
+      rssIdleMiB: measured / 1024,
+      kibPerConnection: idle.established > 0 ? (measured - before) / idle.established : 0,
+    };
+  } finally {
+    await peer.stop();
+  }
+}
+
+async function main(): Promise<number> {
+  let options: Options | undefined;
+  try {
+    options = parseOptions(process.argv.slice(2));
+  } catch (error) {
+    if (!(error instanceof UsageError)) throw error;
+    process.stderr.write(`bench: ${error.message}\n${USAGE}`);
+    return 2;
+  }
+  if (!options) {
+    process.stdout.write(USAGE);
+    return 0;
+  }
+  const missing = ensurePackages(options.install, log);
+  const programs = buildNativePrograms(missing);
+  const launchers = peerLaunchers(programs, { profile: options.profile });
+  const workDir = mkdtempSync(join(tmpdir(), 'milterkit-bench-'));
+  const cleanUp = (): void => {
+    killAllPeers();
+    rmSync(workDir, { recursive: true, force: true });
+  };
+  process.once('SIGINT', () => {
+    cleanUp();
+    process.exit(130);
+  });
+  const report: Report = {
+    startedAt: new Date().toISOString().replace(/\.\d+Z$/, 'Z'),
+    machine: describeMachine(),
+    settings: describeSettings(options),
+    peers: [],
+    measurements: [],
+    skipped: [],
+    idle: undefined,
+    idleSkipped: undefined,
+  };
+  const available = {} as Record<PeerName, Available>;
+  for (const name of options.peers) {
+    const launcher = launchers[name];
+    if (launcher.available) {
+      available[name] = launcher;
+      report.peers.push(name);
+    } else {
+      report.skipped.push(`${name}: ${launcher.reason}`);
+      log(`${name} not measured: ${launcher.reason}`);
+    }
+  }
+  try {
+    for (const job of JOBS.filter((j) => options.jobs.includes(j))) {
+      for (const transport of options.transports) {
+        if (options.cells.length === 0 || report.peers.length === 0) continue;
+        await runSection(options, available, report.peers, job, transport, { loadgen: programs.loadgen, workDir, report });
+      }
+    }
+    if (options.idleConns > 0) {
+      const launcher = launchers.milterkit;
+      if (!launcher.available) {
+        report.idleSkipped = `milterkit is ${launcher.reason}`;
+      } else {
+        log(`idle test: ${options.idleConns} connections to milterkit`);
+        try {
+          report.idle = await measureIdle(options, launcher, programs.loadgen, workDir);
+        } catch (error) {
+          report.idleSkipped = errorText(error);
+        }
+      }
+    }
+  } finally {
+    cleanUp();
+  }
+  const markdown = renderMarkdown(report);
+  const resultsDir = join(BENCH_DIR, 'results');
+  mkdirSync(resultsDir, { recursive: true });
+  writeFileSync(join(resultsDir, 'latest.md'), `# milterkit benchmark: latest run\n\n${markdown}`);
+  writeFileSync(join(resultsDir, 'latest.json'), `${JSON.stringify(report, null, 2)}\n`);
+  process.stdout.write(`\n${markdown}\n`);
+  log(`written to bench/results/latest.md and latest.json`);
+  const broken = report.measurements.some((m) => m.checkFailures > 0 || m.errors > 0);
+  return broken ? 1 : 0;
+}
+
+process.exitCode = await main();
