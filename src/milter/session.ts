@@ -138,6 +138,16 @@ export class MilterSession implements SessionAccess {
     this.milter = this.newMilter();
   }
 
+  /** True when no callback runs and no packet waits: everything received has been answered. */
+  get idle(): boolean {
+    return !this.busy && this.queue.length === 0;
+  }
+
+  /** True once the session has ended. */
+  get isClosed(): boolean {
+    return this.phase === 'closed';
+  }
+
   // ---- SessionAccess (what the filter's actions use) ----
 
   get inEom(): boolean {
@@ -495,7 +505,8 @@ export class MilterSession implements SessionAccess {
   }
 
   private callbackFailed(stage: string, err: unknown): void {
-    this.logger.error({ err: err instanceof Error ? { message: err.message, stack: err.stack } : String(err), stage }, `${stage}() failed; answering ${this.errorVerdict}`);
+    const message = err instanceof Error ? err.message : String(err);
+    this.logger.error({ err: err instanceof Error ? { message, stack: err.stack } : message, stage }, `${stage}() failed: ${message}; answering ${this.errorVerdict}`);
   }
 
   /** Sends the reply to a command, honouring NR negotiation, SKIP rules and the custom reply. */
@@ -520,7 +531,7 @@ export class MilterSession implements SessionAccess {
       this.pendingFailure = false;
     }
     this.sendVerdict(verdict);
-    if (verdict !== 'continue' && verdict !== 'skip' && messageStages.has(stage) && !(stage === 'envrcpt' && (verdict === 'reject' || verdict === 'tempfail'))) {
+    if (stage === 'eom' || (verdict !== 'continue' && verdict !== 'skip' && messageStages.has(stage) && !(stage === 'envrcpt' && (verdict === 'reject' || verdict === 'tempfail')))) {
       this.endMessage();
     }
   }

@@ -1,0 +1,75 @@
+/** `milterkit serve <filter-module>`: a milter daemon. */
+import { parseArgs } from 'node:util';
+import { pino } from 'pino';
+import { MilterServer, DEFAULT_SOCKET } from '../../server/server.js';
+import type { ErrorVerdict } from '../../milter/session.js';
+import { loadFilter } from '../load-filter.js';
+
+const help = `usage: milterkit serve <filter-module> [options]
+
+  --socket SPEC           where to listen (default ${DEFAULT_SOCKET}); unix:/path, local:/path,
+                          inet:port@host, inet6:port@[::1], inet:host:port
+  --socket-mode MODE      octal mode of a unix socket (default 660)
+  --max-connections N     connections served at once (default 1000)
+  --idle-timeout SECONDS  close a connection idle this long (default 7210)
+  --callback-timeout S    a callback taking longer counts as failed (default 300)
+  --error-verdict V       answer to a failed callback: tempfail (default), reject, accept, continue
+  --log-level LEVEL       fatal, error, warn, info (default), debug
+`;
+
+const errorVerdicts = new Set(['tempfail', 'reject', 'accept', 'continue']);
+
+export async function run(argv: string[]): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args: argv,
+    allowPositionals: true,
+    options: {
+      socket: { type: 'string' },
+      'socket-mode': { type: 'string' },
+      'max-connections': { type: 'string' },
+      'idle-timeout': { type: 'string' },
+      'callback-timeout': { type: 'string' },
+      'error-verdict': { type: 'string' },
+      'log-level': { type: 'string' },
+      help: { type: 'boolean', short: 'h' },
+    },
+  });
+  if (values.help || positionals.length !== 1) {
+    process.stdout.write(help);
+    return values.help ? 0 : 2;
+  }
+  const errorVerdict = values['error-verdict'] ?? 'tempfail';
+  if (!errorVerdicts.has(errorVerdict)) throw new Error(`--error-verdict must be one of ${[...errorVerdicts].join(', ')}`);
+  const logger = pino({ level: values['log-level'] ?? 'info', base: { name: 'milterkit' } });
+  const number = (value: string | undefined, name: string): number | undefined => {
+    if (value === undefined) return undefined;
+    const n = Number(value);
+    if (!Number.isFinite(n) || n < 0) throw new Error(`${name} must be a non-negative number`);
+    return n;
+  };
+  const server = new MilterServer({
+    filter: await loadFilter(positionals[0]!),
+    socket: values.socket ?? DEFAULT_SOCKET,
+    socketMode: values['socket-mode'] === undefined ? undefined : parseInt(values['socket-mode'], 8),
+    maxConnections: number(values['max-connections'], '--max-connections'),
+    idleTimeout: secondsToMs(number(values['idle-timeout'], '--idle-timeout')),
+    callbackTimeout: secondsToMs(number(values['callback-timeout'], '--callback-timeout')),
+    errorVerdict: errorVerdict as ErrorVerdict,
+    logger,
+  });
+  const where = await server.listen();
+  process.stdout.write(`milterkit: ${positionals[0]} listening on ${where}\n`);
+  await new Promise<void>((resolve) => {
+    const stop = (signal: string): void => {
+      logger.info({ signal }, 'stopping: waiting for sessions in flight');
+      void server.close().then(resolve);
+    };
+    process.once('SIGTERM', stop);
+    process.once('SIGINT', stop);
+  });
+  return 0;
+}
+
+function secondsToMs(seconds: number | undefined): number | undefined {
+  return seconds === undefined ? undefined : seconds * 1000;
+}
