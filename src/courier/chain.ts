@@ -55,12 +55,11 @@ async function runWithDeadline(
       resolve({ kind: 'timeout' });
     }, Math.max(0, deadlineMs));
   });
+  // An answer that is not a valid reply counts as a module error, like a throw.
   const answered = Promise.resolve()
     .then(() => entry.module.doFilter(request.dataPath, request.controlPaths, { ...context, signal: controller.signal }))
-    .then(
-      (answer): ModuleRun => ({ kind: 'answer', reply: parseModuleReply(answer) }),
-      (error: unknown): ModuleRun => ({ kind: 'error', error: error instanceof Error ? error : new Error(String(error)) }),
-    );
+    .then((answer): ModuleRun => ({ kind: 'answer', reply: parseModuleReply(answer) }))
+    .catch((error: unknown): ModuleRun => ({ kind: 'error', error: error instanceof Error ? error : new Error(String(error)) }));
   try {
     return await Promise.race([answered, timedOut]);
   } finally {

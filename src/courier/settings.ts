@@ -17,7 +17,7 @@
  */
 import { readFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
-import { parse as parseYaml } from 'yaml';
+import { parseDocument } from 'yaml';
 import type { CourierDirectories } from './paths.js';
 
 /** What happens to a message when a module throws, times out or answers nonsense. */
@@ -210,13 +210,11 @@ export function settingsFromObject(raw: unknown, baseDirectory: string): DaemonS
 
 /** Parses YAML or JSON text (JSON is YAML) into settings. */
 export function parseSettings(text: string, baseDirectory: string, source = 'configuration'): DaemonSettings {
-  let raw: unknown;
-  try {
-    raw = parseYaml(text, { maxAliasCount: 100 });
-  } catch (error) {
-    throw new SettingsError(`${source}: not valid YAML/JSON: ${(error as Error).message}`);
-  }
-  return settingsFromObject(raw, baseDirectory);
+  // Plain data only: custom tags (`!!js/function` and the like) are refused, not resolved.
+  const document = parseDocument(text, { maxAliasCount: 100, logLevel: 'silent' });
+  const problem = document.errors[0] ?? document.warnings[0];
+  if (problem) throw new SettingsError(`${source}: not valid YAML/JSON: ${problem.message.split('\n')[0]}`);
+  return settingsFromObject(document.toJS({ maxAliasCount: 100 }), baseDirectory);
 }
 
 /** Reads and validates a configuration file. */

@@ -202,14 +202,12 @@ export async function getSendersMta(paths: readonly string[]): Promise<string | 
  * are unwrapped to IPv4), else the bracketed address of the Received-From-MTA record.
  */
 export async function getSendersIp(paths: readonly string[]): Promise<string | undefined> {
-  return sendersIpOf(controlDataOf(await readControlFiles(paths)));
-}
-
-/** {@link getSendersIp} on already-read control data. */
-export function sendersIpOf(data: ControlData): string | undefined {
-  const fromEnvironment = data.environment.TCPREMOTEIP;
+  const files = await readControlFiles(paths);
+  const fromEnvironment = controlDataOf(files).environment.TCPREMOTEIP;
   if (fromEnvironment) return unwrapMappedIpv4(fromEnvironment);
-  const bracketed = /\[([0-9A-Fa-f:.]+)\]\)?\s*$/.exec(data.receivedFromMta ?? '');
+  // Raw bytes: the HELO part of the record may be malformed UTF-8 while the address is ASCII.
+  const record = files[0]?.records.find((r) => r.type === ControlRecordType.receivedFromMta);
+  const bracketed = /\[([0-9A-Fa-f:.]+)\]\)?\s*$/.exec(record?.raw.toString('latin1') ?? '');
   return bracketed ? unwrapMappedIpv4(bracketed[1]!) : undefined;
 }
 

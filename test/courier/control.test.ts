@@ -1,0 +1,149 @@
+import assert from 'node:assert/strict';
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import * as control from '../../src/courier/helpers/control.js';
+import { copySpool, scratch, spoolFixtures } from './support.js';
+
+const spool = (name: string) => join(spoolFixtures, name);
+
+describe('control files: reading', () => {
+  it('reads the envelope of an SMTP message with an IPv4-mapped client address', async () => {
+    const data = await control.getControlData([spool('C-ipv4-mapped')]);
+    assert.equal(data.sender, 'bob@sender.example');
+    assert.equal(data.receivedFromMta, 'dns; client.example ([::ffff:192.0.2.10])');
+    assert.equal(data.messageId, '000000000016A018.000000006B0263EF.000049F2');
+    assert.equal(data.envid, undefined);
+    assert.equal(data.dsnReturn, undefined);
+    assert.equal(data.authenticatedUser, undefined);
+    assert.equal(data.source, 'smtp');
+    assert.equal(data.expiresAt, 1795923567);
+    assert.equal(data.warnAt, 1795332567);
+    assert.equal(data.trackBackscatter, true);
+    assert.equal(data.eightBitBody, false);
+    assert.deepEqual(data.environment, { RELAYCLIENT: '', TCPREMOTEIP: '::ffff:192.0.2.10' });
+    assert.deepEqual(data.recipients, [
+      { address: 'alice@mail.test.example', orcpt: '', dsn: '' },
+      { address: 'carol@mail.test.example', orcpt: 'rfc822;team@mail.test.example', dsn: 'SF' },
+    ]);
+  });
+
+  it('unwraps the IPv4-mapped sender address', async () => {
+    assert.equal(await control.getSendersIp([spool('C-ipv4-mapped')]), '192.0.2.10');
+  });
+
+  it('reads IPv6, AUTH, DSN and 8-bit records', async () => {
+    const paths = [spool('C-ipv6-auth')];
+    const data = await control.getControlData(paths);
+    assert.equal(await control.getSendersIp(paths), '2001:db8::25');
+    assert.equal(await control.getAuthUser(paths), 'alice');
+    assert.equal(data.authenticatedUser, 'alice');
+    assert.equal(data.source, 'authsmtp');
+    assert.equal(data.envid, 'ENV-123');
+    assert.equal(data.dsnReturn, 'H');
+    assert.equal(data.vhost, 'mail.test.example');
+    assert.equal(data.eightBitBody, true);
+    assert.equal(await control.getSendersMta(paths), 'dns; laptop.example ([2001:db8::25])');
+    assert.deepEqual(await control.getRecipientsData(paths), [{ address: 'dave@remote.example', orcpt: 'rfc822;dave@remote.example', dsn: 'F' }]);
+  });
+
+  it('finds the AUTH user in the Received header when the control file has no i record', async () => {
+    assert.equal(await control.getAuthUser([spool('C-ipv4-mapped')], spool('D-auth')), 'alice');
+    assert.equal(await control.getAuthUser([spool('C-ipv4-mapped')], spool('D-plain')), undefined);
+  });
+
+  it('falls back to the Received-From-MTA record for the IP', async () => {
+    assert.equal(await control.getSendersIp([spool('C-malformed-utf8')]), '192.0.2.99');
+  });
+
+  it('collects recipients across batchsize-split control files, each numbered from 0', async () => {
+    const paths = [spool('C1482777.1'), spool('C1482777.2')];
+    const all = await control.getAllRecipients(paths);
+    assert.deepEqual(
+      all.map((r) => [r.address, r.file.endsWith('.1') ? 1 : 2, r.index]),
+      [['alice@mail.test.example', 1, 0], ['carol@mail.test.example', 2, 0], ['alice@mail.test.example', 2, 1]],
+    );
+    assert.deepEqual(await control.getRecipients(paths), ['alice@mail.test.example', 'carol@mail.test.example', 'alice@mail.test.example']);
+    // Envelope records come from the first file; each file has its own message id.
+    assert.equal((await control.getControlData(paths)).messageId, '000000000016A01A.000000006B0263F1.00004A00');
+    assert.deepEqual(await control.getLines(paths, 'M'), ['000000000016A01A.000000006B0263F1.00004A00', '000000000016A01A.000000006B0263F1.00004A01']);
+    assert.deepEqual(await control.getLines(paths, 'M', 1), ['000000000016A01A.000000006B0263F1.00004A00']);
+  });
+
+  it('marks malformed UTF-8 instead of failing or silently replacing it', async () => {
+    const paths = [spool('C-malformed-utf8')];
+    assert.equal(await control.getSender(paths), '(malformed utf8):%FFbob%C3@sender.example');
+    assert.deepEqual(await control.getRecipients(paths), ['alice@mail.test.example', '(malformed utf8):%E4rger@mail.test.example']);
+    const raw = (await control.readControlFiles(paths))[0]!.records[0]!.raw;
+    assert.deepEqual([...raw.subarray(0, 4)], [0xff, 0x62, 0x6f, 0x62]);
+  });
+
+  it('leaves out recipients that have an S or F record, keeps deferred ones', async () => {
+    const paths = [spool('C-after-delivery')];
+    assert.deepEqual(await control.getRecipients(paths), ['dave@remote.example']);
+    const all = await control.getAllRecipients(paths);
+    assert.deepEqual(all.map((r) => r.delivered), [true, true, false]);
+  });
+
+  it('types every record letter of the table', () => {
+    const file = control.parseControlFile('x', Buffer.from('sa@b\nw\nm\nV\nUnone\nXcancelled\nx\nL5\nA123\nC1795332700\np1795923567\n'));
+    const data = control.controlDataOf([file]);
+    assert.equal(data.warningSent, true);
+    assert.equal(data.eightBitHeaders, true);
+    assert.equal(data.verp, true);
+    assert.equal(data.securityLevel, 'none');
+    assert.equal(data.cancelled, 'cancelled');
+    assert.equal(data.faxExpiresAt, 1795923567);
+    assert.deepEqual(file.records.map((r) => r.type).join(''), 'swmVUXxLACp');
+  });
+
+  it('rejects an empty list of control files', async () => {
+    await assert.rejects(control.readControlFiles([]), /no control file/);
+  });
+});
+
+describe('control files: editing', () => {
+  let dir: string;
+  let remove: () => Promise<void>;
+  before(async () => ({ dir, remove } = await scratch()));
+  after(async () => remove());
+
+  it('adds a recipient to the last control file of a batchsize split', async () => {
+    const paths = await copySpool(dir, 'C1482777.1', 'C1482777.2');
+    const firstBefore = await readFile(paths[0]!);
+    await control.addRecipient(paths, 'archive@mail.test.example');
+    await control.addRecipient(paths, { address: 'eve@remote.example', orcpt: 'rfc822;eve@remote.example', dsn: 'N' });
+    assert.deepEqual(await readFile(paths[0]!), firstBefore);
+    const tail = (await readFile(paths[1]!, 'utf8')).split('\n').slice(-7).join('\n');
+    assert.equal(tail, 'rarchive@mail.test.example\nR\nN\nreve@remote.example\nRrfc822;eve@remote.example\nNN\n');
+    assert.deepEqual((await control.getRecipients(paths)).slice(-2), ['archive@mail.test.example', 'eve@remote.example']);
+  });
+
+  it('refuses a recipient that would inject records', async () => {
+    const paths = await copySpool(dir, 'C-ipv4-mapped');
+    await assert.rejects(control.addRecipient(paths, 'a@b\nS0 1'), /single line/);
+  });
+
+  it('removes a recipient by marking it delivered in its own file, and logs it', async () => {
+    const paths = await copySpool(dir, 'C1482777.1', 'C1482777.2');
+    const logged: unknown[] = [];
+    const logger = { info: (o: unknown) => logged.push(o), warn() {}, error() {}, debug() {}, child() { return logger; } };
+    const removed = await control.removeRecipient(paths, { address: 'alice@mail.test.example', orcpt: '', dsn: '' }, {
+      reason: 'test removal',
+      now: () => 1795332999,
+      logger: logger as never,
+    });
+    assert.equal(removed?.file, paths[0]);
+    assert.equal(removed?.index, 0);
+    assert.match(await readFile(paths[0]!, 'utf8'), /\nI0 R 250 Ok - test removal\nS0 1795332999\n$/);
+    // The second alice (file 2, index 1) is still undelivered; remove it by address too.
+    const second = await control.removeRecipient(paths, 'alice@mail.test.example', { now: () => 1795333000, logger: logger as never });
+    assert.equal(second?.file, paths[1]);
+    assert.equal(second?.index, 1);
+    assert.match(await readFile(paths[1]!, 'utf8'), /\nI1 R 250 Ok - Removed by milterkit\nS1 1795333000\n$/);
+    assert.deepEqual(await control.getRecipients(paths), ['carol@mail.test.example']);
+    assert.equal(await control.removeRecipient(paths, 'nobody@mail.test.example', { logger: logger as never }), undefined);
+    assert.equal(logged.length, 2);
+    assert.deepEqual(logged[0], { event: 'recipient-removed', recipient: 'alice@mail.test.example', messageId: '000000000016A01A.000000006B0263F1.00004A00', reason: 'test removal' });
+  });
+});
