@@ -211,7 +211,7 @@ export function settingsFromObject(raw: unknown, baseDirectory: string): DaemonS
 /** Parses YAML or JSON text (JSON is YAML) into settings. */
 export function parseSettings(text: string, baseDirectory: string, source = 'configuration'): DaemonSettings {
   // Plain data only: custom tags (`!!js/function` and the like) are refused, not resolved.
-  const document = parseDocument(text, { maxAliasCount: 100, logLevel: 'silent' });
+  const document = parseDocument(text, { logLevel: 'silent' });
   const problem = document.errors[0] ?? document.warnings[0];
   if (problem) throw new SettingsError(`${source}: not valid YAML/JSON: ${problem.message.split('\n')[0]}`);
   return settingsFromObject(document.toJS({ maxAliasCount: 100 }), baseDirectory);

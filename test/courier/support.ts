@@ -95,3 +95,25 @@ export function memoryLogger(): { logger: import('../../src/courier/logging.js')
   };
   return { logger: make({}), records };
 }
+
+/** A per-message context as the chain builds it, for calling a module's doFilter directly. */
+export async function filterContext(
+  options: Record<string, unknown>,
+  dataPath: string,
+  sysconfdir: string = etcFixture,
+): Promise<{ ctx: import('../../src/courier/module-api.js').FilterContext; records: ReturnType<typeof memoryLogger>['records'] }> {
+  const control = await import('../../src/courier/helpers/control.js');
+  const { CourierConfig } = await import('../../src/courier/helpers/config.js');
+  const { CourierMessage } = await import('../../src/courier/helpers/message.js');
+  const { logger, records } = memoryLogger();
+  const ctx = {
+    name: 'under-test',
+    options,
+    logger,
+    courier: new CourierConfig({ sysconfdir }),
+    control,
+    openMessage: () => CourierMessage.open(dataPath),
+    signal: new AbortController().signal,
+  };
+  return { ctx, records };
+}

@@ -15,7 +15,8 @@ function comparable(address: string): string {
 
 export async function doFilter(_bodyPath: string, controlPaths: readonly string[], ctx: FilterContext): Promise<string> {
   const seen = new Set<string>();
-  for (const recipient of await ctx.control.getRecipientsData(controlPaths)) {
+  const undelivered = (await ctx.control.getAllRecipients(controlPaths)).filter((r) => !r.delivered);
+  for (const recipient of undelivered) {
     const key = comparable(recipient.address);
     if (!seen.has(key)) {
       seen.add(key);

@@ -354,19 +354,21 @@ export interface RemoveRecipientOptions {
  * `S<n> <time>` to the control file that holds the first undelivered match. Courier then neither
  * delivers to it nor logs anything for it, so this function always logs the removal.
  *
- * @param recipient an address (matches the canonical address) or full recipient data (all three
- *   fields must match)
+ * @param recipient an address (matches the canonical address), full recipient data (all three
+ *   fields must match) or a {@link ControlRecipient} (that exact file and number)
  * @returns the removed recipient, or undefined when no undelivered recipient matched
  */
 export async function removeRecipient(
   paths: readonly string[],
-  recipient: string | RecipientData,
+  recipient: string | RecipientData | ControlRecipient,
   options: RemoveRecipientOptions = {},
 ): Promise<ControlRecipient | undefined> {
   const matches =
     typeof recipient === 'string'
       ? (r: ControlRecipient) => r.address === recipient
-      : (r: ControlRecipient) => r.address === recipient.address && r.orcpt === recipient.orcpt && r.dsn === recipient.dsn;
+      : 'file' in recipient && 'index' in recipient
+        ? (r: ControlRecipient) => r.file === recipient.file && r.index === recipient.index
+        : (r: ControlRecipient) => r.address === recipient.address && r.orcpt === recipient.orcpt && r.dsn === recipient.dsn;
   const files = await readControlFiles(paths);
   const target = files.flatMap((f) => f.recipients).find((r) => !r.delivered && matches(r));
   if (!target) return undefined;
