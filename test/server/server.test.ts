@@ -1,0 +1,186 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { promises as fs } from 'node:fs';
+import net from 'node:net';
+import { spawnSync } from 'node:child_process';
+import os from 'node:os';
+import path from 'node:path';
+import { FrameReader, decodeReply, encodeCommand, type Bytes, type MilterReply, type MtaCommand } from '../../src/protocol/index.js';
+import { Milter, MilterServer, type ServerOptions } from '../../src/index.js';
+import { MemoryLogger, POSTFIX_V6, mail, types } from '../milter/driver.js';
+
+/** An MTA connection over a real socket. */
+class Wire {
+  private readonly reader = new FrameReader();
+  private replies: MilterReply[] = [];
+  private waiters: Array<() => void> = [];
+  closed: Promise<void>;
+
+  constructor(readonly socket: net.Socket) {
+    socket.on('data', (chunk) => {
+      this.reader.push(chunk, (code, payload) => this.replies.push(decodeReply(code, payload)));
+      for (const wake of this.waiters.splice(0)) wake();
+    });
+    this.closed = new Promise((resolve) => socket.on('close', () => resolve()));
+    socket.on('error', () => {});
+  }
+
+  static async open(target: { path: string } | { port: number; host: string }): Promise<Wire> {
+    const socket = net.connect(target as net.NetConnectOpts);
+    await new Promise<void>((resolve, reject) => {
+      socket.once('connect', resolve);
+      socket.once('error', reject);
+    });
+    return new Wire(socket);
+  }
+
+  /** Sends commands and waits for `expect` replies. */
+  async exchange(expect: number, ...commands: Array<MtaCommand<Bytes>>): Promise<MilterReply[]> {
+    for (const c of commands) this.socket.write(encodeCommand(c));
+    while (this.replies.length < expect) await new Promise<void>((resolve) => this.waiters.push(resolve));
+    return this.replies.splice(0, expect);
+  }
+}
+
+async function tempDir(): Promise<string> {
+  return fs.mkdtemp(path.join(os.tmpdir(), 'milterkit-server-'));
+}
+
+async function start(options: Partial<ServerOptions> & Pick<ServerOptions, 'filter'>): Promise<{ server: MilterServer; logger: MemoryLogger }> {
+  const logger = new MemoryLogger();
+  const server = new MilterServer({ socket: 'inet:0@127.0.0.1', logger, ...options });
+  await server.listen();
+  return { server, logger };
+}
+
+class Tagger extends Milter {
+  override eom() {
+    this.addHeader('X-Tag', 'yes');
+  }
+}
+
+test('unix socket: stale socket removed at start, mode 0660 by default, removed at close', async () => {
+  const dir = await tempDir();
+  const socketPath = path.join(dir, 'milter.sock');
+  // A daemon killed without cleanup leaves its socket file behind.
+  spawnSync(process.execPath, ['-e', `require('net').createServer().listen(${JSON.stringify(socketPath)}, () => process.kill(process.pid, 'SIGKILL'))`], { stdio: 'ignore' });
+  assert.ok((await fs.lstat(socketPath)).isSocket(), 'stale socket left behind');
+
+  const { server } = await start({ filter: Tagger, socket: `unix:${socketPath}` });
+  assert.equal((await fs.stat(socketPath)).mode & 0o777, 0o660);
+  const wire = await Wire.open({ path: socketPath });
+  const replies = await wire.exchange(3, POSTFIX_V6, mail(), { type: 'eob' });
+  assert.deepEqual(types(replies), ['optneg', 'addHeader', 'continue']);
+  wire.socket.end(encodeCommand({ type: 'quit' }));
+  await server.close();
+  await assert.rejects(fs.access(socketPath), 'socket removed at close');
+  await fs.rm(dir, { recursive: true });
+});
+
+test('unix socket: a configured mode is applied; a path that is not a socket or is in use is refused', async () => {
+  const dir = await tempDir();
+  const socketPath = path.join(dir, 'm.sock');
+  const { server } = await start({ filter: Milter, socket: `local:${socketPath}`, socketMode: 0o600 });
+  assert.equal((await fs.stat(socketPath)).mode & 0o777, 0o600);
+  await assert.rejects(new MilterServer({ filter: Milter, socket: `unix:${socketPath}` }).listen(), /in use/);
+  await server.close();
+  const file = path.join(dir, 'plain-file');
+  await fs.writeFile(file, 'x');
+  await assert.rejects(new MilterServer({ filter: Milter, socket: `unix:${file}` }).listen(), /not a socket/);
+  await fs.rm(dir, { recursive: true });
+});
+
+test('TCP on IPv4 and IPv6 loopback, Sendmail and Postfix spellings', async () => {
+  for (const socket of ['inet:0@127.0.0.1', 'inet6:0@[::1]', 'inet:[::1]:0']) {
+    const { server } = await start({ filter: Tagger, socket });
+    const wire = await Wire.open({ port: server.port!, host: server.address.kind === 'inet' ? server.address.host : '' });
+    assert.deepEqual(types(await wire.exchange(1, POSTFIX_V6)), ['optneg']);
+    wire.socket.destroy();
+    await server.close();
+  }
+});
+
+test('maxConnections: connections over the limit are refused, the others served', async () => {
+  const { server, logger } = await start({ filter: Milter, maxConnections: 2 });
+  const target = { port: server.port!, host: '127.0.0.1' };
+  const a = await Wire.open(target);
+  const b = await Wire.open(target);
+  await Promise.all([a.exchange(1, POSTFIX_V6), b.exchange(1, POSTFIX_V6)]);
+  const c = await Wire.open(target);
+  await c.closed;
+  assert.ok(logger.has('warn', /maxConnections/));
+  assert.equal(server.connections, 2);
+  a.socket.destroy();
+  b.socket.destroy();
+  await server.close();
+});
+
+test('idle timeout: a silent MTA connection is ended, and abort/close run', async () => {
+  const events: string[] = [];
+  class Watch extends Milter {
+    override envfrom() {}
+    override abort() {
+      events.push('abort');
+    }
+    override close() {
+      events.push('close');
+    }
+  }
+  const { server, logger } = await start({ filter: Watch, idleTimeout: 50 });
+  const wire = await Wire.open({ port: server.port!, host: '127.0.0.1' });
+  await wire.exchange(2, POSTFIX_V6, mail());
+  await wire.closed;
+  assert.deepEqual(events, ['abort', 'close']);
+  assert.ok(logger.has('warn', /ending session/));
+  await server.close();
+});
+
+test('graceful close lets a session in flight finish, then refuses new connections', async () => {
+  let release!: () => void;
+  const slow = new Promise<void>((resolve) => (release = resolve));
+  class Slow extends Milter {
+    override async eom() {
+      await slow;
+      this.addHeader('X-Late', 'ok');
+    }
+  }
+  const { server } = await start({ filter: Slow });
+  const port = server.port!;
+  const wire = await Wire.open({ port, host: '127.0.0.1' });
+  await wire.exchange(1, POSTFIX_V6);
+  const eom = wire.exchange(3, mail(), { type: 'eob' });
+  await new Promise((r) => setTimeout(r, 20));
+  const closing = server.close();
+  await assert.rejects(Wire.open({ port, host: '127.0.0.1' }), 'no new connections while closing');
+  release();
+  assert.deepEqual(types(await eom), ['continue', 'addHeader', 'continue']);
+  wire.socket.end(encodeCommand({ type: 'quit' }));
+  await closing;
+});
+
+test('graceful close ends sessions still open after the grace period', async () => {
+  const { server } = await start({ filter: Milter });
+  const wire = await Wire.open({ port: server.port!, host: '127.0.0.1' });
+  await wire.exchange(1, POSTFIX_V6);
+  await server.close(50);
+  await wire.closed;
+});
+
+test('a callback that throws on one connection does not disturb another', async () => {
+  class Picky extends Milter {
+    override envfrom(sender: string) {
+      if (sender.includes('boom')) throw new Error('filter bug');
+      return 'accept' as const;
+    }
+  }
+  const { server, logger } = await start({ filter: Picky });
+  const target = { port: server.port!, host: '127.0.0.1' };
+  const [bad, good] = await Promise.all([Wire.open(target), Wire.open(target)]);
+  await Promise.all([bad.exchange(1, POSTFIX_V6), good.exchange(1, POSTFIX_V6)]);
+  const [b, g] = await Promise.all([bad.exchange(1, mail('<boom@x>')), good.exchange(1, mail('<fine@x>'))]);
+  assert.deepEqual([types(b), types(g)], [['tempfail'], ['accept']]);
+  assert.ok(logger.has('error', /filter bug/));
+  bad.socket.destroy();
+  good.socket.destroy();
+  await server.close();
+});
