@@ -1,0 +1,176 @@
+/**
+ * Sendmail 8.17 (Debian 12) as a milter client, from `sendmail/milter.c`, `srvrsmtp.c` and the
+ * m4 defaults in `cf/m4/cfhead.m4` (milter-protocol.md §4-§7).
+ */
+import { randomBytes } from 'node:crypto';
+import type { StageReply } from '../client/connection.js';
+import { DEFAULT_OFFER } from '../client/negotiation.js';
+import { Limits } from '../protocol/index.js';
+import { classifyClientAddress } from './client-address.js';
+import { headerValue } from './message.js';
+import { addressDomain, bareAddress, rfc5322Date, type MtaProfile, type MtaState, type SmtpCommandStage, type SmtpOutcome } from './profile.js';
+
+const TEMPFAIL = '451 4.3.2 Please try again later';
+
+/** Sendmail's default texts for a plain REJECT, per command. */
+function rejectText(stage: SmtpCommandStage): string {
+  switch (stage) {
+    case 'connect':
+      return '554 Command rejected';
+    case 'helo':
+      return '550 Command rejected';
+    case 'body':
+    case 'eom':
+      return '554 5.7.1 Command rejected';
+    default:
+      return '550 5.7.1 Command rejected';
+  }
+}
+
+/**
+ * Sendmail's check of a REPLYCODE text: it must start `[45]dd` and is used as a printf format, so a
+ * lone `%` voids it (the default text is used instead) and `%%` prints `%`.
+ */
+function sendmailReplyText(text: string): string | undefined {
+  if (!/^[45][0-9][0-9]/.test(text)) return undefined;
+  if (text.replace(/%%/g, '').includes('%')) return undefined;
+  return text.replace(/%%/g, '%');
+}
+
+/** IPv6 addresses carry Sendmail's `IPv6:` prefix, in CONNECT and in macros alike. */
+function sendmailAddress(state: MtaState): string | undefined {
+  const { family, address } = classifyClientAddress(state.client.address);
+  return family === 'inet6' ? `IPv6:${address}` : address;
+}
+
+const ALPHANUMERIC = '0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwx';
+
+/** Sendmail with an m4-generated configuration: default `Milter.macros.*`, `T=C:5m;S:10s;R:10s;E:5m`, no `F=` flag. */
+export const sendmailProfile: MtaProfile = {
+  name: 'sendmail',
+  product: 'Sendmail 8.17.1.9',
+  client: {
+    offer: { ...DEFAULT_OFFER },
+    // R:10s per reply; E:5m for the whole end of message, which PROGRESS does not extend.
+    timeouts: { command: 10_000, content: 10_000, endOfMessage: 300_000, progressRestartsEndOfMessage: false },
+    connectTimeout: 300_000,
+    leniency: { progressAnyStage: false, quarantineAnyStage: false, skipAnyStage: false, acceptShutdown: false },
+    negotiationChecks: { allowHigherVersion: true, ignoreUnofferedProtocol: false },
+    maxCommandPayload: Limits.MAX_DATA_SIZE,
+  },
+  macroLists: {
+    connect: ['j', '_', '{daemon_name}', '{if_name}', '{if_addr}'],
+    helo: ['{tls_version}', '{cipher}', '{cipher_bits}', '{cert_subject}', '{cert_issuer}'],
+    envfrom: ['i', '{auth_type}', '{auth_authen}', '{auth_ssf}', '{auth_author}', '{mail_mailer}', '{mail_host}', '{mail_addr}'],
+    envrcpt: ['{rcpt_mailer}', '{rcpt_host}', '{rcpt_addr}'],
+    data: [],
+    eoh: [],
+    eom: ['{msg_id}'],
+  },
+  macroListFor(stage, requested) {
+    // 8.17/8.18 quirk: the milter's own EOM list is used only if it also sent an EOH list.
+    const own = stage === 'eom' && requested.eoh === undefined ? undefined : requested[stage];
+    const list = own ?? this.macroLists[stage];
+    // A D packet is written once a list is configured, even if no macro in it has a value.
+    return list.length > 0 ? list : null;
+  },
+  contentMacros: false,
+  macroValue(name, state) {
+    const address = sendmailAddress(state);
+    const clientName = state.client.hostname ?? `[${address ?? 'unknown'}]`;
+    switch (name) {
+      case 'j':
+      case 'if_name':
+        return state.hostname;
+      case 'daemon_name':
+        return 'MTA';
+      case 'if_addr':
+      case 'daemon_addr':
+        return state.serverAddress;
+      case 'daemon_port':
+        return String(state.serverPort);
+      case 'v':
+        return '8.17.1.9';
+      case '_':
+        return `${clientName} [${address ?? 'unknown'}]`;
+      case 'client_addr':
+        return address;
+      case 'client_name':
+        return clientName;
+      case 'client_port':
+        return String(state.client.port);
+      case 'i':
+        return state.queueId;
+      case 'mail_addr':
+        return state.sender === undefined ? undefined : bareAddress(state.sender);
+      case 'mail_host':
+        return state.sender === undefined ? undefined : addressDomain(state.sender);
+      case 'mail_mailer':
+        return state.sender === undefined || addressDomain(state.sender) === undefined ? undefined : 'esmtp';
+      case 'rcpt_addr':
+        return state.recipient === undefined ? undefined : bareAddress(state.recipient);
+      case 'rcpt_host':
+        return state.recipient === undefined ? undefined : addressDomain(state.recipient);
+      case 'rcpt_mailer':
+        return state.recipient === undefined ? undefined : 'esmtp';
+      case 'msg_id':
+        return state.message === undefined ? undefined : headerValue(state.message, 'Message-Id')?.trim();
+      default:
+        return undefined;
+    }
+  },
+  connectDetails(smtpClient) {
+    const { family, address } = classifyClientAddress(smtpClient.address);
+    if (family === 'unknown') return { hostname: smtpClient.hostname ?? 'localhost', family };
+    if (family === 'unix') return { hostname: smtpClient.hostname ?? 'localhost', family, address: address!, port: 0 };
+    const wire = family === 'inet6' ? `IPv6:${address}` : address!;
+    return { hostname: smtpClient.hostname ?? `[${wire}]`, family, address: wire, port: smtpClient.port };
+  },
+  receivedHeader(state, recipients, date) {
+    const address = sendmailAddress(state) ?? 'unknown';
+    const forClause = recipients.length === 1 ? `\n\tfor ${recipients[0]}` : '';
+    return {
+      name: 'Received',
+      value: ` from ${state.client.helo} (${state.client.hostname ?? `[${address}]`} [${address}])\n\tby ${state.hostname} (8.17.1.9/8.17.1.9) with ESMTP id ${state.queueId ?? 'unknown'}${forClause}; ${rfc5322Date(date)}`,
+    };
+  },
+  headerEditRules: 'sendmail',
+  queueIdAssigned() {
+    return true;
+  },
+  newQueueId() {
+    return [...randomBytes(14)].map((byte) => ALPHANUMERIC[byte % ALPHANUMERIC.length]).join('');
+  },
+  abortsAfter(ending) {
+    // Only a filter still "in message" is told; one that decided or saw EOM is done.
+    return ending === 'abandoned';
+  },
+  quitAfterConnectionVerdict: true,
+  smtpOutcome(stage, reply: StageReply): SmtpOutcome {
+    switch (reply.verdict) {
+      case 'reject':
+      case 'tempfail': {
+        if (reply.replyText !== undefined) {
+          const text = sendmailReplyText(reply.replyText);
+          // At CONNECT the text is ignored; its class still decides.
+          if (text !== undefined && stage !== 'connect') return { verdict: text[0] === '4' ? 'tempfail' : 'reject', reply: text };
+          if (text === undefined) return { verdict: 'reject', reply: rejectText(stage) };
+        }
+        return reply.verdict === 'reject' ? { verdict: 'reject', reply: rejectText(stage) } : { verdict: 'tempfail', reply: TEMPFAIL };
+      }
+      case 'discard':
+        return { verdict: 'discard', reply: '250 2.0.0 Message accepted for delivery (discarded)' };
+      default:
+        return { verdict: 'accept', reply: '' };
+    }
+  },
+  acceptedReply(queueId) {
+    return `250 2.0.0 ${queueId} Message accepted for delivery`;
+  },
+  noRecipientsReply: '503 5.0.0 Need RCPT (recipient)',
+  // No F= flag: the message goes on as if the filter were not there.
+  defaultAction: 'accept',
+  defaultActionReply: '',
+  contiguousBodyReplacement: false,
+  configurationErrorReply: TEMPFAIL,
+};
