@@ -1,0 +1,219 @@
+import assert from 'node:assert/strict';
+import { cp, lstat, mkdir, readdir, readFile, stat, symlink, writeFile } from 'node:fs/promises';
+import { createServer } from 'node:net';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterEach, beforeEach, describe, it } from 'node:test';
+import { nameFromInvocation } from '../../src/courier/cli.js';
+import { daemonBin, FakeCourierfilter, requestFor, sendRequest } from './fake-courierfilter.js';
+import { copySpool, etcFixture, scratch, spoolFixtures } from './support.js';
+
+const modulesDir = fileURLToPath(new URL('./modules/', import.meta.url));
+const scripted = join(modulesDir, 'scripted.js');
+const barrier = join(modulesDir, 'barrier.js');
+
+describe('Courier daemon under a fake courierfilter', () => {
+  let dir: string;
+  let remove: () => Promise<void>;
+  let var_: string;
+  let running: FakeCourierfilter[] = [];
+
+  beforeEach(async () => {
+    ({ dir, remove } = await scratch('mkc-'));
+    var_ = join(dir, 'var');
+    for (const sub of ['allfilters', 'filters', 'tmp/1795']) await mkdir(join(var_, sub), { recursive: true });
+    running = [];
+  });
+  afterEach(async () => {
+    for (const filter of running) filter.kill();
+    await Promise.all(running.map((f) => f.exited));
+    await remove();
+  });
+
+  async function configFile(yaml: string): Promise<string> {
+    const path = join(dir, 'milterkit.yaml');
+    await writeFile(path, yaml);
+    return path;
+  }
+
+  function start(args: string[], extra: { script?: string; env?: NodeJS.ProcessEnv } = {}): FakeCourierfilter {
+    const filter = new FakeCourierfilter({
+      dir: join(dir, `run${running.length}`),
+      args: ['--localstatedir', var_, '--sysconfdir', etcFixture, '--courier-config', join(dir, 'no-courier-config'), ...args],
+      ...extra,
+    });
+    running.push(filter);
+    return filter;
+  }
+
+  async function startReady(args: string[], extra?: { script?: string; env?: NodeJS.ProcessEnv }): Promise<FakeCourierfilter> {
+    await mkdir(join(dir, `run${running.length}`));
+    const filter = start(args, extra);
+    await filter.ready;
+    return filter;
+  }
+
+  it('creates NAME (mode 0660) in allfilters, closes fd 3, answers, and stops on stdin EOF', async () => {
+    await writeFile(join(var_, 'filters', 'mkfilter'), 'stale socket of an earlier run in the other directory');
+    const config = await configFile(`modules:\n  - module: add_header\n    options: { name: X-Test, value: daemon }\n`);
+    const filter = await startReady(['--name', 'mkfilter', '--config', config]);
+    const socketPath = join(var_, 'allfilters', 'mkfilter');
+    const info = await lstat(socketPath);
+    assert.ok(info.isSocket());
+    assert.equal(info.mode & 0o777, 0o660);
+    assert.deepEqual((await readdir(join(var_, 'allfilters'))).sort(), ['mkfilter']);
+    assert.deepEqual(await readdir(join(var_, 'filters')), []);
+
+    const [data, ctl] = await copySpool(join(var_, 'tmp/1795'), 'D-plain', 'C-ipv4-mapped');
+    assert.equal(await sendRequest(socketPath, requestFor(data!, ctl!)), '200 Ok\n');
+    assert.match(await readFile(data!, 'utf8'), /\nX-Test: daemon\n\nHello Alice/);
+
+    assert.equal(await filter.stop(), 0);
+    await assert.rejects(lstat(socketPath), { code: 'ENOENT' });
+    const events = filter.records.map((r) => r.event);
+    assert.ok(events.includes('listening') && events.includes('stopping') && events.includes('stopped'), events.join());
+  });
+
+  it('takes its name from the active link it was started through', async () => {
+    assert.equal(nameFromInvocation('/etc/courier/filters/active/milterkit-courier'), 'milterkit-courier');
+    assert.equal(nameFromInvocation('/opt/milterkit/dist/src/courier/bin.js'), 'milterkit');
+    const link = join(dir, 'linkedname');
+    await symlink(daemonBin, link);
+    const config = await configFile('modules: []\n');
+    const filter = await startReady(['--config', config], { script: link });
+    assert.ok((await lstat(join(var_, 'allfilters', 'linkedname'))).isSocket());
+    assert.equal(await filter.stop(), 0);
+  });
+
+  it('replies with one code on every line of a multi-line reject, newline-terminated', async () => {
+    const config = await configFile(`modules:\n  - module: ${scripted}\n    options: { reply: "550 5.7.1 first line\\nsecond line" }\n`);
+    const filter = await startReady(['--name', 'mk', '--config', config]);
+    const reply = await sendRequest(join(var_, 'allfilters', 'mk'), requestFor(join(spoolFixtures, 'D-plain'), join(spoolFixtures, 'C-ipv4-mapped')));
+    assert.equal(reply, '550-5.7.1 first line\n550 second line\n');
+    assert.equal(await filter.stop(), 0);
+  });
+
+  it('resolves relative paths under localstatedir/tmp and survives malformed requests', async () => {
+    const config = await configFile(`requestTimeout: 0.3\nmodules:\n  - module: ${scripted}\n    options: { reply: "250 seen" }\n`);
+    const filter = await startReady(['--name', 'mk', '--config', config]);
+    const socketPath = join(var_, 'allfilters', 'mk');
+    await copySpool(join(var_, 'tmp/1795'), 'D-plain', 'C-ipv4-mapped');
+    assert.equal(await sendRequest(socketPath, requestFor('1795/D-plain', '1795/C-ipv4-mapped')), '250 seen\n');
+    assert.match(await sendRequest(socketPath, 'only-one-line\n\n'), /^451 /);
+    assert.match(await sendRequest(socketPath, requestFor('1795/D-plain', '1795/missing-control')), /^451 /);
+    // Cut short: the peer closes its side, or goes silent until the request deadline.
+    assert.match(await sendRequest(socketPath, Buffer.from('/cut/short'), { halfClose: true }), /^451 /);
+    assert.match(await sendRequest(socketPath, Buffer.from('/cut/short')), /^451 /);
+    assert.equal(await sendRequest(socketPath, requestFor('1795/D-plain', '1795/C-ipv4-mapped')), '250 seen\n');
+    assert.equal(await filter.stop(), 0);
+  });
+
+  it('handles connections concurrently, up to maxConnections', async () => {
+    const config = await configFile(`maxConnections: 3\nmodules:\n  - module: ${barrier}\n    options: { parties: 3 }\n    timeout: 20\n`);
+    const filter = await startReady(['--name', 'mk', '--config', config]);
+    const socketPath = join(var_, 'allfilters', 'mk');
+    const request = requestFor(join(spoolFixtures, 'D-plain'), join(spoolFixtures, 'C-ipv4-mapped'));
+    const replies = await Promise.all([1, 2, 3].map(() => sendRequest(socketPath, request)));
+    assert.deepEqual(replies, Array(3).fill('250 released together with 2 other(s)\n'));
+    assert.equal(await filter.stop(), 0);
+  });
+
+  it('answers "busy" beyond maxConnections instead of queueing without bound', async () => {
+    const config = await configFile(`maxConnections: 2\nmodules:\n  - module: ${barrier}\n    options: { parties: 2 }\n    timeout: 20\n`);
+    const filter = await startReady(['--name', 'mk', '--config', config]);
+    const socketPath = join(var_, 'allfilters', 'mk');
+    const request = requestFor(join(spoolFixtures, 'D-plain'), join(spoolFixtures, 'C-ipv4-mapped'));
+    const replies = await Promise.all([1, 2, 3].map(() => sendRequest(socketPath, request)));
+    assert.deepEqual(replies.sort(), [
+      '250 released together with 1 other(s)\n',
+      '250 released together with 1 other(s)\n',
+      '451 4.3.2 Mail filter busy, please try again later\n',
+    ]);
+    assert.equal(await filter.stop(), 0);
+  });
+
+  it('lets an in-flight message finish after stdin EOF, then exits', async () => {
+    const config = await configFile(`shutdownTimeout: 30\nmodules:\n  - module: ${scripted}\n    options: { behaviour: hang }\n    timeout: 0.5\n    onTimeout: reject\n`);
+    const filter = await startReady(['--name', 'mk', '--config', config]);
+    const socketPath = join(var_, 'allfilters', 'mk');
+    const inFlight = sendRequest(socketPath, requestFor(join(spoolFixtures, 'D-plain'), join(spoolFixtures, 'C-ipv4-mapped')));
+    while (!filter.records.some((r) => r.event === 'listening')) await new Promise((r) => setTimeout(r, 10));
+    // Wait until the module is running before closing stdin.
+    await new Promise((r) => setTimeout(r, 100));
+    filter.closeStdin();
+    assert.equal(await inFlight, '554 5.7.1 Message refused by mail filter\n');
+    assert.equal(await filter.exited, 0);
+    const stopping = filter.records.find((r) => r.event === 'stopping');
+    assert.equal(stopping?.active, 1);
+  });
+
+  it('bounds the drain: unfinished messages are cut off after shutdownTimeout', async () => {
+    const config = await configFile(`shutdownTimeout: 0.2\nmodules:\n  - module: ${scripted}\n    options: { behaviour: hang }\n    timeout: 600\n`);
+    const filter = await startReady(['--name', 'mk', '--config', config]);
+    const inFlight = sendRequest(join(var_, 'allfilters', 'mk'), requestFor(join(spoolFixtures, 'D-plain'), join(spoolFixtures, 'C-ipv4-mapped')));
+    await new Promise((r) => setTimeout(r, 100));
+    filter.closeStdin();
+    assert.equal(await inFlight, '');
+    assert.equal(await filter.exited, 0);
+    assert.ok(filter.records.some((r) => r.event === 'shutdown-timeout'));
+  });
+
+  it('refuses to start when a live filter already answers on the name, and still closes fd 3', async () => {
+    const config = await configFile('modules: []\n');
+    const first = await startReady(['--name', 'mk', '--config', config]);
+    const second = await startReady(['--name', 'mk', '--config', config]);
+    assert.equal(await second.exited, 3);
+    assert.equal(await sendRequest(join(var_, 'allfilters', 'mk'), requestFor(join(spoolFixtures, 'D-plain'), join(spoolFixtures, 'C-ipv4-mapped'))), '200 Ok\n');
+    assert.equal(await first.stop(), 0);
+  });
+
+  it('replaces a stale socket nobody listens on', async () => {
+    const stale = createServer();
+    await new Promise<void>((resolve) => stale.listen(join(var_, 'allfilters', 'mk'), resolve));
+    // Drop the listener but keep the file, as a crashed filter would.
+    (stale as unknown as { _handle: { close(): void } })._handle.close();
+    const filter = await startReady(['--name', 'mk', '--config', await configFile('modules: []\n')]);
+    assert.equal(await sendRequest(join(var_, 'allfilters', 'mk'), requestFor(join(spoolFixtures, 'D-plain'), join(spoolFixtures, 'C-ipv4-mapped'))), '200 Ok\n');
+    assert.equal(await filter.stop(), 0);
+  });
+
+  it('without a usable configuration it still answers, with a tempfail, instead of letting mail through', async () => {
+    const filter = await startReady(['--name', 'mk', '--config', await configFile('modules: [{module: x, onError: sometimes}]\n')]);
+    const reply = await sendRequest(join(var_, 'allfilters', 'mk'), requestFor(join(spoolFixtures, 'D-plain'), join(spoolFixtures, 'C-ipv4-mapped')));
+    assert.equal(reply, '451 4.3.0 Mail filter temporarily unavailable, please try again later\n');
+    assert.ok(filter.records.some((r) => r.event === 'config-error' && /onError/.test(String(r.err))));
+    assert.equal(await filter.stop(), 0);
+  });
+
+  it('reads the socket directory from NAME-mode and the config from SYSCONFDIR/filters/NAME.yaml', async () => {
+    const etc = join(dir, 'etc');
+    await cp(etcFixture, etc, { recursive: true });
+    await writeFile(join(etc, 'filters', 'mk-mode'), 'filters\n');
+    await writeFile(join(etc, 'filters', 'mk.yaml'), `modules:\n  - module: ${scripted}\n    options: { reply: "250 from default config" }\n`);
+    await mkdir(join(dir, `run${running.length}`));
+    const filter = new FakeCourierfilter({
+      dir: join(dir, `run${running.length}`),
+      args: ['--name', 'mk', '--localstatedir', var_, '--sysconfdir', etc, '--courier-config', join(dir, 'none')],
+    });
+    running.push(filter);
+    await filter.ready;
+    const reply = await sendRequest(join(var_, 'filters', 'mk'), requestFor(join(spoolFixtures, 'D-plain'), join(spoolFixtures, 'C-ipv4-mapped')));
+    assert.equal(reply, '250 from default config\n');
+    assert.equal(await filter.stop(), 0);
+  });
+
+  it('asks courier-config without handing it courierfilter\'s fd 3', async () => {
+    const seen = join(dir, 'fd3-of-courier-config');
+    const fake = join(dir, 'courier-config');
+    await writeFile(fake, `#!/bin/sh\nreadlink /proc/self/fd/3 > ${seen}\necho localstatedir=${var_}\necho sysconfdir=${etcFixture}\n`, { mode: 0o755 });
+    await mkdir(join(dir, `run${running.length}`));
+    const filter = new FakeCourierfilter({ dir: join(dir, `run${running.length}`), args: ['--name', 'mk', '--courier-config', fake, '--config', await configFile('modules: []\n')] });
+    running.push(filter);
+    await filter.ready;
+    const fd3 = (await readFile(seen, 'utf8')).trim();
+    assert.notEqual(fd3, filter.readyFifo);
+    assert.match(fd3, /^(socket|pipe):/);
+    assert.ok((await stat(join(var_, 'allfilters', 'mk'))).isSocket());
+    assert.equal(await filter.stop(), 0);
+  });
+});
