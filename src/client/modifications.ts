@@ -84,13 +84,13 @@ function toModification(reply: MilterReply): Modification | undefined {
 export function describeModification(modification: Modification): string {
   switch (modification.type) {
     case 'addHeader':
-      return `add header ${modification.name}:${showValue(modification.value)}`;
+      return `add header ${modification.name}${showValue(modification.value)}`;
     case 'insertHeader':
-      return `insert header at ${modification.index}: ${modification.name}:${showValue(modification.value)}`;
+      return `insert header at ${modification.index}: ${modification.name}${showValue(modification.value)}`;
     case 'changeHeader':
       return modification.value === ''
         ? `delete header ${modification.name} #${modification.index}`
-        : `change header ${modification.name} #${modification.index} to:${showValue(modification.value)}`;
+        : `change header ${modification.name} #${modification.index} to${showValue(modification.value)}`;
     case 'addRecipient':
       return `add recipient ${modification.recipient}${modification.args === undefined ? '' : ` ${modification.args}`}`;
     case 'deleteRecipient':
@@ -104,6 +104,7 @@ export function describeModification(modification: Modification): string {
   }
 }
 
+/** Quoted so that leading space and line breaks show. */
 function showValue(value: string): string {
-  return ' ' + JSON.stringify(value).slice(1, -1);
+  return ' ' + JSON.stringify(value);
 }
