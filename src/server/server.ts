@@ -9,6 +9,7 @@ import { childLogger, silentLogger, type Logger } from '../log.js';
 import { MilterSession, type SessionOptions } from '../milter/session.js';
 import { compileFilter } from '../milter/filter.js';
 import { formatSocketAddress, parseSocketSpec, type SocketAddress } from './socket-spec.js';
+import { ClusterPrimary, isClusterWorker, onPrimaryClose } from './cluster.js';
 
 /** Options of a {@link MilterServer}. */
 export interface ServerOptions extends Omit<SessionOptions, 'id'> {
@@ -22,6 +23,11 @@ export interface ServerOptions extends Omit<SessionOptions, 'id'> {
   idleTimeout?: number;
   /** Listen backlog. */
   backlog?: number;
+  /**
+   * Worker processes sharing the listening socket (default 0: serve in this process). The script
+   * that creates the server runs again in each worker, so construct and listen the same way there.
+   */
+  workers?: number;
 }
 
 /** Default socket: loopback TCP, which both Postfix and Sendmail reach without permission changes. */
@@ -44,8 +50,11 @@ export class MilterServer {
   private readonly sessions = new Set<MilterSession>();
   private readonly sockets = new Set<net.Socket>();
   private server: net.Server | undefined;
+  private primary: ClusterPrimary | undefined;
   private nextId = 1;
   private closing = false;
+  /** In a worker process the primary owns the socket file. */
+  private readonly ownsSocketFile = !isClusterWorker();
 
   constructor(private readonly options: ServerOptions) {
     this.address = parseSocketSpec(options.socket ?? DEFAULT_SOCKET);
@@ -61,8 +70,9 @@ export class MilterServer {
 
   /** Starts listening; resolves with the address in Postfix's spelling (e.g. `inet:127.0.0.1:8890`). */
   async listen(): Promise<string> {
-    if (this.server) throw new Error('server already listening');
-    if (this.address.kind === 'unix') await removeStaleSocket(this.address.path);
+    if (this.server || this.primary) throw new Error('server already listening');
+    if (this.address.kind === 'unix' && this.ownsSocketFile) await removeStaleSocket(this.address.path);
+    if ((this.options.workers ?? 0) > 0 && this.ownsSocketFile) return this.listenPrimary(this.options.workers!);
     const server = net.createServer({ noDelay: true, pauseOnConnect: false }, (socket) => this.accept(socket));
     server.maxConnections = this.options.maxConnections ?? 1000;
     server.on('drop', (info) => this.logger.warn({ remote: info?.remoteAddress }, 'connection refused: maxConnections reached'));
@@ -77,17 +87,35 @@ export class MilterServer {
       else server.listen({ host: this.address.host, port: this.address.port, backlog: this.options.backlog }, done);
     });
     this.server = server;
-    if (this.address.kind === 'unix') await fs.chmod(this.address.path, this.options.socketMode ?? 0o660);
+    if (this.address.kind === 'unix' && this.ownsSocketFile) await fs.chmod(this.address.path, this.options.socketMode ?? 0o660);
+    if (!this.ownsSocketFile) onPrimaryClose((graceMs) => this.close(graceMs));
     const bound = server.address();
     const where = typeof bound === 'object' && bound !== null ? formatSocketAddress({ kind: 'inet', host: bound.address, port: bound.port }) : formatSocketAddress(this.address);
-    this.logger.info({ socket: where }, 'listening');
+    this.logger.info({ socket: where, pid: process.pid }, 'listening');
     return where;
+  }
+
+  private async listenPrimary(workers: number): Promise<string> {
+    this.primary = new ClusterPrimary(workers, this.logger);
+    const bound = await this.primary.start();
+    if (this.address.kind === 'unix') await fs.chmod(this.address.path, this.options.socketMode ?? 0o660);
+    const where = this.address.kind === 'inet' && bound ? formatSocketAddress({ kind: 'inet', host: this.address.host, port: bound.port }) : formatSocketAddress(this.address);
+    if (bound && this.address.kind === 'inet') this.boundPort = bound.port;
+    this.logger.info({ socket: where, workers }, 'listening with worker processes');
+    return where;
+  }
+
+  private boundPort: number | undefined;
+
+  /** Process IDs of the worker processes (multi-process mode), else this process. */
+  get pids(): number[] {
+    return this.primary ? this.primary.pids : [process.pid];
   }
 
   /** The TCP port actually bound (useful with port 0). */
   get port(): number | undefined {
     const bound = this.server?.address();
-    return typeof bound === 'object' && bound !== null ? bound.port : undefined;
+    return typeof bound === 'object' && bound !== null ? bound.port : this.boundPort;
   }
 
   /**
@@ -95,7 +123,15 @@ export class MilterServer {
    * `graceMs` (default 30 s) the remaining ones are ended (their abort and close callbacks run).
    */
   async close(graceMs = 30_000): Promise<void> {
-    if (this.closing || !this.server) return;
+    if (this.closing) return;
+    if (this.primary) {
+      this.closing = true;
+      await this.primary.close(graceMs);
+      if (this.address.kind === 'unix') await fs.rm(this.address.path, { force: true });
+      this.logger.info({}, 'closed');
+      return;
+    }
+    if (!this.server) return;
     this.closing = true;
     const server = this.server;
     const stopped = new Promise<void>((resolve) => server.close(() => resolve()));
@@ -110,7 +146,7 @@ export class MilterServer {
     clearTimeout(timer);
     for (const socket of this.sockets) socket.destroy();
     await stopped;
-    if (this.address.kind === 'unix') await fs.rm(this.address.path, { force: true });
+    if (this.address.kind === 'unix' && this.ownsSocketFile) await fs.rm(this.address.path, { force: true });
     this.logger.info({}, 'closed');
   }
 

@@ -4,6 +4,7 @@ import { pino } from 'pino';
 import { MilterServer, DEFAULT_SOCKET } from '../../server/server.js';
 import type { ErrorVerdict } from '../../milter/session.js';
 import { loadFilter } from '../load-filter.js';
+import { isClusterWorker } from '../../server/cluster.js';
 
 const help = `usage: milterkit serve <filter-module> [options]
 
@@ -14,6 +15,7 @@ const help = `usage: milterkit serve <filter-module> [options]
   --idle-timeout SECONDS  close a connection idle this long (default 7210)
   --callback-timeout S    a callback taking longer counts as failed (default 300)
   --error-verdict V       answer to a failed callback: tempfail (default), reject, accept, continue
+  --workers N             serve from N worker processes sharing the socket (default 0: this process)
   --log-level LEVEL       fatal, error, warn, info (default), debug
 `;
 
@@ -31,6 +33,7 @@ export async function run(argv: string[]): Promise<number> {
       'callback-timeout': { type: 'string' },
       'error-verdict': { type: 'string' },
       'log-level': { type: 'string' },
+      workers: { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
   });
@@ -55,10 +58,11 @@ export async function run(argv: string[]): Promise<number> {
     idleTimeout: secondsToMs(number(values['idle-timeout'], '--idle-timeout')),
     callbackTimeout: secondsToMs(number(values['callback-timeout'], '--callback-timeout')),
     errorVerdict: errorVerdict as ErrorVerdict,
+    workers: number(values.workers, '--workers'),
     logger,
   });
   const where = await server.listen();
-  process.stdout.write(`milterkit: ${positionals[0]} listening on ${where}\n`);
+  if (!isClusterWorker()) process.stdout.write(`milterkit: ${positionals[0]} listening on ${where}${values.workers ? ` with ${values.workers} worker processes` : ''}\n`);
   await new Promise<void>((resolve) => {
     const stop = (signal: string): void => {
       logger.info({ signal }, 'stopping: waiting for sessions in flight');
