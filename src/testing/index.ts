@@ -73,6 +73,8 @@ export type MessageSource = MailMessage | Buffer | string | URL;
 export interface MilterTestOptions extends TransactionOptions {
   /** Options of the milter side (error verdict, logger, callback timeout...). */
   milter?: InProcessMilterOptions;
+  /** Client options overriding the profile's (timeouts, offer, limits). */
+  clientOptions?: MilterClientOptions;
 }
 
 async function loadSource(message: MessageSource): Promise<MailMessage | Buffer | string> {
@@ -104,7 +106,9 @@ export class TestSession {
 
   constructor(filter: MilterFilter, options: MilterTestOptions = {}) {
     const profile = resolveProfile(options.profile);
-    const milterOptions: { milter?: InProcessMilterOptions; client: MilterClientOptions } = { client: clientOptions(profile) };
+    const milterOptions: { milter?: InProcessMilterOptions; client: MilterClientOptions } = {
+      client: { ...clientOptions(profile), ...options.clientOptions },
+    };
     if (options.milter !== undefined) milterOptions.milter = options.milter;
     this.connection = new InProcessConnection(filter, milterOptions);
     this.session = new MtaSession(this.connection, profile, options);
