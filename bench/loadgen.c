@@ -118,7 +118,8 @@ static struct {
   int reject_every;
   int idle;
   double hold;
-} opt = { NULL, 1, 2048, 0, 0, 0, 0, 10, 0, 0 };
+  size_t chunk;      /* body bytes per B packet; Postfix uses 65535 */
+} opt = { NULL, 1, 2048, 0, 0, 0, 0, 10, 0, 0, MILTER_CHUNK };
 
 static struct sockaddr_storage target;
 static socklen_t target_len;
@@ -503,7 +504,7 @@ static void advance(conn *c) {
       }
       {
         size_t n = opt.body_len - c->body_off;
-        if (n > MILTER_CHUNK) n = MILTER_CHUNK;
+        if (n > opt.chunk) n = opt.chunk;
         queue_id(c, qid, sizeof qid);
         macros(c, 'B', "i", qid, NULL);
         packet_begin(c, 'B');
@@ -820,7 +821,7 @@ static void usage(void) {
   fprintf(stderr,
           "usage: loadgen --socket unix:/path|inet:PORT@127.0.0.1 [--conns N] [--body BYTES]\n"
           "               (--duration SECONDS | --messages COUNT) [--per-message]\n"
-          "               [--check noop|work] [--reject-every K]\n"
+          "               [--check noop|work] [--reject-every K] [--chunk BYTES]\n"
           "       loadgen --socket SPEC --idle N [--hold SECONDS]\n");
   exit(2);
 }
@@ -921,10 +922,11 @@ int main(int argc, char **argv) {
     else if (!strcmp(a, "--reject-every")) opt.reject_every = atoi(v);
     else if (!strcmp(a, "--idle")) opt.idle = atoi(v);
     else if (!strcmp(a, "--hold")) opt.hold = atof(v);
+    else if (!strcmp(a, "--chunk")) opt.chunk = (size_t)atol(v);
     else usage();
     i++;
   }
-  if (!opt.socket_spec || opt.conns < 1) usage();
+  if (!opt.socket_spec || opt.conns < 1 || opt.chunk < 1 || opt.chunk > MILTER_CHUNK) usage();
   if (!opt.idle && opt.duration <= 0 && opt.messages <= 0) usage();
   signal(SIGPIPE, SIG_IGN);
   parse_socket(opt.socket_spec);

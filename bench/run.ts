@@ -57,6 +57,7 @@ async function measure(peer: RunningPeer, job: Job, transport: Transport, cell: 
     msgsPerSec: result.msgs_per_s,
     p50Ms: result.p50_ms,
     p99Ms: result.p99_ms,
+    maxMs: result.max_ms,
     cpuUsPerMsg: (cpuSeconds / messages) * 1e6,
     peakRssMiB: treePeakRssKiB(peer.pid) / 1024,
     loadgenCores: result.loadgen_cpu_s / result.elapsed_s,
@@ -94,7 +95,8 @@ async function runSection(
     for (const [index, name] of peers.entries()) {
       const spec = socketSpecFor(name, index, transport, context.workDir);
       try {
-        const peer = await startPeer(name, launchers[name], job, spec, context.loadgen, context.workDir);
+        const launch = { command: launchers[name].command, args: launchers[name].args(job, spec) };
+        const peer = await startPeer(name, launch, job, spec, context.loadgen, context.workDir);
         started.push(peer);
         await runLoad(context.loadgen, spec, job, WARMUP_CELL, { seconds: options.warmup });
       } catch (error) {
@@ -123,7 +125,9 @@ async function runSection(
 /** Holds many idle connections to the milterkit milter and reads its RSS. */
 async function measureIdle(options: Options, launcher: Available, loadgen: string, workDir: string): Promise<IdleMeasurement> {
   const spec = `unix:${join(workDir, 'idle.sock')}`;
-  const peer = await startPeer('milterkit', launcher, 'noop', spec, loadgen, workDir);
+  // Room for every idle connection: the server's default limit (1000) protects production daemons.
+  const launch = { command: launcher.command, args: launcher.args('noop', spec, options.idleConns + 100) };
+  const peer = await startPeer('milterkit', launch, 'noop', spec, loadgen, workDir);
   try {
     await sleep(500);
     const before = treeRssKiB(peer.pid);

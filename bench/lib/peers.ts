@@ -20,7 +20,7 @@ const MILTERKIT_LIBRARY = join(REPO_ROOT, 'dist', 'src', 'index.js');
 
 /** How to start one peer, or why it cannot be started on this machine. */
 export type PeerLauncher =
-  | { available: true; command: string; args: (job: Job, socketSpec: string) => string[] }
+  | { available: true; command: string; args: (job: Job, socketSpec: string, maxConnections?: number) => string[] }
   | { available: false; reason: string };
 
 export interface LauncherSettings {
@@ -34,7 +34,11 @@ export function peerLaunchers(programs: NativePrograms, settings: LauncherSettin
   if (settings.profile) mkdirSync(profileDir, { recursive: true });
   const milterkit: PeerLauncher =
     existsSync(MILTERKIT_LIBRARY) && existsSync(MILTERKIT_SCRIPT)
-      ? { available: true, command: process.execPath, args: (job, spec) => [...nodeFlags, MILTERKIT_SCRIPT, job, spec] }
+      ? {
+          available: true,
+          command: process.execPath,
+          args: (job, spec, maxConnections) => [...nodeFlags, MILTERKIT_SCRIPT, job, spec, ...(maxConnections ? [String(maxConnections)] : [])],
+        }
       : { available: false, reason: 'not built: dist/src/index.js or dist/bench/milters/milterkit.js is missing (run tsc)' };
   const libmilterPeer = programs.libmilterPeer;
   const libmilter: PeerLauncher = libmilterPeer
@@ -53,8 +57,8 @@ export function socketSpecFor(peer: PeerName, peerIndex: number, transport: Tran
 }
 
 /** A started milter process. */
-export interface RunningPeer {
-  name: PeerName;
+export interface RunningPeer<Name extends string = PeerName> {
+  name: Name;
   pid: number;
   socketSpec: string;
   logFile: string;
@@ -84,20 +88,20 @@ export function killAllPeers(): void {
 }
 
 /**
- * Starts a peer and waits until it has filtered one complete message of the job, which proves
- * it listens and answers as the job requires.
+ * Starts a milter and waits until it has filtered one complete message, answered as `job`
+ * requires, which proves it listens and works.
  */
-export async function startPeer(
-  name: PeerName,
-  launcher: PeerLauncher & { available: true },
+export async function startPeer<Name extends string>(
+  name: Name,
+  command: { command: string; args: string[] },
   job: Job,
   socketSpec: string,
   loadgen: string,
   logDir: string,
-): Promise<RunningPeer> {
+): Promise<RunningPeer<Name>> {
   const logFile = join(logDir, `${name}-${job}-${socketSpec.startsWith('unix:') ? 'unix' : 'tcp'}.log`);
   const logFd = openSync(logFile, 'a');
-  const child = spawn(launcher.command, launcher.args(job, socketSpec), { stdio: ['ignore', logFd, logFd], cwd: REPO_ROOT });
+  const child = spawn(command.command, command.args, { stdio: ['ignore', logFd, logFd], cwd: REPO_ROOT });
   closeSync(logFd);
   running.add(child);
   child.once('exit', () => running.delete(child));

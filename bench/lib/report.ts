@@ -13,6 +13,8 @@ export interface Measurement {
   msgsPerSec: number;
   p50Ms: number;
   p99Ms: number;
+  /** Slowest message: shows connections a milter starves, which message percentiles hide. */
+  maxMs: number;
   /** Milter CPU (user + system, whole process tree) per message, in microseconds. */
   cpuUsPerMsg: number;
   /** Peak RSS (VmHWM) of the milter's process tree during the cell, in MiB. */
@@ -109,6 +111,7 @@ function sectionTable(report: Report, job: Job, transport: Transport): string[] 
     ...(peers.includes('milterkit') ? others.map((p) => `milterkit ÷ ${p}`) : []),
     'p50 ms',
     'p99 ms',
+    'max ms',
     'CPU µs/msg',
     'peak RSS MiB',
   ];
@@ -125,6 +128,7 @@ function sectionTable(report: Report, job: Job, transport: Transport): string[] 
         ...(peers.includes('milterkit') ? others.map((p) => ratio(mk?.msgsPerSec, find(report, p, job, transport, cell)?.msgsPerSec)) : []),
         triple(row.map((m) => m && fixed(m.p50Ms, 2))),
         triple(row.map((m) => m && fixed(m.p99Ms, 2))),
+        triple(row.map((m) => m && fixed(m.maxMs, 0))),
         triple(row.map((m) => m && fixed(m.cpuUsPerMsg, 0))),
         triple(row.map((m) => m && fixed(m.peakRssMiB, 1))),
       ].join(' | ')} |`,
@@ -231,15 +235,15 @@ function idleSection(report: Report): string[] {
 
 /** The whole report as markdown. */
 export function renderMarkdown(report: Report): string {
-  const lines: string[] = [
-    `Measured ${report.startedAt} on ${report.machine}.`,
-    report.settings,
-    '',
-    `Three-value columns read ${report.peers.join(' / ')}. msg/s: messages completed per second; p50/p99: latency from MAIL ` +
-      'to the final end-of-message reply (from connect, for new conn per msg); CPU µs/msg: user + system time of the ' +
-      'milter process tree per message; peak RSS: VmHWM of the milter during the cell. ⚠ marks wrong replies.',
-    '',
-  ];
+  const lines: string[] = [`Measured ${report.startedAt} on ${report.machine}.`, report.settings, ''];
+  if (report.measurements.length > 0) {
+    lines.push(
+      `Three-value columns read ${report.peers.join(' / ')}. msg/s: messages completed per second; p50/p99: latency from MAIL ` +
+        'to the final end-of-message reply (from connect, for new conn per msg), max: the slowest message; CPU µs/msg: user + system time of the ' +
+        'milter process tree per message; peak RSS: VmHWM of the milter during the cell. ⚠ marks wrong replies.',
+      '',
+    );
+  }
   const jobs = [...new Set(report.measurements.map((m) => m.job))];
   const transports = [...new Set(report.measurements.map((m) => m.transport))];
   for (const job of jobs) {

@@ -1,8 +1,9 @@
 /**
  * The milterkit peer of the benchmark: the same two jobs as the C libmilter and pymilter peers.
  *
- *   node dist/bench/milters/milterkit.js noop|work SOCKET
+ *   node dist/bench/milters/milterkit.js noop|work SOCKET [MAX_CONNECTIONS]
  *
+ * MAX_CONNECTIONS raises the server's connection limit (for the idle-connections test).
  * Both jobs implement every callback, so the MTA sends every step to each peer alike (a filter
  * that leaves callbacks out gets them negotiated away, which would flatter milterkit).
  *   noop: every callback continues.
@@ -66,12 +67,16 @@ class WorkMilter extends NoopMilter {
 }
 
 async function main(): Promise<void> {
-  const [job, socket] = process.argv.slice(2);
-  if ((job !== 'noop' && job !== 'work') || !socket) {
-    console.error('usage: milterkit.js noop|work unix:/path|inet:PORT@127.0.0.1');
+  const [job, socket, maxConnections] = process.argv.slice(2);
+  if ((job !== 'noop' && job !== 'work') || !socket || (maxConnections !== undefined && !(Number(maxConnections) > 0))) {
+    console.error('usage: milterkit.js noop|work unix:/path|inet:PORT@127.0.0.1 [MAX_CONNECTIONS]');
     process.exit(2);
   }
-  const server = new MilterServer({ filter: job === 'work' ? WorkMilter : NoopMilter, socket });
+  const server = new MilterServer({
+    filter: job === 'work' ? WorkMilter : NoopMilter,
+    socket,
+    ...(maxConnections ? { maxConnections: Number(maxConnections) } : {}),
+  });
   await server.listen();
   const stop = (): void => {
     // Exit through process.exit so --cpu-prof writes its profile.
