@@ -51,10 +51,10 @@ printf 'localhost\nmail.test.example\n' >"$C/etc/courier/locals"
 echo test.example >"$C/etc/courier/defaultdomain"
 echo mail.test.example >"$C/etc/courier/esmtpacceptmailfor.dir/test"
 echo hosted.example >"$C/etc/courier/hosteddomains/milterkit"
-sed -i -e "s/^PORT=.*/PORT=$SMTP_PORT/" -e 's/^BOFHCHECKDNS=.*/BOFHCHECKDNS=0/' \
+sed -i -e "s/^PORT=.*/PORT=$SMTP_PORT/" -e 's/^BOFHCHECKDNS=.*/BOFHCHECKDNS=0/' -e 's/^TARPIT=.*/TARPIT=0/' \
   -e 's/^ESMTPAUTH=.*/ESMTPAUTH="PLAIN LOGIN"/' "$C/etc/courier/esmtpd"
-grep -q -- '-nodnslookup' "$C/etc/courier/esmtpd" ||
-  sed -i -e 's/^TCPDOPTS="\(.*\)"/TCPDOPTS="\1 -nodnslookup -noidentlookup"/' "$C/etc/courier/esmtpd"
+grep -q '^TCPDOPTS=.*-nodnslookup' "$C/etc/courier/esmtpd" ||
+  sed -i -e 's/^TCPDOPTS="\(.*\)"/TCPDOPTS="\1 -nodnslookup"/' "$C/etc/courier/esmtpd"
 grep -q '^ADDRESS=127.0.0.1$' "$C/etc/courier/esmtpd" || echo 'ADDRESS=127.0.0.1' >>"$C/etc/courier/esmtpd"
 # Only global filters decide in these tests; no local mail filter.
 rm -f "$C/etc/courier/filters/active/"*
@@ -69,7 +69,7 @@ done
 echo 'alice:Secret123' | chroot "$C" chpasswd
 # A domain-less alias that expands to a recipient already named: the duplicate case for noduplicates.
 mkdir -p "$C/etc/courier/aliases"
-printf 'team: alice, carol\n' >"$C/etc/courier/aliases/milterkit"
+printf 'team: alice@mail.test.example, carol@mail.test.example\n' >"$C/etc/courier/aliases/milterkit"
 chroot "$C" makeacceptmailfor >/dev/null
 chroot "$C" makesmtpaccess >/dev/null
 chroot "$C" makealiases >/dev/null

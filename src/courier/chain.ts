@@ -29,11 +29,12 @@ type ModuleRun =
   | { kind: 'error'; error: Error }
   | { kind: 'timeout' };
 
-/** One module's part in a message's outcome, for the log line. */
-interface ModuleTrace {
-  module: string;
-  result: string;
-  ms: number;
+/** Courier's logger cuts long syslog lines; log lines name at most this many recipients. */
+const LOGGED_RECIPIENTS = 5;
+
+function recipientSummary(addresses: readonly string[]): string {
+  const shown = addresses.slice(0, LOGGED_RECIPIENTS).join(', ');
+  return addresses.length > LOGGED_RECIPIENTS ? `${shown} (+${addresses.length - LOGGED_RECIPIENTS} more)` : shown;
 }
 
 function parseFixedReply(text: string): FilterReply {
@@ -122,7 +123,7 @@ export class FilterChain {
       this.logger.error({ event: 'message', err: (error as Error).message, request }, `cannot read control files: ${(error as Error).message}`);
       return parseFixedReply(this.settings.replies.tempfail);
     }
-    const about = { messageId: data.messageId, from: data.sender, recipients: data.recipients.map((r) => r.address) };
+    const about = { messageId: data.messageId, from: data.sender, rcpts: data.recipients.length, recipients: recipientSummary(data.recipients.map((r) => r.address)) };
     const authenticated = data.authenticatedUser !== undefined;
     const accept = parseFixedReply(this.settings.replies.accept);
     if (this.settings.trusting && authenticated) {
@@ -130,17 +131,18 @@ export class FilterChain {
       return accept;
     }
 
-    const traces: ModuleTrace[] = [];
+    // Compact per-module trace, e.g. "attachments=continue/4ms greylist=bypassed".
+    const traces: string[] = [];
     const bypass = new Set<string>();
     let decision: { reply: FilterReply; by: string } | undefined;
     for (const entry of this.entries) {
       const name = entry.settings.name;
       if (bypass.has(name)) {
-        traces.push({ module: name, result: 'bypassed', ms: 0 });
+        traces.push(`${name}=bypassed`);
         continue;
       }
       if (entry.settings.trusting && authenticated) {
-        traces.push({ module: name, result: 'trusted', ms: 0 });
+        traces.push(`${name}=trusted`);
         continue;
       }
       const moduleStarted = Date.now();
@@ -164,13 +166,13 @@ export class FilterChain {
       let answer: FilterReply | undefined;
       if (run.kind === 'answer') {
         answer = run.reply;
-        traces.push({ module: name, result: answer ? `${answer.code} ${answer.lines[0]}` : 'continue', ms });
+        traces.push(`${name}=${answer ? answer.code : 'continue'}/${ms}ms`);
       } else {
         const outcome = run.kind === 'timeout' ? entry.settings.onTimeout : entry.settings.onError;
         const what = run.kind === 'timeout' ? `did not answer within its deadline` : `failed: ${run.error.message}`;
         entry.logger.error({ event: `module-${run.kind}`, ...about, err: run.kind === 'error' ? run.error.message : undefined, outcome }, `module "${name}" ${what}; outcome: ${outcome}`);
         answer = this.failureReply(outcome);
-        traces.push({ module: name, result: `${run.kind}:${outcome}`, ms });
+        traces.push(`${name}=${run.kind}:${outcome}/${ms}ms`);
       }
       if (!answer) continue;
       if (entry.settings.testing || this.settings.testing) {
@@ -188,11 +190,11 @@ export class FilterChain {
     const final = decision?.reply ?? accept;
     const effect = replyEffect(final.code);
     const summary = `${final.code} ${final.lines.join(' / ')}`;
-    const fields = { event: 'message', ...about, reply: summary, decidedBy: decision?.by, modules: traces, ms: Date.now() - started };
+    const fields = { event: 'message', ...about, reply: summary.slice(0, 200), decidedBy: decision?.by, modules: traces.join(' '), ms: Date.now() - started };
     if (effect === 'reject' || effect === 'tempfail') {
-      this.logger.info(fields, `${effect === 'reject' ? 'rejected' : 'temporarily rejected'} by ${decision?.by}: ${summary}`);
+      this.logger.info(fields, `${effect === 'reject' ? 'rejected' : 'temporarily rejected'} by ${decision?.by}`);
     } else {
-      this.logger.info(fields, `accepted${decision ? ` by ${decision.by}` : ''}: ${summary}`);
+      this.logger.info(fields, decision ? `accepted by ${decision.by}` : 'accepted');
     }
     return final;
   }

@@ -45,8 +45,10 @@ describe('module chain', () => {
     assert.deepEqual(calls, ['a', 'b']);
     const summary = records.find((r) => r.event === 'message');
     assert.equal(summary?.decidedBy, 'b');
-    assert.deepEqual(summary?.recipients, ['alice@mail.test.example', 'carol@mail.test.example']);
-    assert.match(String(summary?.msg), /^rejected by b: 550/);
+    assert.equal(summary?.recipients, 'alice@mail.test.example, carol@mail.test.example');
+    assert.equal(summary?.rcpts, 2);
+    assert.match(String(summary?.modules), /^a=continue\/\d+ms b=550\/\d+ms$/);
+    assert.equal(summary?.msg, 'rejected by b');
   });
 
   it('stops at a 2xx accept and at a 0xx accept-and-skip', async () => {

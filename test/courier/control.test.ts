@@ -102,6 +102,37 @@ describe('control files: reading', () => {
   });
 });
 
+describe('control files recorded from Courier 1.0.16', () => {
+  it('alias expansion: the alias itself is already marked delivered, its targets follow', async () => {
+    const paths = [spool('C-real-alias-duplicate')];
+    const all = await control.getAllRecipients(paths);
+    assert.deepEqual(
+      all.map((r) => [r.address, r.dsn, r.delivered]),
+      [['alice@mail.test.example', '', false], ['alice@mail.test.example', 'N', false], ['carol@mail.test.example', 'N', false], ['team@mail.test.example', '', true]],
+    );
+    const data = await control.getControlData(paths);
+    assert.equal(data.source, 'authsmtp');
+    assert.equal(data.authenticatedUser, undefined);
+    assert.equal(data.environment.RELAYCLIENT, '');
+    assert.equal(await control.getSendersIp(paths), '127.0.0.1');
+  });
+
+  it('SMTP AUTH: the i record and the Received header agree', async () => {
+    assert.equal(await control.getAuthUser([spool('C-real-auth')]), 'alice');
+    assert.equal(await control.getAuthUser([spool('C-real-alias-duplicate')], spool('D-real-auth')), 'alice');
+    assert.equal(await control.getAuthUser([spool('C-real-alias-duplicate')], spool('D-real')), undefined);
+  });
+
+  it('batchsize=1 with two recipients: two files, one recipient each, own message ids', async () => {
+    const paths = [spool('C-real-batch.1'), spool('C-real-batch.2')];
+    assert.deepEqual(await control.getRecipients(paths), ['alice@mail.test.example', 'carol@mail.test.example']);
+    const ids = await control.getLines(paths, 'M');
+    assert.equal(ids.length, 2);
+    assert.notEqual(ids[0], ids[1]);
+    assert.deepEqual((await control.getAllRecipients(paths)).map((r) => r.index), [0, 0]);
+  });
+});
+
 describe('control files: editing', () => {
   let dir: string;
   let remove: () => Promise<void>;

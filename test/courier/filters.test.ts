@@ -58,6 +58,13 @@ describe('noduplicates', () => {
     assert.deepEqual(records.map((r) => [r.event, r.recipient]), [['recipient-removed', 'alice@mail.test.example']]);
   });
 
+  it('removes the alias-expanded duplicate from a control file recorded from Courier', async () => {
+    const paths = await copySpool(dir, 'C-real-alias-duplicate');
+    await runFilter(noduplicates, spool('D-real'), paths);
+    assert.deepEqual(await control.getRecipients(paths), ['alice@mail.test.example', 'carol@mail.test.example']);
+    assert.match(await readFile(paths[0]!, 'utf8'), /\nI1 R 250 Ok - duplicate recipient removed by noduplicates\nS1 \d+\n$/);
+  });
+
   it('treats domains case-insensitively and leaves distinct recipients alone', async () => {
     const path = join(dir, 'C-case');
     await writeFile(path, 'sbob@sender.example\nralice@MAIL.test.example\nR\nN\nralice@mail.test.example\nR\nN\nrALICE@mail.test.example\nR\nN\n');
