@@ -105,7 +105,9 @@ export class MilterSession implements SessionAccess {
 
   private out: Buffer[] = [];
   private outBytes = 0;
-  private queue: Array<number | Buffer> = [];
+  /** Packets waiting while a callback runs: code, payload, more (flat, read from queueHead). */
+  private queue: Array<number | Buffer | boolean> = [];
+  private queueHead = 0;
   private queuedBytes = 0;
   private paused = false;
   private busy = false;
@@ -121,6 +123,9 @@ export class MilterSession implements SessionAccess {
   private pendingFailure = false;
   private replyText: string | undefined;
   private eomState: EndOfMessage | undefined;
+  /** Verdict and failure of the pieces of the body packet being received. */
+  private pieceVerdict: Verdict | void | undefined;
+  private pieceFailed = false;
 
   constructor(
     options: SessionOptions,
@@ -129,7 +134,7 @@ export class MilterSession implements SessionAccess {
     this.id = options.id ?? nextSessionId++;
     this.logger = childLogger(options.logger ?? silentLogger, { conn: this.id });
     this.filter = compileFilter(options.filter);
-    this.reader = new FrameReader(options.maxPayload);
+    this.reader = new FrameReader(options.maxPayload, Command.BODY);
     this.errorVerdict = options.errorVerdict ?? 'tempfail';
     this.callbackTimeout = options.callbackTimeout ?? 300_000;
     this.progressInterval = options.progressInterval ?? 5000;
@@ -140,7 +145,7 @@ export class MilterSession implements SessionAccess {
 
   /** True when no callback runs and no packet waits: everything received has been answered. */
   get idle(): boolean {
-    return !this.busy && this.queue.length === 0;
+    return !this.busy && this.queued === 0;
   }
 
   /** True once the session has ended. */
@@ -201,20 +206,30 @@ export class MilterSession implements SessionAccess {
     } catch (err) {
       this.logger.warn({ err: String(err) }, 'MTA closed the connection inside a packet');
     }
-    if (!this.busy && this.queue.length === 0) void this.shutdown('MTA closed the connection');
+    if (!this.busy && this.queued === 0) void this.shutdown('MTA closed the connection');
+  }
+
+  private get queued(): number {
+    return this.queue.length - this.queueHead;
+  }
+
+  private clearQueue(): void {
+    this.queue.length = 0;
+    this.queueHead = 0;
+    this.queuedBytes = 0;
   }
 
   /** Ends the session from outside (timeout, transport error): callbacks run, then the connection closes. */
   terminate(reason: string): void {
     this.logger.warn({ reason }, 'ending session');
-    this.queue.length = 0;
+    this.clearQueue();
     this.eof = true;
     if (!this.busy) void this.shutdown(reason);
   }
 
-  private readonly onFrame = (code: number, payload: Buffer): void => {
-    if (this.busy || this.queue.length > 0) {
-      this.queue.push(code, payload);
+  private readonly onFrame = (code: number, payload: Buffer, more: boolean): void => {
+    if (this.busy || this.queued > 0) {
+      this.queue.push(code, payload, more);
       this.queuedBytes += payload.length + 5;
       if (!this.paused && this.queuedBytes > this.maxQueuedBytes) {
         this.paused = true;
@@ -222,13 +237,13 @@ export class MilterSession implements SessionAccess {
       }
       return;
     }
-    this.dispatch(code, payload);
+    this.dispatch(code, payload, more);
   };
 
-  private dispatch(code: number, payload: Buffer): void {
+  private dispatch(code: number, payload: Buffer, more: boolean): void {
     let pending: void | Promise<void>;
     try {
-      pending = this.handle(code, payload);
+      pending = this.handle(code, payload, more);
     } catch (err) {
       this.fail(err);
       return;
@@ -244,18 +259,22 @@ export class MilterSession implements SessionAccess {
 
   private readonly afterAsync = (): void => {
     this.busy = false;
-    while (!this.busy && this.queue.length > 0 && this.phase !== 'closed' && this.phase !== 'closing') {
-      const code = this.queue.shift() as number;
-      const payload = this.queue.shift() as Buffer;
-      this.queuedBytes -= payload.length + 5;
-      this.dispatch(code, payload);
+    while (!this.busy && this.queued > 0 && this.phase !== 'closed' && this.phase !== 'closing') {
+      const code = this.queue[this.queueHead] as number;
+      const payload = this.queue[this.queueHead + 1] as Buffer;
+      const more = this.queue[this.queueHead + 2] as boolean;
+      this.queue[this.queueHead + 1] = false;
+      this.queueHead += 3;
+      if (this.queueHead === this.queue.length) this.clearQueue();
+      else this.queuedBytes -= payload.length + 5;
+      this.dispatch(code, payload, more);
     }
     if (this.paused && this.queuedBytes <= this.maxQueuedBytes / 2) {
       this.paused = false;
       this.io.resume?.();
     }
     this.flush();
-    if (!this.busy && this.queue.length === 0 && this.eof && this.phase !== 'closed' && this.phase !== 'closing') {
+    if (!this.busy && this.queued === 0 && this.eof && this.phase !== 'closed' && this.phase !== 'closing') {
       void this.shutdown('MTA closed the connection');
     }
   };
@@ -280,7 +299,7 @@ export class MilterSession implements SessionAccess {
 
   // ---- commands ----
 
-  private handle(code: number, payload: Buffer): void | Promise<void> {
+  private handle(code: number, payload: Buffer, more: boolean): void | Promise<void> {
     if (this.phase === 'negotiate' && code !== Command.OPTNEG) {
       throw new MalformedPacketError(`expected OPTNEG first, got ${codeName(code)}`);
     }
@@ -324,8 +343,7 @@ export class MilterSession implements SessionAccess {
         this.beginMessage(false);
         return this.run('eoh');
       case Command.BODY:
-        this.beginMessage(false);
-        return this.run('body', payload);
+        return this.onBody(payload, more);
       case Command.BODYEOB:
         return this.onEndOfMessage(payload);
       case Command.UNKNOWN: {
@@ -549,6 +567,50 @@ export class MilterSession implements SessionAccess {
     this.send(simpleReplyFrames[verdict]);
   }
 
+  /**
+   * A body packet, or a piece of one: a packet split across reads is handed to body() as views
+   * of each read, never copied. The MTA gets one reply per packet: the first verdict other than
+   * continue from its pieces (later pieces are not passed on once one is given).
+   */
+  private onBody(payload: Buffer, more: boolean): void | Promise<void> {
+    this.beginMessage(false);
+    this.stage = 'body';
+    const fn = this.milter.body;
+    const settled = this.pieceFailed || (this.pieceVerdict !== undefined && this.pieceVerdict !== 'continue' && this.pieceVerdict !== 'noreply');
+    if (fn !== undefined && !settled) {
+      let result: CallbackResult;
+      try {
+        result = fn.call(this.milter, payload);
+      } catch (err) {
+        this.callbackFailed('body', err);
+        this.pieceFailed = true;
+        result = undefined;
+      }
+      if (isPromise<Verdict | void>(result)) {
+        return this.guard('body', result).then(
+          (verdict) => this.bodyPieceDone(verdict, more),
+          () => {
+            this.pieceFailed = true;
+            this.bodyPieceDone(undefined, more);
+          },
+        );
+      }
+      this.bodyPieceDone(result as Verdict | undefined, more);
+      return;
+    }
+    if (!more) this.bodyPieceDone(undefined, false);
+  }
+
+  private bodyPieceDone(verdict: Verdict | void | undefined, more: boolean): void {
+    if (verdict !== undefined && verdict !== 'continue' && verdict !== 'noreply') this.pieceVerdict = verdict;
+    if (more) return;
+    const combined = this.pieceVerdict;
+    const failed = this.pieceFailed;
+    this.pieceVerdict = undefined;
+    this.pieceFailed = false;
+    this.answer('body', combined, failed);
+  }
+
   // ---- end of message ----
 
   private onEndOfMessage(payload: Buffer): void | Promise<void> {
@@ -663,7 +725,7 @@ export class MilterSession implements SessionAccess {
     if (this.phase === 'closed' || this.phase === 'closing') return;
     const message = err instanceof Error ? err.message : String(err);
     this.logger.error({ err: message }, `closing the connection: ${message}`);
-    this.queue.length = 0;
+    this.clearQueue();
     this.out = [];
     this.outBytes = 0;
     void this.shutdown(message);

@@ -21,8 +21,12 @@ export class FrameError extends Error {
   }
 }
 
-/** Receives each complete packet. `payload` may be a view of the caller's buffer. */
-export type FrameHandler = (code: number, payload: Buffer) => void;
+/**
+ * Receives each packet. `payload` may be a view of the caller's buffer. For the streamed command
+ * (see {@link FrameReader}) a payload split across reads arrives in pieces: `more` is true for
+ * every piece but the last. For every other packet `more` is false.
+ */
+export type FrameHandler = (code: number, payload: Buffer, more: boolean) => void;
 
 /** Default cap on an incoming payload: Postfix sends single headers larger than 64 KiB. */
 export const DEFAULT_MAX_PAYLOAD = 1024 * 1024;
@@ -47,15 +51,25 @@ export class FrameReader {
   private partial: Buffer | null = null;
   private partialFill = 0;
   private partialCode = 0;
+  /** Bytes still to come of a streamed payload. */
+  private streamRemaining = 0;
+  private streamCode = 0;
   /** Set after an error: the stream cannot be resynchronised. */
   private failed = false;
 
-  /** @param maxPayload largest payload accepted, in bytes (default 1 MiB). */
-  constructor(readonly maxPayload: number = DEFAULT_MAX_PAYLOAD) {}
+  /**
+   * @param maxPayload largest payload accepted, in bytes (default 1 MiB).
+   * @param streamedCode a command whose payloads are handed out in pieces, as views of each read,
+   *   rather than assembled with a copy (the milter side streams body chunks this way).
+   */
+  constructor(
+    readonly maxPayload: number = DEFAULT_MAX_PAYLOAD,
+    private readonly streamedCode: number = -1,
+  ) {}
 
-  /** Bytes received but not yet delivered as a packet. */
+  /** Bytes received but not yet delivered, or still expected for a streamed payload. */
   get buffered(): number {
-    return this.headerFill + this.partialFill;
+    return this.headerFill + this.partialFill + this.streamRemaining;
   }
 
   /**
@@ -68,6 +82,13 @@ export class FrameReader {
     let offset = 0;
     const end = chunk.length;
     while (offset < end) {
+      if (this.streamRemaining > 0) {
+        const take = Math.min(this.streamRemaining, end - offset);
+        this.streamRemaining -= take;
+        offset += take;
+        onFrame(this.streamCode, chunk.subarray(offset - take, offset), this.streamRemaining > 0);
+        continue;
+      }
       if (this.partial !== null) {
         offset = this.fillPartial(chunk, offset, onFrame);
         continue;
@@ -80,9 +101,9 @@ export class FrameReader {
         const stop = start + length - 1;
         if (stop <= end) {
           offset = stop;
-          onFrame(code, chunk.subarray(start, stop));
+          onFrame(code, chunk.subarray(start, stop), false);
         } else {
-          this.startPartial(code, length - 1);
+          this.startPayload(code, length - 1);
           offset = start;
         }
         continue;
@@ -97,7 +118,7 @@ export class FrameReader {
    */
   end(): void {
     if (this.buffered > 0) {
-      const missing = this.partial !== null ? this.partial.length - this.partialFill : HEADER_SIZE - this.headerFill;
+      const missing = this.streamRemaining > 0 ? this.streamRemaining : this.partial !== null ? this.partial.length - this.partialFill : HEADER_SIZE - this.headerFill;
       this.failed = true;
       throw new FrameError('TRUNCATED', `stream ended inside a packet (${missing} bytes missing)`);
     }
@@ -113,13 +134,18 @@ export class FrameReader {
       const length = this.header.readUInt32BE(0);
       this.checkLength(length);
       const code = this.header[Limits.LEN_BYTES]!;
-      if (length === 1) onFrame(code, EMPTY);
-      else this.startPartial(code, length - 1);
+      if (length === 1) onFrame(code, EMPTY, false);
+      else this.startPayload(code, length - 1);
     }
     return offset;
   }
 
-  private startPartial(code: number, size: number): void {
+  private startPayload(code: number, size: number): void {
+    if (code === this.streamedCode) {
+      this.streamCode = code;
+      this.streamRemaining = size;
+      return;
+    }
     this.partial = Buffer.allocUnsafe(size);
     this.partialFill = 0;
     this.partialCode = code;
@@ -133,7 +159,7 @@ export class FrameReader {
     if (this.partialFill === partial.length) {
       this.partial = null;
       this.partialFill = 0;
-      onFrame(this.partialCode, partial);
+      onFrame(this.partialCode, partial, false);
     }
     return offset + take;
   }

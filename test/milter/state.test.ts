@@ -272,3 +272,40 @@ test('pipelined headers with NR_HDR and an async header callback are processed i
   assert.deepEqual(seen, ['A', 'B', 'C', 'eoh']);
   assert.deepEqual(types(replies), ['continue']);
 });
+
+test('a body packet split across reads reaches body() as views of the reads, with one reply', async () => {
+  const pieces: Buffer[] = [];
+  class Views extends Milter {
+    override body(chunk: Buffer) {
+      pieces.push(chunk);
+    }
+  }
+  const d = new Driver({ filter: Views });
+  await d.negotiate();
+  const body = Buffer.alloc(65535, 0x78);
+  const packet = encodeCommand({ type: 'body', chunk: body });
+  const first = packet.subarray(0, 40_000);
+  d.session.receive(first);
+  d.session.receive(packet.subarray(40_000));
+  assert.deepEqual(types(await d.settle()), ['continue']);
+  assert.deepEqual(pieces.map((p) => p.length), [39_995, 25_540]);
+  assert.equal(pieces[0]!.buffer, first.buffer, 'no copy');
+  assert.deepEqual(Buffer.concat(pieces), body);
+});
+
+test('the first piece verdict other than continue answers the packet; later pieces are not passed on', async () => {
+  const calls: number[] = [];
+  class SkipEarly extends Milter {
+    static override options: MilterOptions = { skip: true };
+    override async body(chunk: Buffer) {
+      calls.push(chunk.length);
+      return 'skip' as const;
+    }
+  }
+  const d = new Driver({ filter: SkipEarly });
+  await d.negotiate();
+  const packet = encodeCommand({ type: 'body', chunk: Buffer.alloc(1000) });
+  for (let i = 0; i < packet.length; i += 100) d.session.receive(packet.subarray(i, i + 100));
+  assert.deepEqual(types(await d.settle()), ['skip']);
+  assert.deepEqual(calls, [95]);
+});

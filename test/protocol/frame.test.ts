@@ -73,3 +73,36 @@ test('end() inside a packet reports TRUNCATED; end() between packets is fine', (
   header.push(Buffer.from([0, 0]), () => {});
   assert.throws(() => header.end(), (e: unknown) => e instanceof FrameError && e.code === 'TRUNCATED');
 });
+
+test('a streamed command is handed out in pieces, as views of each read, never copied', () => {
+  const body = Buffer.alloc(70_000, 0x62);
+  const packet = encodeFrame(0x42, body);
+  const reads = [packet.subarray(0, 65536), packet.subarray(65536, 65538), packet.subarray(65538)];
+  const pieces: Array<[number, number, boolean, boolean]> = [];
+  const reader = new FrameReader(undefined, 0x42);
+  for (const read of reads) reader.push(read, (code, payload, more) => pieces.push([code, payload.length, more, payload.buffer === read.buffer]));
+  assert.deepEqual(pieces, [
+    [0x42, 65531, true, true],
+    [0x42, 2, true, true],
+    [0x42, 4467, false, true],
+  ]);
+  assert.equal(reader.buffered, 0);
+});
+
+test('other commands are still assembled whole while one is streamed', () => {
+  const stream = Buffer.concat([encodeFrame(0x4c, Buffer.alloc(10, 1)), encodeFrame(0x42, Buffer.alloc(10, 2))]);
+  const frames: Array<[number, number, boolean]> = [];
+  const reader = new FrameReader(undefined, 0x42);
+  for (const byte of stream) reader.push(Buffer.from([byte]), (code, payload, more) => frames.push([code, payload.length, more]));
+  assert.deepEqual(frames.filter(([code]) => code === 0x4c), [[0x4c, 10, false]]);
+  const body = frames.filter(([code]) => code === 0x42);
+  assert.equal(body.reduce((n, [, len]) => n + len, 0), 10);
+  assert.deepEqual(body.at(-1), [0x42, 1, false]);
+  assert.ok(body.slice(0, -1).every(([, , more]) => more));
+});
+
+test('end() inside a streamed payload reports TRUNCATED', () => {
+  const reader = new FrameReader(undefined, 0x42);
+  reader.push(encodeFrame(0x42, Buffer.alloc(100)).subarray(0, 50), () => {});
+  assert.throws(() => reader.end(), (e: unknown) => e instanceof FrameError && e.code === 'TRUNCATED');
+});
