@@ -116,14 +116,16 @@ export function headerValue(message: MailMessage, name: string, n = 1): string |
   return field?.value.replace(/^[ \t]+/, '');
 }
 
-/** Mail addresses (`local@domain`) found in header values, in order; used to default the envelope. */
+/** Mail addresses (`local@domain`) found in address header values, in order; used to default the envelope. */
 export function addressesIn(values: readonly string[]): string[] {
   const found: string[] = [];
   for (const value of values) {
-    // Display names may hold '@'; angle brackets are authoritative when present.
-    const bracketed = [...value.matchAll(/<([^<>\s]+@[^<>\s]+)>/g)].map((m) => m[1]!);
-    const bare = bracketed.length > 0 ? bracketed : [...value.matchAll(/[^\s<>,;:"()]+@[^\s<>,;:"()]+/g)].map((m) => m[0]);
-    found.push(...bare);
+    // Display names and comments may hold '@' or ','; drop them before splitting the list.
+    const plain = value.replace(/"(?:[^"\\]|\\.)*"/g, '""').replace(/\([^()]*\)/g, ' ');
+    for (const entry of plain.split(',')) {
+      const address = /<([^<>\s]*@[^<>\s]*)>/.exec(entry)?.[1] ?? /[^\s<>:;"]+@[^\s<>:;"]+/.exec(entry)?.[0];
+      if (address !== undefined) found.push(address);
+    }
   }
   return found;
 }

@@ -33,7 +33,10 @@ export interface SessionOptions {
   /** The address and port the client connected to (default `127.0.0.1`, 25). */
   serverAddress?: string;
   serverPort?: number;
-  /** Macro values known to the MTA (added or overriding its own; `i` and `{i}` alike). Sent where the macro lists name them. */
+  /**
+   * Macro values known to the MTA (added or overriding its own; `i` and `{i}` alike). Sent where the
+   * macro lists name them; `i` sets the queue ID, sent from the stage where the MTA has one.
+   */
   macros?: Readonly<Record<string, string>>;
   /** Macros sent at a stage whatever the lists say. */
   stageMacros?: Partial<Record<MacroListStage, Readonly<Record<string, string>>>>;
@@ -222,7 +225,10 @@ export class MtaSession {
     }
     run.accepted = recipients.map((r) => r.address);
     if (recipients.length === 0) {
-      return { ending: 'abandoned', report: this.report(run, { verdict: 'reject', smtpReply: profile.noRecipientsReply, decidedAt: 'rcpt' }) };
+      // The client retries recipients refused with 4xx: then the transaction is only deferred.
+      const deferred = run.rejected.find((r) => r.reply.startsWith('4'));
+      const outcome = deferred === undefined ? { verdict: 'reject' as const, smtpReply: profile.noRecipientsReply } : { verdict: 'tempfail' as const, smtpReply: deferred.reply };
+      return { ending: 'abandoned', report: this.report(run, { ...outcome, decidedAt: 'rcpt' }) };
     }
     const delivered: DeliveryEnvelope = { ...envelope, recipients };
     if (profile.queueIdAssigned('data', recipients.length)) this.assignQueueId();
@@ -288,7 +294,8 @@ export class MtaSession {
     const pairs: Array<[string, string]> = [];
     for (const name of list ?? []) {
       const key = macroKey(name);
-      const value = this.overrides.get(key) ?? this.profile.macroValue(key, this.state);
+      // A given queue ID is used once the MTA has one (Postfix: not at MAIL).
+      const value = key === 'i' ? this.state.queueId : (this.overrides.get(key) ?? this.profile.macroValue(key, this.state));
       if (value !== undefined) pairs.push([name, value]);
     }
     for (const [name, value] of Object.entries(forced ?? {})) {

@@ -31,7 +31,7 @@ async function run(profile: MtaProfile, script: (command: MtaCommand) => Answer 
 
 const atEom = (...replies: Array<MilterReply<Bytes>>) => (command: MtaCommand): Answer => (command.type === 'eob' ? replies : continueAll()(command));
 
-test('Postfix sends its default macros, D before every header and body chunk, LF-folded values minus one space, ABORT then QUIT', async () => {
+test('Postfix sends its default macros (no queue ID before a recipient is accepted), D before every header and body chunk, LF-folded values minus one space, ABORT then QUIT', async () => {
   const { log, report } = await run(postfixProfile);
   assert.deepEqual(log, [
     'optneg 6 0x1ff 0x1fffff',
@@ -39,9 +39,9 @@ test('Postfix sends its default macros, D before every header and body chunk, LF
     'connect localhost inet 127.0.0.1:0',
     'DH{}',
     'helo localhost',
-    'DM{i=QID1,{mail_addr}=alice@example.org,{mail_host}=example.org,{mail_mailer}=smtp}',
+    'DM{{mail_addr}=alice@example.org,{mail_host}=example.org,{mail_mailer}=smtp}',
     'mail <alice@example.org>',
-    'DR{i=QID1,{rcpt_addr}=bob@example.net,{rcpt_host}=example.net,{rcpt_mailer}=smtp}',
+    'DR{{rcpt_addr}=bob@example.net,{rcpt_host}=example.net,{rcpt_mailer}=smtp}',
     'rcpt <bob@example.net>',
     'DT{i=QID1}',
     'data',
@@ -155,7 +155,7 @@ test('a rejected recipient is refused alone; the message goes on for the others'
 });
 
 test('when every recipient is refused there is no DATA; Postfix and Sendmail both ABORT', async () => {
-  const script = (command: MtaCommand): Answer => (command.type === 'rcpt' ? [{ type: 'tempfail' }] : continueAll()(command));
+  const script = (command: MtaCommand): Answer => (command.type === 'rcpt' ? [{ type: 'reject' }] : continueAll()(command));
   for (const profile of [postfixProfile, sendmailProfile]) {
     const { report, log } = await run(profile, script);
     assert.equal(report.verdict, 'reject');
@@ -163,6 +163,9 @@ test('when every recipient is refused there is no DATA; Postfix and Sendmail bot
     assert.deepEqual(log.slice(-2), ['abort', 'quit'], profile.name);
     assert.ok(!log.includes('data'));
   }
+  const deferred = await run(postfixProfile, (command) => (command.type === 'rcpt' ? [{ type: 'tempfail' }] : continueAll()(command)));
+  assert.equal(deferred.report.verdict, 'tempfail');
+  assert.equal(deferred.report.smtpReply, '451 4.7.1 Service unavailable - try again later');
 });
 
 test('ACCEPT at MAIL ends filtering of the message: no more commands, the message goes through unchanged', async () => {
