@@ -11,10 +11,9 @@ BASE_STAMP="$CHROOT/.milterkit-base-v1"
 SMTP_PORT=${MILTERKIT_COURIER_SMTP_PORT:-2625}
 
 if ! command -v debootstrap >/dev/null; then
-  if [ ! -e /var/lib/apt/lists/lock ] || [ -z "$(ls /var/lib/apt/lists/*_Packages 2>/dev/null)" ]; then
-    apt-get update -qq
-  fi
-  apt-get install -y -qq debootstrap >/dev/null || { apt-get update -qq && apt-get install -y -qq debootstrap >/dev/null; }
+  # Refresh the package lists only when the install cannot be done with the ones present.
+  apt-get install -y -qq debootstrap >/dev/null 2>&1 ||
+    { apt-get update -qq && apt-get install -y -qq debootstrap >/dev/null; }
 fi
 
 if [ ! -e "$BASE_STAMP" ]; then

@@ -8,6 +8,8 @@
 import { courierMain } from './cli.js';
 
 const code = await courierMain(process.argv.slice(2));
+// Let piped output (the `check` reply) reach its reader before exiting.
+await new Promise<void>((resolve) => process.stdout.write('', () => resolve()));
 // Shutdown is already bounded inside the daemon; leftover handles (stdin, timers) must not keep
 // courierfilter waiting for this process.
 process.exit(code);

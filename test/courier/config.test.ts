@@ -2,11 +2,11 @@ import assert from 'node:assert/strict';
 import { cp, writeFile, mkdir, utimes } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import { compareVersions, CourierConfig, parseAliases, parseSmtpAccess } from '../../src/courier/helpers/config.js';
 import { accessLookupKeys, expandIpv6 } from '../../src/courier/helpers/ip.js';
 import { discoverCourierDirectories, parseCourierConfigOutput } from '../../src/courier/paths.js';
-import { etcFixture, scratch } from './support.js';
+import { etcFixture, scratch, scratchPerSuite } from './support.js';
 
 const config = new CourierConfig({ sysconfdir: etcFixture, sbindir: '/nonexistent' });
 
@@ -139,13 +139,10 @@ describe('Courier directories', () => {
     assert.deepEqual(parsed, { prefix: '/usr', localstatedir: '/var/lib/courier', mailuser: 'courier' });
   });
 
-  let dir: string;
-  let remove: () => Promise<void>;
-  before(async () => ({ dir, remove } = await scratch()));
-  after(async () => remove());
+  const tmp = scratchPerSuite();
 
   it('asks courier-config, and overrides win', async () => {
-    const fake = join(dir, 'courier-config');
+    const fake = join(tmp.dir, 'courier-config');
     await writeFile(fake, '#!/bin/sh\necho sysconfdir=/opt/courier/etc\necho localstatedir=/opt/courier/var\n', { mode: 0o755 });
     const found = await discoverCourierDirectories({ command: fake, overrides: { localstatedir: '/tmp/spool' } });
     assert.equal(found.source, fake);
@@ -155,7 +152,7 @@ describe('Courier directories', () => {
   });
 
   it('falls back to Debian defaults when courier-config is missing', async () => {
-    const found = await discoverCourierDirectories({ command: join(dir, 'missing') });
+    const found = await discoverCourierDirectories({ command: join(tmp.dir, 'missing') });
     assert.equal(found.source, 'defaults');
     assert.equal(found.directories.localstatedir, '/var/lib/courier');
   });

@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import * as control from '../../src/courier/helpers/control.js';
-import { copySpool, scratch, spoolFixtures } from './support.js';
+import { copySpool, scratchPerSuite, spoolFixtures } from './support.js';
 
 const spool = (name: string) => join(spoolFixtures, name);
 
@@ -134,13 +134,10 @@ describe('control files recorded from Courier 1.0.16', () => {
 });
 
 describe('control files: editing', () => {
-  let dir: string;
-  let remove: () => Promise<void>;
-  before(async () => ({ dir, remove } = await scratch()));
-  after(async () => remove());
+  const tmp = scratchPerSuite();
 
   it('adds a recipient to the last control file of a batchsize split', async () => {
-    const paths = await copySpool(dir, 'C1482777.1', 'C1482777.2');
+    const paths = await copySpool(tmp.dir, 'C1482777.1', 'C1482777.2');
     const firstBefore = await readFile(paths[0]!);
     await control.addRecipient(paths, 'archive@mail.test.example');
     await control.addRecipient(paths, { address: 'eve@remote.example', orcpt: 'rfc822;eve@remote.example', dsn: 'N' });
@@ -151,12 +148,12 @@ describe('control files: editing', () => {
   });
 
   it('refuses a recipient that would inject records', async () => {
-    const paths = await copySpool(dir, 'C-ipv4-mapped');
+    const paths = await copySpool(tmp.dir, 'C-ipv4-mapped');
     await assert.rejects(control.addRecipient(paths, 'a@b\nS0 1'), /single line/);
   });
 
   it('removes a recipient by marking it delivered in its own file, and logs it', async () => {
-    const paths = await copySpool(dir, 'C1482777.1', 'C1482777.2');
+    const paths = await copySpool(tmp.dir, 'C1482777.1', 'C1482777.2');
     const logged: unknown[] = [];
     const logger = { info: (o: unknown) => logged.push(o), warn() {}, error() {}, debug() {}, child() { return logger; } };
     const removed = await control.removeRecipient(paths, { address: 'alice@mail.test.example', orcpt: '', dsn: '' }, {

@@ -202,6 +202,39 @@ describe('Courier daemon under a fake courierfilter', () => {
     assert.equal(await filter.stop(), 0);
   });
 
+  it('reloads its configuration on SIGHUP and keeps the running one when the new one is broken', async () => {
+    const config = await configFile(`modules:\n  - module: ${scripted}\n    options: { reply: "250 first" }\n`);
+    const filter = await startReady(['--name', 'mk', '--config', config]);
+    const socketPath = join(var_, 'allfilters', 'mk');
+    const request = requestFor(join(spoolFixtures, 'D-plain'), join(spoolFixtures, 'C-ipv4-mapped'));
+    assert.equal(await sendRequest(socketPath, request), '250 first\n');
+    const reloads = () => filter.records.filter((r) => r.event === 'reloaded' || r.event === 'reload-failed').length;
+    const hangup = async () => {
+      const before = reloads();
+      filter.signal('SIGHUP');
+      while (reloads() === before) await new Promise((r) => setTimeout(r, 20));
+    };
+    await writeFile(config, `modules:\n  - module: ${scripted}\n    options: { reply: "250 second" }\n`);
+    await hangup();
+    assert.equal(await sendRequest(socketPath, request), '250 second\n');
+    await writeFile(config, 'modules: [{module: x, onError: sometimes}]\n');
+    await hangup();
+    assert.equal(await sendRequest(socketPath, request), '250 second\n');
+    assert.ok(filter.records.some((r) => r.event === 'reload-failed'));
+    assert.equal(await filter.stop(), 0);
+  });
+
+  it('check: runs the chain once on saved files and prints the reply', async () => {
+    const config = await configFile(`modules:\n  - deliveredto\n`);
+    const { execFile } = await import('node:child_process');
+    const output = await new Promise<string>((resolve, reject) =>
+      execFile(process.execPath, [daemonBin, 'check', '--config', config, '--sysconfdir', etcFixture, '--localstatedir', var_, '--courier-config', join(dir, 'none'), join(spoolFixtures, 'D-looped'), join(spoolFixtures, 'C-ipv4-mapped')], (error, stdout) =>
+        error ? reject(error) : resolve(stdout),
+      ),
+    );
+    assert.equal(output, '501 Mail loop - already have my Delivered-To: header.\n');
+  });
+
   it('asks courier-config without handing it courierfilter\'s fd 3', async () => {
     const seen = join(dir, 'fd3-of-courier-config');
     const fake = join(dir, 'courier-config');

@@ -92,6 +92,11 @@ export class FakeCourierfilter {
     return this.exited;
   }
 
+  /** Sends a signal to the filter. */
+  signal(name: NodeJS.Signals): void {
+    this.child.kill(name);
+  }
+
   /** Kills the filter (cleanup after a failed test). */
   kill(): void {
     this.closeStdin();

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import * as addHeader from '../../src/courier/filters/add-header.js';
 import * as attachments from '../../src/courier/filters/attachments.js';
 import * as deliveredto from '../../src/courier/filters/deliveredto.js';
@@ -10,7 +10,7 @@ import * as whitelistAuth from '../../src/courier/filters/whitelist-auth.js';
 import * as whitelistRelayclients from '../../src/courier/filters/whitelist-relayclients.js';
 import { ArchiveLimitError } from '../../src/courier/filters/zip-entries.js';
 import * as control from '../../src/courier/helpers/control.js';
-import { copySpool, filterContext, makeZip, mimeWithAttachments, scratch, spoolFixtures } from './support.js';
+import { copySpool, filterContext, makeZip, mimeWithAttachments, scratchPerSuite, spoolFixtures } from './support.js';
 
 const spool = (name: string) => join(spoolFixtures, name);
 
@@ -44,13 +44,10 @@ describe('whitelist_relayclients', () => {
 });
 
 describe('noduplicates', () => {
-  let dir: string;
-  let remove: () => Promise<void>;
-  before(async () => ({ dir, remove } = await scratch()));
-  after(async () => remove());
+  const tmp = scratchPerSuite();
 
   it('keeps the first of duplicate recipients across split control files and logs the removal', async () => {
-    const paths = await copySpool(dir, 'C1482777.1', 'C1482777.2');
+    const paths = await copySpool(tmp.dir, 'C1482777.1', 'C1482777.2');
     const { reply, records } = await runFilter(noduplicates, spool('D-plain'), paths);
     assert.equal(reply, '');
     assert.deepEqual(await control.getRecipients(paths), ['alice@mail.test.example', 'carol@mail.test.example']);
@@ -59,14 +56,14 @@ describe('noduplicates', () => {
   });
 
   it('removes the alias-expanded duplicate from a control file recorded from Courier', async () => {
-    const paths = await copySpool(dir, 'C-real-alias-duplicate');
+    const paths = await copySpool(tmp.dir, 'C-real-alias-duplicate');
     await runFilter(noduplicates, spool('D-real'), paths);
     assert.deepEqual(await control.getRecipients(paths), ['alice@mail.test.example', 'carol@mail.test.example']);
     assert.match(await readFile(paths[0]!, 'utf8'), /\nI1 R 250 Ok - duplicate recipient removed by noduplicates\nS1 \d+\n$/);
   });
 
   it('treats domains case-insensitively and leaves distinct recipients alone', async () => {
-    const path = join(dir, 'C-case');
+    const path = join(tmp.dir, 'C-case');
     await writeFile(path, 'sbob@sender.example\nralice@MAIL.test.example\nR\nN\nralice@mail.test.example\nR\nN\nrALICE@mail.test.example\nR\nN\n');
     await runFilter(noduplicates, spool('D-plain'), [path]);
     assert.deepEqual(await control.getRecipients([path]), ['alice@MAIL.test.example', 'ALICE@mail.test.example']);
@@ -92,13 +89,10 @@ describe('deliveredto', () => {
 });
 
 describe('attachments', () => {
-  let dir: string;
-  let remove: () => Promise<void>;
-  before(async () => ({ dir, remove } = await scratch()));
-  after(async () => remove());
+  const tmp = scratchPerSuite();
 
   async function check(attachmentList: Parameters<typeof mimeWithAttachments>[0], options: Record<string, unknown> = {}) {
-    const path = join(dir, `D-${Math.random().toString(36).slice(2)}`);
+    const path = join(tmp.dir, `D-${Math.random().toString(36).slice(2)}`);
     await writeFile(path, mimeWithAttachments(attachmentList));
     return runFilter(attachments, path, [spool('C-ipv4-mapped')], options);
   }
@@ -157,13 +151,10 @@ describe('attachments', () => {
 });
 
 describe('add_header', () => {
-  let dir: string;
-  let remove: () => Promise<void>;
-  before(async () => ({ dir, remove } = await scratch()));
-  after(async () => remove());
+  const tmp = scratchPerSuite();
 
   it('adds the header in place and keeps the rest byte-identical', async () => {
-    const [path] = await copySpool(dir, 'D-plain');
+    const [path] = await copySpool(tmp.dir, 'D-plain');
     const original = await readFile(path!);
     const { reply } = await runFilter(addHeader, path!, [spool('C-ipv4-mapped')]);
     assert.equal(reply, '');
@@ -175,7 +166,7 @@ describe('add_header', () => {
   });
 
   it('takes name, value placeholders and position from its options', async () => {
-    const [path] = await copySpool(dir, 'D-auth');
+    const [path] = await copySpool(tmp.dir, 'D-auth');
     const original = await readFile(path!);
     await runFilter(addHeader, path!, [spool('C-ipv6-auth')], { name: 'X-Queue', value: 'id {messageId}', position: 'top' });
     assert.deepEqual(await readFile(path!), Buffer.concat([Buffer.from('X-Queue: id 000000000016A019.000000006B0263F0.000049F3\n'), original]));

@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict';
 import { readFile, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import { CourierMessage, encodeHeaderWords, splitMessage } from '../../src/courier/helpers/message.js';
-import { copySpool, scratch, spoolFixtures } from './support.js';
+import { copySpool, scratchPerSuite, spoolFixtures } from './support.js';
 
 describe('CourierMessage: reading', () => {
   it('splits header fields, folded ones included, from the body', async () => {
@@ -47,13 +47,10 @@ describe('CourierMessage: reading', () => {
 });
 
 describe('CourierMessage: in-place rewrite', () => {
-  let dir: string;
-  let remove: () => Promise<void>;
-  before(async () => ({ dir, remove } = await scratch()));
-  after(async () => remove());
+  const tmp = scratchPerSuite();
 
   it('adds a header and leaves every other byte identical, in the same inode', async () => {
-    const [path] = await copySpool(dir, 'D-plain');
+    const [path] = await copySpool(tmp.dir, 'D-plain');
     const original = await readFile(path!);
     const inode = (await stat(path!)).ino;
     const message = await CourierMessage.open(path!);
@@ -68,7 +65,7 @@ describe('CourierMessage: in-place rewrite', () => {
   });
 
   it('keeps binary and malformed bytes of untouched parts', async () => {
-    const [path] = await copySpool(dir, 'D-malformed-utf8');
+    const [path] = await copySpool(tmp.dir, 'D-malformed-utf8');
     const original = await readFile(path!);
     const message = await CourierMessage.open(path!);
     message.insertHeader(1, 'X-Checked', 'yes');
@@ -79,7 +76,7 @@ describe('CourierMessage: in-place rewrite', () => {
   });
 
   it('changes and deletes the n-th occurrence of a field only', async () => {
-    const path = join(dir, 'D-multi');
+    const path = join(tmp.dir, 'D-multi');
     await writeFile(path, 'A: 1\nB: first\nC: 3\nB: second\n  folded\n\nbody\n');
     const message = await CourierMessage.open(path);
     assert.equal(message.changeHeader('b', 2, 'changed'), true);
@@ -93,7 +90,7 @@ describe('CourierMessage: in-place rewrite', () => {
   });
 
   it('replaces the body with LF line ends and a trailing newline', async () => {
-    const path = join(dir, 'D-body');
+    const path = join(tmp.dir, 'D-body');
     await writeFile(path, 'Subject: x\n\nold body\n');
     const message = await CourierMessage.open(path);
     message.replaceBody('new\r\nbody\rwithout newline');
@@ -102,7 +99,7 @@ describe('CourierMessage: in-place rewrite', () => {
   });
 
   it('shrinks the file when the new content is shorter', async () => {
-    const path = join(dir, 'D-shrink');
+    const path = join(tmp.dir, 'D-shrink');
     await writeFile(path, 'Subject: x\nX-Long: ' + 'y'.repeat(500) + '\n\nbody\n');
     const message = await CourierMessage.open(path);
     message.deleteHeader('X-Long');
@@ -122,7 +119,7 @@ describe('CourierMessage: in-place rewrite', () => {
   });
 
   it('does not write when nothing changed', async () => {
-    const [path] = await copySpool(dir, 'D-auth');
+    const [path] = await copySpool(tmp.dir, 'D-auth');
     const before = await stat(path!);
     const message = await CourierMessage.open(path!);
     assert.equal(await message.save(), false);

@@ -3,6 +3,7 @@
  * writer (stored entries) for attachment tests.
  */
 import { cp, mkdtemp, rm } from 'node:fs/promises';
+import { after, before } from 'node:test';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -116,4 +117,17 @@ export async function filterContext(
     signal: new AbortController().signal,
   };
   return { ctx, records };
+}
+
+/** A scratch directory for one `describe` block: created before its tests, removed after. */
+export function scratchPerSuite(): { readonly dir: string } {
+  const state = { dir: '' };
+  let remove: (() => Promise<void>) | undefined;
+  before(async () => {
+    const made = await scratch();
+    state.dir = made.dir;
+    remove = made.remove;
+  });
+  after(async () => remove?.());
+  return state;
 }
