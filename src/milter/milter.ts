@@ -253,9 +253,7 @@ export class Milter {
     }
     requireAction(s, action, flag);
     const normalised = normaliseHeaderValue(action, value);
-    const frame = encodeStringsReply(code, [name, normalised], index);
-    if (frame.length - 5 > s.maxPayload) throw new ActionArgumentError(`${action}: header of ${frame.length - 5} bytes exceeds the MTA's limit of ${s.maxPayload}`);
-    s.modify(frame);
+    s.modify(encodeStringsReply(code, [name, normalised], index));
   }
 }
 

@@ -29,6 +29,7 @@ import {
 } from '../protocol/index.js';
 import { childLogger, silentLogger, type Logger } from '../log.js';
 import { EndOfMessage } from './eom.js';
+import { ActionArgumentError } from './errors.js';
 import { allOptionsRequest, compileFilter, negotiationRequest, type CompiledFilter, type MilterFilter } from './filter.js';
 import { MacroStore } from './macros.js';
 import { Milter, noReplyBits, sessionAccess, type BodySource, type SessionAccess } from './milter.js';
@@ -171,6 +172,10 @@ export class MilterSession implements SessionAccess {
     return this.negotiated?.maxPayload ?? 65535;
   }
   modify(frame: Buffer): void {
+    const payload = frame.length - 5;
+    if (payload > this.maxPayload) {
+      throw new ActionArgumentError(`${codeName(frame[4]!)} packet of ${payload} bytes exceeds the ${this.maxPayload} bytes the MTA accepts`);
+    }
     this.eomState!.modify(frame);
   }
   replaceBody(source: BodySource): void {

@@ -174,6 +174,8 @@ const badArguments: Array<[string, (m: Milter) => unknown]> = [
   ['an empty recipient', (m) => m.addRecipient('')],
   ['an empty quarantine reason', (m) => m.quarantine('')],
   ['a header over 64 KiB', (m) => m.addHeader('X-Big', 'x'.repeat(70_000))],
+  ['a recipient over 64 KiB', (m) => m.addRecipient(`<${'x'.repeat(70_000)}@example.org>`)],
+  ['a quarantine reason over 64 KiB', (m) => m.quarantine('r'.repeat(65_535))],
 ];
 for (const [name, call] of badArguments) {
   test(`ActionArgumentError for ${name}`, async () => {
