@@ -1,0 +1,41 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { fileURLToPath } from 'node:url';
+import { POSTFIX_V6, connect, header, macro, mail, rcpt, textOf, types } from '../milter/driver.js';
+import { Wire } from '../server/wire.js';
+
+const root = fileURLToPath(new URL('../../../', import.meta.url));
+const cli = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url));
+
+test('milterkit serve runs the example filter, prints where it listens, answers as the example says, stops on SIGTERM', async () => {
+  const child = spawn(process.execPath, [cli, 'serve', 'examples/add-header.ts', '--socket', 'inet:0@127.0.0.1', '--log-level', 'warn'], { cwd: root, stdio: ['ignore', 'pipe', 'inherit'] });
+  const [line] = (await once(child.stdout, 'data')) as [Buffer];
+  const match = /listening on inet:127\.0\.0\.1:(\d+)/.exec(line.toString());
+  assert.ok(match, line.toString());
+  const wire = await Wire.open({ port: Number(match[1]), host: '127.0.0.1' });
+  const [optneg] = await wire.exchange(1, POSTFIX_V6);
+  assert.equal(optneg!.type, 'optneg');
+  const message = (subject: string) => [mail(), rcpt(), { type: 'data' } as const, header('Subject', subject), { type: 'eoh' } as const, macro('E', { i: 'QID7' }), { type: 'eob' } as const];
+  const first = await wire.exchange(7, macro('C', {}), connect('198.51.100.7'), ...message('hello'));
+  assert.deepEqual(types(first), ['continue', 'continue', 'continue', 'continue', 'continue', 'addHeader', 'continue']);
+  assert.deepEqual(textOf(first[5]!), { type: 'addHeader', name: 'X-Milterkit', value: 'checked; client=client.example [198.51.100.7]; queue-id=QID7' });
+  const second = await wire.exchange(5, { type: 'abort' }, ...message('please REJECTME'));
+  assert.deepEqual(second.map(textOf).at(-1), { type: 'replyCode', text: '550 5.7.1 Message refused by the milterkit example filter' });
+  wire.socket.destroy();
+  child.kill('SIGTERM');
+  assert.deepEqual(await once(child, 'exit'), [0, null]);
+});
+
+test('milterkit with no or an unknown command prints usage and exits 2', async () => {
+  for (const args of [[], ['frobnicate']]) {
+    const child = spawn(process.execPath, [cli, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    child.stdout.on('data', (d) => (out += d));
+    child.stderr.on('data', (d) => (out += d));
+    const [code] = await once(child, 'exit');
+    assert.equal(code, 2);
+    assert.match(out, /usage: milterkit <command>/);
+  }
+});
