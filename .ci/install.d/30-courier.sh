@@ -34,8 +34,10 @@ if [ ! -e "$BASE_STAMP" ]; then
     mknod -m 666 urandom c 1 9 && mknod -m 666 tty c 5 0)
   mount -t proc proc "$building/proc"
   trap 'umount "$building/proc" 2>/dev/null || true' EXIT
+  # Quiet unless it fails (the postinst prints a whole certificate).
   chroot "$building" sh -c 'apt-get update -qq && \
-    apt-get install -y -qq --no-install-recommends courier-mta python3 >/dev/null'
+    apt-get install -y -qq --no-install-recommends courier-mta python3' >"$building/.install.log" 2>&1 ||
+    { tail -50 "$building/.install.log"; exit 1; }
   umount "$building/proc"
   trap - EXIT
   rm -rf "$CHROOT"

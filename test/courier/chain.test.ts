@@ -1,13 +1,14 @@
 import assert from 'node:assert/strict';
+import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { beforeEach, describe, it } from 'node:test';
 import { FilterChain } from '../../src/courier/chain.js';
 import { CourierConfig } from '../../src/courier/helpers/config.js';
 import { formatReply } from '../../src/courier/reply.js';
-import { settingsFromObject } from '../../src/courier/settings.js';
+import { parseSettings, settingsFromObject } from '../../src/courier/settings.js';
 import { calls } from './modules/scripted.js';
-import { etcFixture, memoryLogger, spoolFixtures } from './support.js';
+import { etcFixture, memoryLogger, repoRoot, spoolFixtures } from './support.js';
 
 const modulesDir = fileURLToPath(new URL('./modules/', import.meta.url));
 const courier = new CourierConfig({ sysconfdir: etcFixture });
@@ -135,6 +136,14 @@ describe('module chain', () => {
     assert.equal(reply.slice(0, 4), '451 ');
     assert.deepEqual(calls, []);
     assert.ok(records.some((r) => r.level === 'error'));
+  });
+
+  it('loads the shipped example configuration with every module ready', async () => {
+    const text = await readFile(join(repoRoot, 'examples/courier/milterkit.yaml'), 'utf8');
+    const { logger, records } = memoryLogger();
+    const chain = await FilterChain.load(parseSettings(text, fileURLToPath(new URL('../../examples/courier/', import.meta.url))), courier, logger);
+    assert.deepEqual(chain.moduleNames, ['whitelist_auth', 'attachments', 'deliveredto', 'noduplicates', 'recipient-policy', 'add_header']);
+    assert.equal(records.filter((r) => r.event === 'module-ready').length, 6);
   });
 
   it('uses configured replies', async () => {
