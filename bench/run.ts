@@ -7,10 +7,12 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'nod
 import { cpus, release, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { runConcurrency } from './lib/concurrency.js';
 import { runIdle, runLoad, type Amount } from './lib/loadgen.js';
+import { bestRun, measureCell } from './lib/measure.js';
 import { JOBS, parseOptions, UsageError, USAGE, type Cell, type Job, type Options, type PeerName, type Transport } from './lib/options.js';
 import { killAllPeers, peerLaunchers, socketSpecFor, startPeer, type PeerLauncher, type RunningPeer } from './lib/peers.js';
-import { resetPeakRss, treeCpuSeconds, treePeakRssKiB, treeRssKiB } from './lib/procfs.js';
+import { treeRssKiB } from './lib/procfs.js';
 import { renderMarkdown, cellLabel, type IdleMeasurement, type Measurement, type Report } from './lib/report.js';
 import { BENCH_DIR, buildNativePrograms, ensurePackages, packageVersion } from './lib/setup.js';
 
@@ -34,39 +36,12 @@ function describeMachine(): string {
 
 function describeSettings(options: Options): string {
   const amount = options.messages ? `${options.messages} messages` : `${options.duration} s of load`;
+  const runs = options.repeat > 1 ? ` (best of ${options.repeat} runs, peers alternating)` : '';
   return (
-    `${amount} per cell, after ${options.warmup} s of warm-up load on each freshly started milter. Load from ` +
+    `${amount} per cell${runs}, after ${options.warmup} s of warm-up load on each freshly started milter. Load from ` +
     'bench/loadgen.c playing Postfix: protocol v6, its macros per stage, 10 headers, one recipient, ' +
     'ABORT after every message, every 10th message with REJECTME in its Subject.'
   );
-}
-
-/** Measures one peer in one cell. */
-async function measure(peer: RunningPeer, job: Job, transport: Transport, cell: Cell, amount: Amount, loadgen: string): Promise<Measurement> {
-  resetPeakRss(peer.pid);
-  const cpuBefore = treeCpuSeconds(peer.pid);
-  const result = await runLoad(loadgen, peer.socketSpec, job, cell, amount);
-  const cpuSeconds = treeCpuSeconds(peer.pid) - cpuBefore;
-  const messages = Math.max(result.messages, 1);
-  return {
-    peer: peer.name,
-    job,
-    transport,
-    cell,
-    messages: result.messages,
-    msgsPerSec: result.msgs_per_s,
-    p50Ms: result.p50_ms,
-    p99Ms: result.p99_ms,
-    maxMs: result.max_ms,
-    cpuUsPerMsg: (cpuSeconds / messages) * 1e6,
-    peakRssMiB: treePeakRssKiB(peer.pid) / 1024,
-    loadgenCores: result.loadgen_cpu_s / result.elapsed_s,
-    milterCores: cpuSeconds / result.elapsed_s,
-    rejected: result.rejected,
-    checkFailures: result.check_failures,
-    errors: result.errors,
-    problems: result.stderr.split('\n').slice(0, 3).join(' '),
-  };
 }
 
 function progressLine(m: Measurement): string {
@@ -105,16 +80,24 @@ async function runSection(
       }
     }
     for (const cell of options.cells) {
-      for (const peer of started) {
-        try {
-          const m = await measure(peer, job, transport, cell, amount, context.loadgen);
-          context.report.measurements.push(m);
-          log(progressLine(m));
-        } catch (error) {
-          const label = cellLabel(cell);
-          context.report.skipped.push(`${peer.name}, ${job} job, ${transport}, ${label.conns} conns, ${label.body}: ${errorText(error)}`);
-          log(`${peer.name} failed: ${errorText(error)}`);
+      const runs = new Map<PeerName, Measurement[]>(started.map((peer) => [peer.name, []]));
+      for (let run = 0; run < options.repeat; run++) {
+        for (const peer of started) {
+          try {
+            const metrics = await measureCell(peer, job, cell, amount, context.loadgen);
+            const m: Measurement = { ...metrics, peer: peer.name, job, transport };
+            runs.get(peer.name)!.push(m);
+            log(progressLine(m));
+          } catch (error) {
+            const label = cellLabel(cell);
+            context.report.skipped.push(`${peer.name}, ${job} job, ${transport}, ${label.conns} conns, ${label.body}: ${errorText(error)}`);
+            log(`${peer.name} failed: ${errorText(error)}`);
+          }
         }
+      }
+      for (const peerRuns of runs.values()) {
+        const best = bestRun(peerRuns);
+        if (best) context.report.measurements.push(best);
       }
     }
   } finally {
@@ -183,6 +166,8 @@ async function main(): Promise<number> {
     skipped: [],
     idle: undefined,
     idleSkipped: undefined,
+    concurrency: undefined,
+    concurrencySkipped: undefined,
   };
   const available = {} as Record<PeerName, Available>;
   for (const name of options.peers) {
@@ -215,6 +200,18 @@ async function main(): Promise<number> {
         }
       }
     }
+    if (options.concurrency) {
+      if (!launchers.milterkit.available) {
+        report.concurrencySkipped = `milterkit is ${launchers.milterkit.reason}`;
+      } else {
+        log('concurrency models: CPU-heavy filter');
+        try {
+          report.concurrency = await runConcurrency(options, { loadgen: programs.loadgen, workDir, log });
+        } catch (error) {
+          report.concurrencySkipped = errorText(error);
+        }
+      }
+    }
   } finally {
     cleanUp();
   }
@@ -225,7 +222,7 @@ async function main(): Promise<number> {
   writeFileSync(join(resultsDir, 'latest.json'), `${JSON.stringify(report, null, 2)}\n`);
   process.stdout.write(`\n${markdown}\n`);
   log(`written to bench/results/latest.md and latest.json`);
-  const broken = report.measurements.some((m) => m.checkFailures > 0 || m.errors > 0);
+  const broken = [...report.measurements, ...(report.concurrency?.measurements ?? [])].some((m) => m.checkFailures > 0 || m.errors > 0);
   return broken ? 1 : 0;
 }
 

@@ -51,6 +51,10 @@ export interface Options {
   warmup: number;
   /** Run the idle-connections test, with this many connections (0 = skip). */
   idleConns: number;
+  /** Run the concurrency-models section (CPU-heavy filter). */
+  concurrency: boolean;
+  /** Runs of every cell; each peer's fastest correct run is reported. */
+  repeat: number;
   install: boolean;
   /** Write a V8 CPU profile of the milterkit milter (node --cpu-prof) for every peer run. */
   profile: boolean;
@@ -63,8 +67,11 @@ export const USAGE = `usage: npm run bench -- [options]
   --only TOKENS       comma-separated subset; tokens of one kind are alternatives, kinds combine:
                         peers: ${PEER_NAMES.join(' ')}      jobs: ${JOBS.join(' ')}
                         transports: ${TRANSPORTS.join(' ')}   conns: 1 8 64   bodies: 2k 1m
-                        per-message (the one-connection-per-message cell)   idle (the idle test)
-                      the idle test runs when no --only is given or when "idle" is listed
+                        per-message (the one-connection-per-message cell)
+                        idle (the idle test)   concurrency (CPU-heavy filter in each concurrency model)
+                      idle and concurrency run when no --only is given or when they are listed
+  --repeat N          run every cell N times, peers alternating, and keep each peer's fastest
+                      correct run (for a busy machine; default 1)
   --duration S        seconds of load per cell
   --messages N        a fixed number of messages per cell instead of a duration
   --idle-conns N      idle connections for the idle test (default 10000)
@@ -93,6 +100,7 @@ export function parseOptions(argv: readonly string[]): Options | undefined {
   let idleConns = 10_000;
   let install = true;
   let profile = false;
+  let repeat = 1;
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i]!;
     switch (arg) {
@@ -115,6 +123,9 @@ export function parseOptions(argv: readonly string[]): Options | undefined {
       case '--idle-conns':
         idleConns = Math.round(positiveNumber(arg, argv[++i]));
         break;
+      case '--repeat':
+        repeat = Math.round(positiveNumber(arg, argv[++i]));
+        break;
       case '--no-install':
         install = false;
         break;
@@ -129,6 +140,7 @@ export function parseOptions(argv: readonly string[]): Options | undefined {
   return {
     ...selection,
     idleConns: selection.idle ? idleConns : 0,
+    repeat,
     duration: duration ?? (quick ? 0.5 : 2),
     messages,
     warmup: quick ? 0.3 : 1,
@@ -138,9 +150,9 @@ export function parseOptions(argv: readonly string[]): Options | undefined {
   };
 }
 
-function select(only: string[] | undefined): Pick<Options, 'peers' | 'jobs' | 'transports' | 'cells'> & { idle: boolean } {
+function select(only: string[] | undefined): Pick<Options, 'peers' | 'jobs' | 'transports' | 'cells' | 'concurrency'> & { idle: boolean } {
   const tokens = new Set(only ?? []);
-  const known = new Set<string>([...PEER_NAMES, ...JOBS, ...TRANSPORTS, '1', '8', '64', '2k', '1m', 'per-message', 'idle']);
+  const known = new Set<string>([...PEER_NAMES, ...JOBS, ...TRANSPORTS, '1', '8', '64', '2k', '1m', 'per-message', 'idle', 'concurrency']);
   for (const token of tokens) if (!known.has(token)) throw new UsageError(`--only: unknown token "${token}"`);
   const pick = <T extends string>(all: readonly T[]): T[] => {
     const chosen = all.filter((value) => tokens.has(value));
@@ -155,13 +167,15 @@ function select(only: string[] | undefined): Pick<Options, 'peers' | 'jobs' | 't
       (bodyTokens.length === 0 || bodyTokens.includes(bodyTag(cell.bodyBytes))) &&
       (!cellKinds || cell.perMessage),
   );
-  // "--only idle" alone means: just the idle test.
-  const onlyIdle = tokens.size === 1 && tokens.has('idle');
+  // Section tokens alone ("--only idle", "--only idle,concurrency") mean: just those sections.
+  const sections = ['idle', 'concurrency'];
+  const onlySections = tokens.size > 0 && [...tokens].every((token) => sections.includes(token));
   return {
     peers: pick(PEER_NAMES),
     jobs: pick(JOBS),
     transports: pick(TRANSPORTS),
-    cells: onlyIdle ? [] : cells,
+    cells: onlySections ? [] : cells,
     idle: only === undefined || tokens.has('idle'),
+    concurrency: only === undefined || tokens.has('concurrency'),
   };
 }

@@ -1,33 +1,15 @@
 /**
  * The benchmark's results and their markdown rendering.
  */
+import { CPU_MODELS, type ConcurrencyReport } from './concurrency.js';
+import type { CellMetrics } from './measure.js';
 import { bodyTag, type Cell, type Job, type PeerName, type Transport } from './options.js';
 
 /** One peer measured in one cell. */
-export interface Measurement {
+export interface Measurement extends CellMetrics {
   peer: PeerName;
   job: Job;
   transport: Transport;
-  cell: Cell;
-  messages: number;
-  msgsPerSec: number;
-  p50Ms: number;
-  p99Ms: number;
-  /** Slowest message: shows connections a milter starves, which message percentiles hide. */
-  maxMs: number;
-  /** Milter CPU (user + system, whole process tree) per message, in microseconds. */
-  cpuUsPerMsg: number;
-  /** Peak RSS (VmHWM) of the milter's process tree during the cell, in MiB. */
-  peakRssMiB: number;
-  /** Cores the load generator kept busy on average (1 = one full core). */
-  loadgenCores: number;
-  /** Cores the milter kept busy on average. */
-  milterCores: number;
-  rejected: number;
-  checkFailures: number;
-  errors: number;
-  /** First lines the load generator printed about failures. */
-  problems: string;
 }
 
 /** The idle-connections test. */
@@ -50,6 +32,8 @@ export interface Report {
   skipped: string[];
   idle: IdleMeasurement | undefined;
   idleSkipped: string | undefined;
+  concurrency: ConcurrencyReport | undefined;
+  concurrencySkipped: string | undefined;
 }
 
 const JOB_TITLES: Record<Job, string> = {
@@ -83,7 +67,7 @@ function ratio(ours: number | undefined, theirs: number | undefined): string {
 }
 
 /** Marks a measurement whose replies were wrong, so a fast but broken peer cannot look good. */
-function flagged(m: Measurement | undefined, text: string): string {
+function flagged(m: CellMetrics | undefined, text: string): string {
   if (!m) return '–';
   return m.checkFailures > 0 || m.errors > 0 ? `${text} ⚠` : text;
 }
@@ -204,14 +188,16 @@ function nagleTable(report: Report): string[] {
 }
 
 function problems(report: Report): string[] {
-  const bad = report.measurements.filter((m) => m.checkFailures > 0 || m.errors > 0);
+  const isBad = (m: CellMetrics): boolean => m.checkFailures > 0 || m.errors > 0;
+  const bad = [
+    ...report.measurements.filter(isBad).map((m) => ({ m, what: `${m.peer}, ${m.job}, ${m.transport}` })),
+    ...(report.concurrency?.measurements ?? []).filter(isBad).map((m) => ({ m, what: `milterkit ${MODEL_TITLES[m.model]}, CPU-heavy filter` })),
+  ];
   if (bad.length === 0 && report.skipped.length === 0) return [];
   const lines = ['### Problems', ''];
-  for (const m of bad) {
+  for (const { m, what } of bad) {
     const label = cellLabel(m.cell);
-    lines.push(
-      `- ⚠ ${m.peer}, ${m.job}, ${m.transport}, ${label.conns} conns, ${label.body}: ${m.checkFailures} wrong replies, ${m.errors} protocol errors. ${m.problems}`,
-    );
+    lines.push(`- ⚠ ${what}, ${label.conns} conns, ${label.body}: ${m.checkFailures} wrong replies, ${m.errors} protocol errors. ${m.problems}`);
   }
   for (const skip of report.skipped) lines.push(`- not measured: ${skip}`);
   lines.push('');
@@ -231,6 +217,40 @@ function idleSection(report: Report): string[] {
       `**${fixed(idle.kibPerConnection, 1)} KiB per idle connection**.`,
     '',
   ];
+}
+
+const MODEL_TITLES = {
+  loop: 'event loop (default)',
+  threads: 'worker-thread pool',
+  processes: 'worker processes',
+} as const;
+
+function concurrencySection(report: Report): string[] {
+  if (report.concurrencySkipped) return ['### Concurrency models', '', `Not measured: ${report.concurrencySkipped}`, ''];
+  const c = report.concurrency;
+  if (!c) return [];
+  const lines = [
+    '### Concurrency models: CPU-heavy filter, unix socket, 2 KiB',
+    '',
+    `At end of message the filter scans the body with a regular expression ${c.rounds} times ` +
+      `(${fixed(c.msPerMessage, 1)} ms on one core of this machine). One core can then do about ` +
+      `${rate(1000 / c.msPerMessage)} msg/s; the load generator shares the cores.`,
+    '',
+    '| model | conns | msg/s | ÷ event loop | p50 ms | p99 ms | max ms | CPU µs/msg | peak RSS MiB |',
+    '|---|---:|---:|---:|---:|---:|---:|---:|---:|',
+  ];
+  for (const model of CPU_MODELS) {
+    for (const m of c.measurements.filter((x) => x.model === model)) {
+      const base = c.measurements.find((x) => x.model === 'loop' && x.cell.conns === m.cell.conns);
+      lines.push(
+        `| ${MODEL_TITLES[model]} | ${m.cell.conns} | ${flagged(m, rate(m.msgsPerSec))} | ${ratio(m.msgsPerSec, base?.msgsPerSec)} | ` +
+          `${fixed(m.p50Ms, 1)} | ${fixed(m.p99Ms, 1)} | ${fixed(m.maxMs, 0)} | ${fixed(m.cpuUsPerMsg, 0)} | ${fixed(m.peakRssMiB, 1)} |`,
+      );
+    }
+  }
+  for (const skip of c.skipped) lines.push('', `Not measured: ${skip}`);
+  lines.push('');
+  return lines;
 }
 
 /** The whole report as markdown. */
@@ -258,7 +278,7 @@ export function renderMarkdown(report: Report): string {
     for (const check of checks) lines.push(`| ${check.target} | ${check.measured} | ${check.met ? 'met' : '**not met**'} |`);
     lines.push('');
   }
-  lines.push(...nagleTable(report), ...idleSection(report), ...problems(report));
+  lines.push(...nagleTable(report), ...idleSection(report), ...concurrencySection(report), ...problems(report));
   const loadgenMax = Math.max(0, ...report.measurements.map((m) => m.loadgenCores));
   if (report.measurements.length > 0) {
     lines.push(`The load generator kept at most ${Math.round(loadgenMax * 100)}% of one core busy in any cell.`, '');
