@@ -21,6 +21,19 @@ async function atEom(eom: (m: Milter) => unknown, options: MilterOptions = {}, a
   return { replies, bytes: Buffer.concat(d.written.slice(before)), driver: d };
 }
 
+/** Runs `call` during eom and returns what it threw. */
+async function caught(call: (m: Milter) => unknown, options: MilterOptions = {}, actions = 0x1ff): Promise<unknown> {
+  let error: unknown;
+  await atEom((m) => {
+    try {
+      call(m);
+    } catch (err) {
+      error = err;
+    }
+  }, options, actions);
+  return error;
+}
+
 /** Each action: the call, and the exact packet bytes (hex) it puts on the wire before the final CONTINUE. */
 const actionCases: Array<[string, (m: Milter) => unknown, string]> = [
   ['addHeader', (m) => m.addHeader('X-A', 'b'), '00000007 68 582d4100 6200'],
@@ -118,28 +131,13 @@ const disabledCases: Array<[string, (m: Milter) => unknown, number]> = [
 ];
 for (const [name, call, offered] of disabledCases) {
   test(`${name} throws DisabledActionError when the MTA did not grant it`, async () => {
-    let error: unknown;
-    await atEom((m) => {
-      try {
-        call(m);
-      } catch (err) {
-        error = err;
-      }
-    }, {}, offered);
+    const error = await caught(call, {}, offered);
     assert.ok(error instanceof DisabledActionError, String(error));
   });
 }
 
 test('actions not declared in options.actions are disabled even if the MTA offers them', async () => {
-  let error: unknown;
-  await atEom((m) => {
-    try {
-      m.replaceBody('x');
-    } catch (err) {
-      error = err;
-    }
-  }, { actions: ['addHeader'] });
-  assert.ok(error instanceof DisabledActionError);
+  assert.ok((await caught((m) => m.replaceBody('x'), { actions: ['addHeader'] })) instanceof DisabledActionError);
 });
 
 test('actions outside eom throw StageError; so do actions after eom returned', async () => {
@@ -179,14 +177,7 @@ const badArguments: Array<[string, (m: Milter) => unknown]> = [
 ];
 for (const [name, call] of badArguments) {
   test(`ActionArgumentError for ${name}`, async () => {
-    let error: unknown;
-    await atEom((m) => {
-      try {
-        call(m);
-      } catch (err) {
-        error = err;
-      }
-    });
+    const error = await caught(call);
     assert.ok(error instanceof ActionArgumentError, String(error));
   });
 }

@@ -12,6 +12,20 @@ import {
 } from '../../src/protocol/index.js';
 import { MilterSession, type SessionOptions } from '../../src/milter/session.js';
 import type { Logger } from '../../src/log.js';
+import { Milter } from '../../src/milter/milter.js';
+
+/** A filter class that takes MAIL and records its abort and close callbacks into `events`. */
+export function lifecycleRecorder(events: string[]): typeof Milter {
+  return class LifecycleRecorder extends Milter {
+    override envfrom() {}
+    override abort() {
+      events.push('abort');
+    }
+    override close() {
+      events.push('close');
+    }
+  };
+}
 
 export const POSTFIX_V6 = { type: 'optneg', version: 6, actions: 0x1ff, protocol: 0x1fffff } as const;
 

@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Milter, type MilterOptions } from '../../src/index.js';
-import { Driver, connect, header, mail, rcpt, types } from './driver.js';
+import { Driver, connect, header, lifecycleRecorder, mail, rcpt, types } from './driver.js';
 
 test('a callback that throws is logged and answered with tempfail by default', async () => {
   class Throws extends Milter {
@@ -106,15 +106,7 @@ const malformed: Array<[string, Buffer, RegExp]> = [
 for (const [name, bytes, pattern] of malformed) {
   test(`malformed input ends the session: ${name}`, async () => {
     const events: string[] = [];
-    class Watch extends Milter {
-      override envfrom() {}
-      override abort() {
-        events.push('abort');
-      }
-      override close() {
-        events.push('close');
-      }
-    }
+    const Watch = lifecycleRecorder(events);
     const d = new Driver({ filter: Watch, maxPayload: 1024 });
     await d.negotiate();
     await d.send(mail());

@@ -8,7 +8,7 @@ import path from 'node:path';
 import { encodeCommand } from '../../src/protocol/index.js';
 import { Wire } from './wire.js';
 import { Milter, MilterServer, type ServerOptions } from '../../src/index.js';
-import { MemoryLogger, POSTFIX_V6, mail, types } from '../milter/driver.js';
+import { MemoryLogger, POSTFIX_V6, lifecycleRecorder, mail, types } from '../milter/driver.js';
 
 async function tempDir(): Promise<string> {
   return fs.mkdtemp(path.join(os.tmpdir(), 'milterkit-server-'));
@@ -85,15 +85,7 @@ test('maxConnections: connections over the limit are refused, the others served'
 
 test('idle timeout: a silent MTA connection is ended, and abort/close run', async () => {
   const events: string[] = [];
-  class Watch extends Milter {
-    override envfrom() {}
-    override abort() {
-      events.push('abort');
-    }
-    override close() {
-      events.push('close');
-    }
-  }
+  const Watch = lifecycleRecorder(events);
   const { server, logger } = await start({ filter: Watch, idleTimeout: 50 });
   const wire = await Wire.open({ port: server.port!, host: '127.0.0.1' });
   await wire.exchange(2, POSTFIX_V6, mail());
