@@ -9,8 +9,6 @@ export interface Delivery extends ParsedMessage {
   /** Envelope sender as the MTA gave it to the delivery program ('' for the null sender). */
   sender: string;
   recipient: string;
-  /** Postfix only: the original recipient (ORCPT or the address as first received). */
-  originalRecipient: string;
 }
 
 const SUBDIRS = ['tmp', 'new', 'envelope'] as const;
@@ -42,8 +40,8 @@ export class Maildir {
   deliveries(): Delivery[] {
     const ids = readdirSync(join(this.path, 'new')).sort((a, b) => compareIds(a, b));
     return ids.map((id) => {
-      const [sender = '', recipient = '', originalRecipient = ''] = readFileSync(join(this.path, 'envelope', id), 'utf8').split('\n');
-      return { id, sender, recipient, originalRecipient, ...parseMessage(readFileSync(join(this.path, 'new', id))) };
+      const [sender = '', recipient = ''] = readFileSync(join(this.path, 'envelope', id), 'utf8').split('\n');
+      return { id, sender, recipient, ...parseMessage(readFileSync(join(this.path, 'new', id))) };
     });
   }
 }

@@ -25,6 +25,8 @@ export interface Mta {
   start(): Promise<void>;
   /** Stops the MTA and everything it started; resolves once no process of it is left. */
   stop(): Promise<void>;
+  /** Last resort when the test process exits without stop(): kills the MTA synchronously. */
+  kill(): void;
   /**
    * Resolves once every message the MTA accepted has left its queue (delivered, bounced or held).
    * @throws WaitTimeoutError with the queue's content when that does not happen in time
@@ -34,8 +36,6 @@ export interface Mta {
   held(): Promise<HeldMessage[]>;
   /** Removes every quarantined message and empties the mailbox. */
   clear(): Promise<void>;
-  /** The MTA's last log lines, for failure reports. */
-  logTail(count: number): string[];
-  /** The MTA's log lines containing `text`. */
-  logMatching(text: string): string[];
+  /** The MTA's log so far, oldest line first. */
+  log(): string[];
 }

@@ -3,6 +3,7 @@
  * 127.0.0.1 and [::1], the milter on a unix socket, every recipient delivered by deliver.sh into a
  * Maildir. The system's Postfix configuration is never read or written.
  */
+import { spawnSync } from 'node:child_process';
 import { chmodSync, chownSync, copyFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { isAlive, run, runChecked, runForBytes } from './exec.js';
@@ -51,7 +52,7 @@ export class PostfixInstance implements Mta {
     this.writeConfiguration();
     this.mailbox.reset();
     const started = await run(POSTFIX_BIN, ['-c', this.configDir, 'start']);
-    if (started.code !== 0) throw new Error(`postfix start failed (${started.code}): ${[started.stderr, ...this.logTail(20)].join('\n')}`);
+    if (started.code !== 0) throw new Error(`postfix start failed (${started.code}): ${[started.stderr, ...this.log().slice(-20)].join('\n')}`);
   }
 
   async stop(): Promise<void> {
@@ -59,6 +60,10 @@ export class PostfixInstance implements Mta {
     if (masterPid === undefined) return;
     await run(POSTFIX_BIN, ['-c', this.configDir, 'stop']);
     await waitFor('the Postfix master process to exit', () => !isAlive(masterPid), 30_000);
+  }
+
+  kill(): void {
+    if (this.masterPid() !== undefined) spawnSync(POSTFIX_BIN, ['-c', this.configDir, 'abort'], { stdio: 'ignore', timeout: 10_000 });
   }
 
   async settle(limitMs: number): Promise<void> {
@@ -95,12 +100,8 @@ export class PostfixInstance implements Mta {
     this.mailbox.reset();
   }
 
-  logTail(count: number): string[] {
-    return fileLines(this.logFile).slice(-count);
-  }
-
-  logMatching(text: string): string[] {
-    return fileLines(this.logFile).filter((line) => line.includes(text));
+  log(): string[] {
+    return fileLines(this.logFile);
   }
 
   private masterPid(): number | undefined {
@@ -138,6 +139,8 @@ smtpd_relay_restrictions = permit_mynetworks, reject
 default_transport = e2e
 local_transport = e2e
 relay_transport = e2e
+# One recipient per delivery: deliver.sh takes a single \${recipient}.
+e2e_destination_recipient_limit = 1
 alias_maps =
 alias_database =
 biff = no
@@ -169,7 +172,7 @@ discard unix - - n - - discard
 anvil unix - - n - 1 anvil
 scache unix - - n - 1 scache
 postlog unix-dgram n - n - 1 postlogd
-e2e unix - n n - - pipe user=${DELIVERY_USER} null_sender= argv=${deliver} ${mailDir} \${sender} \${recipient} \${original_recipient}
+e2e unix - n n - - pipe user=${DELIVERY_USER} null_sender= argv=${deliver} ${mailDir} \${sender} \${recipient}
 `,
     );
   }

@@ -15,7 +15,7 @@ import { parseMessage } from './message.js';
 import type { HeldMessage, Mta } from './mta.js';
 import { deliverScript, sendmailRoot } from './paths.js';
 import { SyslogListener } from './syslog.js';
-import { waitFor } from './wait.js';
+import { waitFor, withinLimit } from './wait.js';
 
 /** Settings of a private Sendmail daemon. */
 export interface SendmailSettings {
@@ -77,7 +77,7 @@ export class SendmailInstance implements Mta {
       `Sendmail to listen on port ${this.smtpPort}`,
       () => {
         if (child.exitCode !== null) throw new Error(`sendmail exited (${child.exitCode}): ${this.diagnostics()}`);
-        return this.syslog.matching('starting daemon').length > 0 && this.namespaceInit() !== undefined;
+        return this.syslog.lines().some((line) => line.includes('starting daemon')) && this.namespaceInit() !== undefined;
       },
       30_000,
     );
@@ -91,7 +91,10 @@ export class SendmailInstance implements Mta {
       // namespace. unshare ignores SIGTERM while it waits, so signal Sendmail directly.
       const init = this.namespaceInit();
       if (init !== undefined) process.kill(init, 'SIGTERM');
-      const ended = await Promise.race([exited.then(() => true), new Promise<boolean>((resolve) => setTimeout(() => resolve(false), 15_000))]);
+      const ended = await withinLimit('Sendmail to exit', exited, 15_000).then(
+        () => true,
+        () => false,
+      );
       if (!ended) {
         const stubborn = this.namespaceInit();
         if (stubborn !== undefined) process.kill(stubborn, 'SIGKILL');
@@ -100,6 +103,11 @@ export class SendmailInstance implements Mta {
     }
     this.namespace = undefined;
     await this.syslog.close();
+  }
+
+  kill(): void {
+    const init = this.namespaceInit();
+    if (init !== undefined) process.kill(init, 'SIGKILL');
   }
 
   async settle(limitMs: number): Promise<void> {
@@ -130,16 +138,12 @@ export class SendmailInstance implements Mta {
     this.mailbox.reset();
   }
 
-  logTail(count: number): string[] {
-    return this.syslog.tail(count);
-  }
-
-  logMatching(text: string): string[] {
-    return this.syslog.matching(text);
+  log(): string[] {
+    return this.syslog.lines();
   }
 
   private diagnostics(): string {
-    return [this.namespaceOutput.trim(), ...this.syslog.tail(20)].filter(Boolean).join('\n');
+    return [this.namespaceOutput.trim(), ...this.syslog.lines().slice(-20)].filter(Boolean).join('\n');
   }
 
   /** Host PID of the namespace's init (Sendmail), the only child of unshare. */

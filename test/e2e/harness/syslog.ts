@@ -6,12 +6,12 @@
 import { appendFileSync, chmodSync, rmSync } from 'node:fs';
 import net from 'node:net';
 
-const MAX_KEPT_LINES = 5000;
+const MAX_KEPT_LINES = 100_000;
 const MAX_PENDING_BYTES = 64 * 1024;
 
 export class SyslogListener {
   private readonly server: net.Server;
-  private readonly lines: string[] = [];
+  private readonly records: string[] = [];
 
   /** @param path socket path; @param logFile every record is appended there as one line */
   constructor(
@@ -31,14 +31,9 @@ export class SyslogListener {
     chmodSync(this.path, 0o666);
   }
 
-  /** The last `count` records, oldest first. */
-  tail(count: number): string[] {
-    return this.lines.slice(-count);
-  }
-
-  /** Records containing `text`. */
-  matching(text: string): string[] {
-    return this.lines.filter((line) => line.includes(text));
+  /** Every record so far (the last 100 000), oldest first. */
+  lines(): string[] {
+    return [...this.records];
   }
 
   async close(): Promise<void> {
@@ -70,8 +65,8 @@ export class SyslogListener {
 
   private record(line: string): void {
     if (line === '') return;
-    this.lines.push(line);
-    if (this.lines.length > MAX_KEPT_LINES) this.lines.splice(0, this.lines.length - MAX_KEPT_LINES);
+    this.records.push(line);
+    if (this.records.length > MAX_KEPT_LINES) this.records.splice(0, this.records.length - MAX_KEPT_LINES);
     appendFileSync(this.logFile, `${line}\n`);
   }
 }
