@@ -817,12 +817,16 @@ static double cpu_seconds(void) {
          ru.ru_stime.tv_usec / 1e6;
 }
 
-static void usage(void) {
-  fprintf(stderr,
+static void usage_to(FILE *out) {
+  fprintf(out,
           "usage: loadgen --socket unix:/path|inet:PORT@127.0.0.1 [--conns N] [--body BYTES]\n"
           "               (--duration SECONDS | --messages COUNT) [--per-message]\n"
           "               [--check noop|work] [--reject-every K] [--chunk BYTES]\n"
           "       loadgen --socket SPEC --idle N [--hold SECONDS]\n");
+}
+
+static void usage(void) {
+  usage_to(stderr);
   exit(2);
 }
 
@@ -911,6 +915,10 @@ int main(int argc, char **argv) {
   for (int i = 1; i < argc; i++) {
     const char *a = argv[i];
     const char *v = i + 1 < argc ? argv[i + 1] : NULL;
+    if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
+      usage_to(stdout);
+      return 0;
+    }
     if (!strcmp(a, "--per-message")) { opt.per_message = 1; continue; }
     if (!v) usage();
     if (!strcmp(a, "--socket")) opt.socket_spec = v;

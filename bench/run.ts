@@ -48,7 +48,7 @@ function progressLine(m: Measurement): string {
   const label = cellLabel(m.cell);
   const warn = m.checkFailures || m.errors ? ` [${m.checkFailures} wrong replies, ${m.errors} errors]` : '';
   return (
-    `${m.job} ${m.transport} ${label.conns} conns ${label.body} ${m.peer}: ${Math.round(m.msgsPerSec)} msg/s, ` +
+    `${m.job} ${m.transport} conns ${label.conns} ${label.body} ${m.peer}: ${Math.round(m.msgsPerSec)} msg/s, ` +
     `p50 ${m.p50Ms.toFixed(2)} ms, p99 ${m.p99Ms.toFixed(2)} ms, ${m.cpuUsPerMsg.toFixed(0)} µs CPU/msg${warn}`
   );
 }
@@ -90,7 +90,7 @@ async function runSection(
             log(progressLine(m));
           } catch (error) {
             const label = cellLabel(cell);
-            context.report.skipped.push(`${peer.name}, ${job} job, ${transport}, ${label.conns} conns, ${label.body}: ${errorText(error)}`);
+            context.report.skipped.push(`${peer.name}, ${job} job, ${transport}, conns ${label.conns}, ${label.body}: ${errorText(error)}`);
             log(`${peer.name} failed: ${errorText(error)}`);
           }
         }

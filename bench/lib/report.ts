@@ -46,7 +46,7 @@ const STALL_MS = 20;
 
 export function cellLabel(cell: Cell): { conns: string; body: string } {
   const size = bodyTag(cell.bodyBytes).replace('k', ' KiB').replace('m', ' MiB');
-  return { conns: cell.perMessage ? `${cell.conns}, new conn per msg` : String(cell.conns), body: size };
+  return { conns: cell.perMessage ? `${cell.conns} (new conn per msg)` : String(cell.conns), body: size };
 }
 
 function sameCell(a: Cell, b: Cell): boolean {
@@ -197,7 +197,7 @@ function problems(report: Report): string[] {
   const lines = ['### Problems', ''];
   for (const { m, what } of bad) {
     const label = cellLabel(m.cell);
-    lines.push(`- ⚠ ${what}, ${label.conns} conns, ${label.body}: ${m.checkFailures} wrong replies, ${m.errors} protocol errors. ${m.problems}`);
+    lines.push(`- ⚠ ${what}, conns ${label.conns}, ${label.body}: ${m.checkFailures} wrong replies, ${m.errors} protocol errors. ${m.problems}`);
   }
   for (const skip of report.skipped) lines.push(`- not measured: ${skip}`);
   lines.push('');
