@@ -399,13 +399,7 @@ export class MilterConnection {
 
   /** Abandons the current message (ABORT; no reply). Connection data stays. */
   abort(): Promise<void> {
-    return this.serial(async () => {
-      this.expectPhase('abort', ['connected', 'message']);
-      this.send(encodeCommand({ type: 'abort' }));
-      this.lastUnawaited = undefined;
-      this.bodySkipped = false;
-      this.phase = 'connected';
-    });
+    return this.reset('abort', 'connected');
   }
 
   /** Ends the session: QUIT, then the connection is closed. Does nothing on a closed connection. */
@@ -422,12 +416,17 @@ export class MilterConnection {
    * it). The next command is {@link connect}; negotiation stays in force.
    */
   quitNewConnection(): Promise<void> {
+    return this.reset('quitNc', 'negotiated');
+  }
+
+  /** ABORT or QUIT_NC: no reply, message state dropped. */
+  private reset(command: 'abort' | 'quitNc', next: Phase): Promise<void> {
     return this.serial(async () => {
-      this.expectPhase('quitNewConnection', ['connected', 'message']);
-      this.send(encodeCommand({ type: 'quitNc' }));
+      this.expectPhase(command, ['connected', 'message']);
+      this.send(encodeCommand({ type: command }));
       this.lastUnawaited = undefined;
       this.bodySkipped = false;
-      this.phase = 'negotiated';
+      this.phase = next;
     });
   }
 

@@ -6,7 +6,7 @@ import { randomBytes } from 'node:crypto';
 import type { StageReply } from '../client/connection.js';
 import { DEFAULT_OFFER } from '../client/negotiation.js';
 import { classifyClientAddress } from './client-address.js';
-import { addressDomain, bareAddress, rfc5322Date, type MtaProfile, type MtaState, type SmtpOutcome } from './profile.js';
+import { envelopeMacro, rfc5322Date, type MtaProfile, type MtaState, type SmtpOutcome } from './profile.js';
 
 const REJECT = '550 5.7.1 Command rejected';
 const TEMPFAIL = '451 4.7.1 Service unavailable - try again later';
@@ -56,6 +56,8 @@ export const postfixProfile: MtaProfile = {
   },
   contentMacros: true,
   macroValue(name, state) {
+    const shared = envelopeMacro(name, state, 'smtp');
+    if (shared !== null) return shared;
     const peer = client(state);
     switch (name) {
       case 'j':
@@ -75,22 +77,6 @@ export const postfixProfile: MtaProfile = {
       case 'client_ptr':
       case 'client_resolve':
         return peer.name;
-      case 'client_port':
-        return String(state.client.port);
-      case 'i':
-        return state.queueId;
-      case 'mail_addr':
-        return state.sender === undefined ? undefined : bareAddress(state.sender);
-      case 'mail_host':
-        return state.sender === undefined ? undefined : addressDomain(state.sender);
-      case 'mail_mailer':
-        return state.sender === undefined || addressDomain(state.sender) === undefined ? undefined : 'smtp';
-      case 'rcpt_addr':
-        return state.recipient === undefined ? undefined : bareAddress(state.recipient);
-      case 'rcpt_host':
-        return state.recipient === undefined ? undefined : addressDomain(state.recipient);
-      case 'rcpt_mailer':
-        return state.recipient === undefined ? undefined : 'smtp';
       default:
         return undefined;
     }

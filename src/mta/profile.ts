@@ -127,6 +127,34 @@ export function addressDomain(address: string): string | undefined {
   return at < 0 ? undefined : bare.slice(at + 1);
 }
 
+/**
+ * Macros both MTAs derive the same way: the queue ID, the client port, and the sender and
+ * recipient with their domain and delivery agent (`mailer`: Postfix `smtp`, Sendmail `esmtp`).
+ * @returns the value (undefined when not known now), or null for a macro not of this kind
+ */
+export function envelopeMacro(name: string, state: MtaState, mailer: string): string | undefined | null {
+  switch (name) {
+    case 'i':
+      return state.queueId;
+    case 'client_port':
+      return String(state.client.port);
+    case 'mail_addr':
+      return state.sender === undefined ? undefined : bareAddress(state.sender);
+    case 'mail_host':
+      return state.sender === undefined ? undefined : addressDomain(state.sender);
+    case 'mail_mailer':
+      return state.sender === undefined || addressDomain(state.sender) === undefined ? undefined : mailer;
+    case 'rcpt_addr':
+      return state.recipient === undefined ? undefined : bareAddress(state.recipient);
+    case 'rcpt_host':
+      return state.recipient === undefined ? undefined : addressDomain(state.recipient);
+    case 'rcpt_mailer':
+      return state.recipient === undefined ? undefined : mailer;
+    default:
+      return null;
+  }
+}
+
 const DAYS = ['Sun', 'Mon', 'Tue', 'Wed', 'Thu', 'Fri', 'Sat'];
 const MONTHS = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec'];
 

@@ -8,7 +8,7 @@ import { DEFAULT_OFFER } from '../client/negotiation.js';
 import { Limits } from '../protocol/index.js';
 import { classifyClientAddress } from './client-address.js';
 import { headerValue } from './message.js';
-import { addressDomain, bareAddress, rfc5322Date, type MtaProfile, type MtaState, type SmtpCommandStage, type SmtpOutcome } from './profile.js';
+import { envelopeMacro, rfc5322Date, type MtaProfile, type MtaState, type SmtpCommandStage, type SmtpOutcome } from './profile.js';
 
 const TEMPFAIL = '451 4.3.2 Please try again later';
 
@@ -76,6 +76,8 @@ export const sendmailProfile: MtaProfile = {
   },
   contentMacros: false,
   macroValue(name, state) {
+    const shared = envelopeMacro(name, state, 'esmtp');
+    if (shared !== null) return shared;
     const address = sendmailAddress(state);
     const clientName = state.client.hostname ?? `[${address ?? 'unknown'}]`;
     switch (name) {
@@ -97,22 +99,6 @@ export const sendmailProfile: MtaProfile = {
         return address;
       case 'client_name':
         return clientName;
-      case 'client_port':
-        return String(state.client.port);
-      case 'i':
-        return state.queueId;
-      case 'mail_addr':
-        return state.sender === undefined ? undefined : bareAddress(state.sender);
-      case 'mail_host':
-        return state.sender === undefined ? undefined : addressDomain(state.sender);
-      case 'mail_mailer':
-        return state.sender === undefined || addressDomain(state.sender) === undefined ? undefined : 'esmtp';
-      case 'rcpt_addr':
-        return state.recipient === undefined ? undefined : bareAddress(state.recipient);
-      case 'rcpt_host':
-        return state.recipient === undefined ? undefined : addressDomain(state.recipient);
-      case 'rcpt_mailer':
-        return state.recipient === undefined ? undefined : 'esmtp';
       case 'msg_id':
         return state.message === undefined ? undefined : headerValue(state.message, 'Message-Id')?.trim();
       default:
