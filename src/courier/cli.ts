@@ -200,6 +200,11 @@ async function runDaemon(flags: Flags, startedByCourier: boolean): Promise<numbe
   // is closed, so modules may start child processes.
   if (settings) chain = FilterChain.load(settings, courier, logger);
 
+  // A crashed filter is never restarted by courierfilter and its socket then makes Courier
+  // answer 432 for all mail; an error that escaped a module is logged and the daemon goes on.
+  process.on('uncaughtException', (error) => logger.error({ event: 'uncaught', err: error.message, stack: error.stack }, `uncaught exception: ${error.message}`));
+  process.on('unhandledRejection', (reason) => logger.error({ event: 'uncaught', err: String(reason) }, `unhandled rejection: ${String(reason)}`));
+
   const stop = (signal: string) => void daemon.stop(`signal ${signal}`);
   process.once('SIGTERM', () => stop('SIGTERM'));
   process.once('SIGINT', () => stop('SIGINT'));

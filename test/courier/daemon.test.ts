@@ -8,11 +8,16 @@ import { nameFromInvocation } from '../../src/courier/cli.js';
 import { daemonBin, FakeCourierfilter, requestFor, sendRequest } from './fake-courierfilter.js';
 import { copySpool, etcFixture, scratch, spoolFixtures } from './support.js';
 
+/** Waits (bounded by the test runner's timeout) until the filter has logged an event. */
+async function untilLogged(filter: FakeCourierfilter, event: string): Promise<void> {
+  while (!filter.records.some((r) => r.event === event)) await new Promise((r) => setTimeout(r, 20));
+}
+
 const modulesDir = fileURLToPath(new URL('./modules/', import.meta.url));
 const scripted = join(modulesDir, 'scripted.js');
 const barrier = join(modulesDir, 'barrier.js');
 
-describe('Courier daemon under a fake courierfilter', () => {
+describe('Courier daemon under a fake courierfilter', { timeout: 120_000 }, () => {
   let dir: string;
   let remove: () => Promise<void>;
   let var_: string;
@@ -137,9 +142,7 @@ describe('Courier daemon under a fake courierfilter', () => {
     const filter = await startReady(['--name', 'mk', '--config', config]);
     const socketPath = join(var_, 'allfilters', 'mk');
     const inFlight = sendRequest(socketPath, requestFor(join(spoolFixtures, 'D-plain'), join(spoolFixtures, 'C-ipv4-mapped')));
-    while (!filter.records.some((r) => r.event === 'listening')) await new Promise((r) => setTimeout(r, 10));
-    // Wait until the module is running before closing stdin.
-    await new Promise((r) => setTimeout(r, 100));
+    await untilLogged(filter, 'scripted-called');
     filter.closeStdin();
     assert.equal(await inFlight, '554 5.7.1 Message refused by mail filter\n');
     assert.equal(await filter.exited, 0);
@@ -151,11 +154,22 @@ describe('Courier daemon under a fake courierfilter', () => {
     const config = await configFile(`shutdownTimeout: 0.2\nmodules:\n  - module: ${scripted}\n    options: { behaviour: hang }\n    timeout: 600\n`);
     const filter = await startReady(['--name', 'mk', '--config', config]);
     const inFlight = sendRequest(join(var_, 'allfilters', 'mk'), requestFor(join(spoolFixtures, 'D-plain'), join(spoolFixtures, 'C-ipv4-mapped')));
-    await new Promise((r) => setTimeout(r, 100));
+    await untilLogged(filter, 'scripted-called');
     filter.closeStdin();
     assert.equal(await inFlight, '');
     assert.equal(await filter.exited, 0);
     assert.ok(filter.records.some((r) => r.event === 'shutdown-timeout'));
+  });
+
+  it('logs an error thrown outside any module promise and keeps serving', async () => {
+    const config = await configFile(`modules:\n  - module: ${scripted}\n    options: { behaviour: stray-throw }\n`);
+    const filter = await startReady(['--name', 'mk', '--config', config]);
+    const socketPath = join(var_, 'allfilters', 'mk');
+    const request = requestFor(join(spoolFixtures, 'D-plain'), join(spoolFixtures, 'C-ipv4-mapped'));
+    assert.equal(await sendRequest(socketPath, request), '200 Ok\n');
+    await untilLogged(filter, 'uncaught');
+    assert.equal(await sendRequest(socketPath, request), '200 Ok\n');
+    assert.equal(await filter.stop(), 0);
   });
 
   it('refuses to start when a live filter already answers on the name, and still closes fd 3', async () => {

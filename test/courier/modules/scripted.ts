@@ -13,12 +13,19 @@ export function initFilter(ctx: InitContext): void {
 
 export async function doFilter(_body: string, _control: readonly string[], ctx: FilterContext): Promise<unknown> {
   calls.push(ctx.name);
+  ctx.logger.info({ event: 'scripted-called' }, 'scripted module called');
   switch (ctx.options.behaviour) {
     case 'throw':
       throw new Error('module failed on purpose');
     case 'hang':
       // Never answers by itself; resolves only when the chain aborts it, so nothing leaks.
       return new Promise((resolve) => ctx.signal.addEventListener('abort', () => resolve('250 too late')));
+    case 'stray-throw':
+      // An error thrown outside the module's promise, where no caller can catch it.
+      setTimeout(() => {
+        throw new Error('stray error outside the module promise');
+      }, 0);
+      return '';
     case 'number':
       return 42;
     default:
