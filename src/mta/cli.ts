@@ -194,12 +194,15 @@ export function formatReport(report: DeliveryReport, profile: MtaProfile): strin
     if (macros.length > 0) lines.push(`  macros:   ${macros.join('; ')}`);
   }
   lines.push('stages:');
+  let previous: StageRecord | undefined;
   for (const record of report.stages) {
     const argument = record.argument === undefined ? '' : record.argument.length > 40 ? record.argument.slice(0, 37) + '...' : record.argument;
     lines.push(`  ${record.stage.padEnd(9)} ${argument.padEnd(40)} ${describeStage(record)}`.trimEnd());
-    if (record.macros !== undefined && record.macros.length > 0) {
-      lines.push(`            macros: ${record.macros.map(([name, value]) => `${name}=${value}`).join(' ')}`);
-    }
+    const macros = record.macros?.map(([name, value]) => `${name}=${value}`).join(' ') ?? '';
+    // Postfix repeats the same macros before every header: show them once.
+    const repeated = previous?.stage === record.stage && previous.macros?.map(([name, value]) => `${name}=${value}`).join(' ') === macros;
+    if (macros !== '' && !repeated) lines.push(`            macros: ${macros}`);
+    previous = record;
   }
   lines.push('modifications:');
   if (report.modifications.length === 0) lines.push('  (none)');
