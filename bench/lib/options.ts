@@ -2,7 +2,8 @@
  * The benchmark's dimensions (peers, jobs, transports, cells) and its command line.
  */
 
-export const PEER_NAMES = ['milterkit', 'libmilter', 'pymilter'] as const;
+/** c-epoll: a minimal C epoll milter, the ceiling of what the harness and the kernel allow. */
+export const PEER_NAMES = ['milterkit', 'libmilter', 'pymilter', 'c-epoll'] as const;
 export type PeerName = (typeof PEER_NAMES)[number];
 
 export const JOBS = ['noop', 'work'] as const;

@@ -48,7 +48,9 @@ export function peerLaunchers(programs: NativePrograms, settings: LauncherSettin
   const pymilter: PeerLauncher = pymilterPeer
     ? { available: true, command: DEBIAN_PYTHON, args: (job, spec) => [pymilterPeer, job, spec] }
     : { available: false, reason: 'python3-milter is not installed' };
-  return { milterkit, libmilter, pymilter };
+  const epollPeer = programs.epollPeer;
+  const cEpoll: PeerLauncher = { available: true, command: epollPeer, args: (job, spec) => [job, spec] };
+  return { milterkit, libmilter, pymilter, 'c-epoll': cEpoll };
 }
 
 /** Where a peer listens: libmilter's syntax, which every peer here understands. */

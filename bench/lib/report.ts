@@ -258,7 +258,7 @@ export function renderMarkdown(report: Report): string {
   const lines: string[] = [`Measured ${report.startedAt} on ${report.machine}.`, report.settings, ''];
   if (report.measurements.length > 0) {
     lines.push(
-      `Three-value columns read ${report.peers.join(' / ')}. msg/s: messages completed per second; p50/p99: latency from MAIL ` +
+      `Columns with several values read ${report.peers.join(' / ')}. msg/s: messages completed per second; p50/p99: latency from MAIL ` +
         'to the final end-of-message reply (from connect, for new conn per msg), max: the slowest message; CPU µs/msg: user + system time of the ' +
         'milter process tree per message; peak RSS: VmHWM of the milter during the cell. ⚠ marks wrong replies.',
       '',

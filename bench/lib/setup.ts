@@ -65,6 +65,7 @@ export interface NativePrograms {
   loadgen: string;
   libmilterPeer: string | undefined;
   pymilterPeer: string | undefined;
+  epollPeer: string;
 }
 
 /** Compiles the load generator and the C peer if their sources changed since the last build. */
@@ -77,6 +78,7 @@ export function buildNativePrograms(missing: ReadonlySet<string>): NativeProgram
       ? undefined
       : compile(join(BUILD_DIR, 'libmilter-peer'), join(BENCH_DIR, 'peers', 'libmilter-peer.c'), ['-lmilter']),
     pymilterPeer: missing.has('python3-milter') ? undefined : join(BENCH_DIR, 'peers', 'pymilter-peer.py'),
+    epollPeer: compile(join(BUILD_DIR, 'epoll-peer'), join(BENCH_DIR, 'peers', 'epoll-peer.c'), []),
   };
 }
 
