@@ -179,10 +179,11 @@ export class MtaSession {
     }
   }
 
-  /** Ends the session: QUIT, or (Postfix, after a connection-level verdict) just closing the socket. */
+  /** Ends the session: QUIT, or (Postfix, after any verdict at CONNECT or HELO) just closing the socket. */
   async close(): Promise<void> {
     if (this.connection.closed) return;
-    if (this.connectionOutcome !== undefined && !this.profile.quitAfterConnectionVerdict) {
+    const connectionDecided = this.connectionOutcome !== undefined || this.connectionAccepted;
+    if (connectionDecided && !this.profile.quitAfterConnectionVerdict) {
       this.connection.close();
       this.pendingRecords.push({ stage: 'close', sent: false, awaited: false });
     } else {

@@ -144,6 +144,17 @@ test('a reject at CONNECT: Postfix closes without QUIT, Sendmail sends QUIT; the
   assert.equal(sendmail.report.smtpReply, '554 Command rejected');
 });
 
+test('ACCEPT at HELO: the message passes unfiltered; Postfix closes without QUIT, Sendmail quits', async () => {
+  const acceptHelo = (command: MtaCommand): Answer => (command.type === 'helo' ? [{ type: 'accept' }] : continueAll()(command));
+  const postfix = await run(postfixProfile, acceptHelo);
+  assert.equal(postfix.report.verdict, 'accept');
+  assert.equal(postfix.report.header('Subject'), 'two spaces');
+  assert.equal(postfix.log.at(-1), 'helo localhost');
+  assert.equal(postfix.report.stages.at(-1)!.stage, 'close');
+  const sendmail = await run(sendmailProfile, acceptHelo);
+  assert.deepEqual(sendmail.log.slice(-2), ['helo localhost', 'quit']);
+});
+
 test('a rejected recipient is refused alone; the message goes on for the others', async () => {
   const script = (command: MtaCommand): Answer =>
     command.type === 'rcpt' && command.args[0]!.toString() === '<no@example.net>' ? [{ type: 'replyCode', text: '550 5.1.1 no such user' }] : continueAll()(command);
