@@ -13,7 +13,7 @@ import { bestRun, measureCell } from './lib/measure.js';
 import { JOBS, parseOptions, UsageError, USAGE, type Cell, type Job, type Options, type PeerName, type Transport } from './lib/options.js';
 import { killAllPeers, peerLaunchers, socketSpecFor, startPeer, type PeerLauncher, type RunningPeer } from './lib/peers.js';
 import { treeRssKiB } from './lib/procfs.js';
-import { renderMarkdown, cellLabel, type IdleMeasurement, type Measurement, type Report } from './lib/report.js';
+import { renderMarkdown, renderSummary, cellLabel, type IdleMeasurement, type Measurement, type Report } from './lib/report.js';
 import { BENCH_DIR, buildNativePrograms, ensurePackages, packageVersion } from './lib/setup.js';
 
 const WARMUP_CELL: Cell = { conns: 8, bodyBytes: 2048, perMessage: false };
@@ -132,6 +132,18 @@ async function measureIdle(options: Options, launcher: Available, loadgen: strin
   }
 }
 
+/** Prints the report and writes bench/results/latest.md and latest.json. */
+function publish(report: Report): void {
+  const markdown = renderMarkdown(report);
+  const resultsDir = join(BENCH_DIR, 'results');
+  mkdirSync(resultsDir, { recursive: true });
+  const summary = report.measurements.length > 0 ? `## Summary\n\n${renderSummary(report)}\n\n## All figures\n\n` : '';
+  writeFileSync(join(resultsDir, 'latest.md'), `# milterkit benchmark: latest run\n\n${summary}${markdown}`);
+  writeFileSync(join(resultsDir, 'latest.json'), `${JSON.stringify(report, null, 2)}\n`);
+  process.stdout.write(`\n${markdown}\n`);
+  log('written to bench/results/latest.md and latest.json');
+}
+
 async function main(): Promise<number> {
   let options: Options | undefined;
   try {
@@ -143,6 +155,10 @@ async function main(): Promise<number> {
   }
   if (!options) {
     process.stdout.write(USAGE);
+    return 0;
+  }
+  if (options.render) {
+    publish(JSON.parse(readFileSync(options.render, 'utf8')) as Report);
     return 0;
   }
   const missing = ensurePackages(options.install, log);
@@ -215,13 +231,7 @@ async function main(): Promise<number> {
   } finally {
     cleanUp();
   }
-  const markdown = renderMarkdown(report);
-  const resultsDir = join(BENCH_DIR, 'results');
-  mkdirSync(resultsDir, { recursive: true });
-  writeFileSync(join(resultsDir, 'latest.md'), `# milterkit benchmark: latest run\n\n${markdown}`);
-  writeFileSync(join(resultsDir, 'latest.json'), `${JSON.stringify(report, null, 2)}\n`);
-  process.stdout.write(`\n${markdown}\n`);
-  log(`written to bench/results/latest.md and latest.json`);
+  publish(report);
   const broken = [...report.measurements, ...(report.concurrency?.measurements ?? [])].some((m) => m.checkFailures > 0 || m.errors > 0);
   return broken ? 1 : 0;
 }

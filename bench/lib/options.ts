@@ -60,6 +60,8 @@ export interface Options {
   /** Write a V8 CPU profile of the milterkit milter (node --cpu-prof) for every peer run. */
   profile: boolean;
   quick: boolean;
+  /** Re-render the report from a saved latest.json instead of measuring. */
+  render: string | undefined;
 }
 
 export const USAGE = `usage: npm run bench -- [options]
@@ -78,6 +80,7 @@ export const USAGE = `usage: npm run bench -- [options]
   --idle-conns N      idle connections for the idle test (default 10000)
   --no-install        never run apt-get (peers whose packages are missing are skipped)
   --profile           also write V8 CPU profiles of the milterkit milter to bench/.build/profiles/
+  --render FILE       rewrite latest.md from a saved latest.json (no measuring)
   --help              this text
 `;
 
@@ -102,6 +105,7 @@ export function parseOptions(argv: readonly string[]): Options | undefined {
   let install = true;
   let profile = false;
   let repeat = 1;
+  let render: string | undefined;
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i]!;
     switch (arg) {
@@ -133,6 +137,10 @@ export function parseOptions(argv: readonly string[]): Options | undefined {
       case '--profile':
         profile = true;
         break;
+      case '--render':
+        render = argv[++i];
+        if (!render) throw new UsageError('--render needs a file');
+        break;
       default:
         throw new UsageError(`unknown option ${arg}`);
     }
@@ -148,6 +156,7 @@ export function parseOptions(argv: readonly string[]): Options | undefined {
     install,
     profile,
     quick,
+    render,
   };
 }
 

@@ -253,6 +253,51 @@ function concurrencySection(report: Report): string[] {
   return lines;
 }
 
+const PEER_TITLES: Record<PeerName, string> = {
+  milterkit: 'milterkit',
+  libmilter: 'C libmilter (Debian libmilter-dev)',
+  pymilter: 'pymilter (Debian python3-milter)',
+  'c-epoll': 'minimal C epoll milter (the harness ceiling)',
+};
+
+/**
+ * The headline figures in one small table (the one README shows): no-op job over the unix socket,
+ * plus the Nagle check.
+ */
+export function renderSummary(report: Report): string {
+  const cell = (conns: number, bodyBytes: number): Cell => ({ conns, bodyBytes, perMessage: false });
+  const columns: { title: string; value: (peer: PeerName) => string }[] = [
+    { title: '8 conns, 2 KiB', value: (p) => msgRate(find(report, p, 'noop', 'unix', cell(8, 2048))) },
+    {
+      title: '64 conns, 2 KiB',
+      value: (p) => {
+        const m = find(report, p, 'noop', 'unix', cell(64, 2048));
+        return m ? `${msgRate(m)}, p99 ${fixed(m.p99Ms, 1)} ms` : '–';
+      },
+    },
+    { title: '8 conns, 1 MiB', value: (p) => msgRate(find(report, p, 'noop', 'unix', cell(8, 1 << 20))) },
+    { title: '64 conns, 1 MiB', value: (p) => msgRate(find(report, p, 'noop', 'unix', cell(64, 1 << 20))) },
+    {
+      title: 'CPU per msg, 8 conns, 2 KiB',
+      value: (p) => {
+        const m = find(report, p, 'noop', 'unix', cell(8, 2048));
+        return m ? `${fixed(m.cpuUsPerMsg, 0)} µs` : '–';
+      },
+    },
+    { title: 'work job, TCP, 1 conn (Nagle check)', value: (p) => msgRate(find(report, p, 'work', 'tcp', cell(1, 2048))) },
+  ];
+  const lines = [
+    `| milter, unix socket, no-op job | ${columns.map((c) => c.title).join(' | ')} |`,
+    `|---|${columns.map(() => '---:').join('|')}|`,
+    ...report.peers.map((peer) => `| ${PEER_TITLES[peer]} | ${columns.map((c) => c.value(peer)).join(' | ')} |`),
+  ];
+  return lines.join('\n');
+}
+
+function msgRate(m: Measurement | undefined): string {
+  return m ? flagged(m, `${rate(m.msgsPerSec)} msg/s`) : '–';
+}
+
 /** The whole report as markdown. */
 export function renderMarkdown(report: Report): string {
   const lines: string[] = [`Measured ${report.startedAt} on ${report.machine}.`, report.settings, ''];
@@ -279,9 +324,12 @@ export function renderMarkdown(report: Report): string {
     lines.push('');
   }
   lines.push(...nagleTable(report), ...idleSection(report), ...concurrencySection(report), ...problems(report));
-  const loadgenMax = Math.max(0, ...report.measurements.map((m) => m.loadgenCores));
   if (report.measurements.length > 0) {
-    lines.push(`The load generator kept at most ${Math.round(loadgenMax * 100)}% of one core busy in any cell.`, '');
+    const busiest = report.peers.map((peer) => {
+      const most = Math.max(0, ...report.measurements.filter((m) => m.peer === peer).map((m) => m.loadgenCores));
+      return `${peer} ${Math.round(most * 100)}%`;
+    });
+    lines.push(`Load generator CPU, busiest cell of each peer, in % of one core: ${busiest.join(', ')}.`, '');
   }
   return lines.join('\n');
 }
