@@ -109,7 +109,7 @@ async function runSection(
 async function measureIdle(options: Options, launcher: Available, loadgen: string, workDir: string): Promise<IdleMeasurement> {
   const spec = `unix:${join(workDir, 'idle.sock')}`;
   // Room for every idle connection: the server's default limit (1000) protects production daemons.
-  const launch = { command: launcher.command, args: launcher.args('noop', spec, options.idleConns + 100) };
+  const launch = { command: launcher.command, args: launcher.args('noop', spec, ['--max-connections', String(options.idleConns + 100)]) };
   const peer = await startPeer('milterkit', launch, 'noop', spec, loadgen, workDir);
   try {
     await sleep(500);
@@ -222,7 +222,12 @@ async function main(): Promise<number> {
       } else {
         log('concurrency models: CPU-heavy filter');
         try {
-          report.concurrency = await runConcurrency(options, { loadgen: programs.loadgen, workDir, log });
+          const milterkit = launchers.milterkit;
+          const noopCommand = (spec: string, workers: number) => ({
+            command: milterkit.command,
+            args: milterkit.args('noop', spec, workers > 0 ? ['--workers', String(workers)] : []),
+          });
+          report.concurrency = await runConcurrency(options, noopCommand, { loadgen: programs.loadgen, workDir, log });
         } catch (error) {
           report.concurrencySkipped = errorText(error);
         }

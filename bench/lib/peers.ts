@@ -20,7 +20,7 @@ const MILTERKIT_LIBRARY = join(REPO_ROOT, 'dist', 'src', 'index.js');
 
 /** How to start one peer, or why it cannot be started on this machine. */
 export type PeerLauncher =
-  | { available: true; command: string; args: (job: Job, socketSpec: string, maxConnections?: number) => string[] }
+  | { available: true; command: string; args: (job: Job, socketSpec: string, extra?: string[]) => string[] }
   | { available: false; reason: string };
 
 export interface LauncherSettings {
@@ -37,7 +37,7 @@ export function peerLaunchers(programs: NativePrograms, settings: LauncherSettin
       ? {
           available: true,
           command: process.execPath,
-          args: (job, spec, maxConnections) => [...nodeFlags, MILTERKIT_SCRIPT, job, spec, ...(maxConnections ? [String(maxConnections)] : [])],
+          args: (job, spec, extra = []) => [...nodeFlags, MILTERKIT_SCRIPT, job, spec, ...extra],
         }
       : { available: false, reason: 'not built: dist/src/index.js or dist/bench/milters/milterkit.js is missing (run tsc)' };
   const libmilterPeer = programs.libmilterPeer;

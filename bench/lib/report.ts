@@ -1,7 +1,7 @@
 /**
  * The benchmark's results and their markdown rendering.
  */
-import { CPU_MODELS, type ConcurrencyReport } from './concurrency.js';
+import { CPU_MODELS, type ConcurrencyMeasurement, type ConcurrencyReport } from './concurrency.js';
 import type { CellMetrics } from './measure.js';
 import { bodyTag, type Cell, type Job, type PeerName, type Transport } from './options.js';
 
@@ -224,32 +224,48 @@ const MODEL_TITLES = {
   threads: 'worker-thread pool',
   processes: 'worker processes',
 } as const;
+const IO_MODEL_ORDER = ['loop', 'processes'] as const;
 
 function concurrencySection(report: Report): string[] {
   if (report.concurrencySkipped) return ['### Concurrency models', '', `Not measured: ${report.concurrencySkipped}`, ''];
   const c = report.concurrency;
   if (!c) return [];
+  const row = (m: ConcurrencyMeasurement, base: ConcurrencyMeasurement | undefined, extra: string[]): string =>
+    `| ${MODEL_TITLES[m.model]} | ${cellLabel(m.cell).conns} | ${cellLabel(m.cell).body} | ${flagged(m, rate(m.msgsPerSec))} | ` +
+    `${ratio(m.msgsPerSec, base?.msgsPerSec)} | ${extra.map((e) => `${e} | `).join('')}${fixed(m.p50Ms, 1)} | ${fixed(m.p99Ms, 1)} | ` +
+    `${fixed(m.maxMs, 0)} | ${fixed(m.cpuUsPerMsg, 0)} | ${fixed(m.peakRssMiB, 1)} |`;
+  const loopOf = (m: ConcurrencyMeasurement) => (x: ConcurrencyMeasurement) =>
+    x.filter === m.filter && x.model === 'loop' && sameCell(x.cell, m.cell);
+  const cpu = c.measurements.filter((m) => m.filter !== 'noop');
+  const noop = c.measurements.filter((m) => m.filter === 'noop');
   const lines = [
-    '### Concurrency models: CPU-heavy filter, unix socket, 2 KiB',
+    `### Concurrency models (worker threads and processes: ${c.workers}, one per core)`,
     '',
-    `At end of message the filter scans the body with a regular expression ${c.rounds} times ` +
-      `(${fixed(c.msPerMessage, 1)} ms on one core of this machine). One core can then do about ` +
-      `${rate(1000 / c.msPerMessage)} msg/s; the load generator shares the cores.`,
+    `**CPU-heavy filter**: at end of message it scans the body with a regular expression ${c.rounds} times ` +
+      `(${fixed(c.msPerMessage, 1)} ms on one core of this machine, so about ${rate(1000 / c.msPerMessage)} msg/s per core; ` +
+      'the load generator shares the cores). Unix socket.',
     '',
-    '| model | conns | msg/s | ÷ event loop | p50 ms | p99 ms | max ms | CPU µs/msg | peak RSS MiB |',
-    '|---|---:|---:|---:|---:|---:|---:|---:|---:|',
+    '| model | conns | body | msg/s | ÷ event loop | p50 ms | p99 ms | max ms | CPU µs/msg | peak RSS MiB |',
+    '|---|---:|---|---:|---:|---:|---:|---:|---:|---:|',
+    ...CPU_MODELS.flatMap((model) => cpu.filter((m) => m.model === model).map((m) => row(m, cpu.find(loopOf(m)), []))),
+    '',
   ];
-  for (const model of CPU_MODELS) {
-    for (const m of c.measurements.filter((x) => x.model === model)) {
-      const base = c.measurements.find((x) => x.model === 'loop' && x.cell.conns === m.cell.conns);
-      lines.push(
-        `| ${MODEL_TITLES[model]} | ${m.cell.conns} | ${flagged(m, rate(m.msgsPerSec))} | ${ratio(m.msgsPerSec, base?.msgsPerSec)} | ` +
-          `${fixed(m.p50Ms, 1)} | ${fixed(m.p99Ms, 1)} | ${fixed(m.maxMs, 0)} | ${fixed(m.cpuUsPerMsg, 0)} | ${fixed(m.peakRssMiB, 1)} |`,
-      );
-    }
+  if (noop.length > 0) {
+    const others = report.peers.filter((p) => p !== 'milterkit');
+    lines.push(
+      '**No-op filter** (the no-op job of the tables above) in one process or in worker processes sharing the socket. Unix socket.',
+      '',
+      `| model | conns | body | msg/s | ÷ event loop | ${others.map((p) => `÷ ${p}`).join(' | ')} | p50 ms | p99 ms | max ms | CPU µs/msg | peak RSS MiB |`,
+      `|---|---:|---|---:|---:|${others.map(() => '---:|').join('')}---:|---:|---:|---:|---:|`,
+      ...IO_MODEL_ORDER.flatMap((model) =>
+        noop
+          .filter((m) => m.model === model)
+          .map((m) => row(m, noop.find(loopOf(m)), others.map((p) => ratio(m.msgsPerSec, find(report, p, 'noop', 'unix', m.cell)?.msgsPerSec)))),
+      ),
+      '',
+    );
   }
-  for (const skip of c.skipped) lines.push('', `Not measured: ${skip}`);
-  lines.push('');
+  for (const skip of c.skipped) lines.push(`Not measured: ${skip}`, '');
   return lines;
 }
 

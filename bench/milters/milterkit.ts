@@ -1,9 +1,10 @@
 /**
  * The milterkit peer of the benchmark: the same two jobs as the C libmilter and pymilter peers.
  *
- *   node dist/bench/milters/milterkit.js noop|work SOCKET [MAX_CONNECTIONS]
+ *   node dist/bench/milters/milterkit.js noop|work SOCKET [--max-connections N] [--workers N]
  *
- * MAX_CONNECTIONS raises the server's connection limit (for the idle-connections test).
+ * --max-connections raises the server's connection limit (for the idle-connections test);
+ * --workers serves with N worker processes (for the concurrency-models section).
  * Both jobs implement every callback, so the MTA sends every step to each peer alike (a filter
  * that leaves callbacks out gets them negotiated away, which would flatter milterkit).
  *   noop: every callback continues.
@@ -66,17 +67,32 @@ class WorkMilter extends NoopMilter {
   }
 }
 
+const USAGE = 'usage: milterkit.js noop|work unix:/path|inet:PORT@127.0.0.1 [--max-connections N] [--workers N]';
+
+/** Reads `--max-connections N` and `--workers N`. */
+function parseFlags(args: string[]): { maxConnections?: number; workers?: number } {
+  const flags: { maxConnections?: number; workers?: number } = {};
+  for (let i = 0; i < args.length; i += 2) {
+    const value = Number(args[i + 1]);
+    if (!Number.isInteger(value) || value < 0) throw new Error(USAGE);
+    if (args[i] === '--max-connections') flags.maxConnections = value;
+    else if (args[i] === '--workers') flags.workers = value;
+    else throw new Error(USAGE);
+  }
+  return flags;
+}
+
 async function main(): Promise<void> {
-  const [job, socket, maxConnections] = process.argv.slice(2);
-  if ((job !== 'noop' && job !== 'work') || !socket || (maxConnections !== undefined && !(Number(maxConnections) > 0))) {
-    console.error('usage: milterkit.js noop|work unix:/path|inet:PORT@127.0.0.1 [MAX_CONNECTIONS]');
+  const [job, socket, ...rest] = process.argv.slice(2);
+  let flags: ReturnType<typeof parseFlags>;
+  try {
+    if ((job !== 'noop' && job !== 'work') || !socket) throw new Error(USAGE);
+    flags = parseFlags(rest);
+  } catch (error) {
+    console.error(error instanceof Error ? error.message : String(error));
     process.exit(2);
   }
-  const server = new MilterServer({
-    filter: job === 'work' ? WorkMilter : NoopMilter,
-    socket,
-    ...(maxConnections ? { maxConnections: Number(maxConnections) } : {}),
-  });
+  const server = new MilterServer({ filter: job === 'work' ? WorkMilter : NoopMilter, socket, ...flags });
   await server.listen();
   const stop = (): void => {
     // Exit through process.exit so --cpu-prof writes its profile.
