@@ -8,6 +8,7 @@ import { chmodSync, chownSync, copyFileSync, existsSync, mkdirSync, readFileSync
 import { basename, join } from 'node:path';
 import { isAlive, run, runChecked, runForBytes } from './exec.js';
 import { fileLines, filesUnder, systemUser } from './fs-util.js';
+import { listensOnLoopback } from './listening.js';
 import { Maildir } from './maildir.js';
 import { parseMessage } from './message.js';
 import type { HeldMessage, Mta } from './mta.js';
@@ -53,6 +54,7 @@ export class PostfixInstance implements Mta {
     this.mailbox.reset();
     const started = await run(POSTFIX_BIN, ['-c', this.configDir, 'start']);
     if (started.code !== 0) throw new Error(`postfix start failed (${started.code}): ${[started.stderr, ...this.log().slice(-20)].join('\n')}`);
+    await waitFor(`Postfix to listen on port ${this.smtpPort}`, () => listensOnLoopback(this.smtpPort), 30_000);
   }
 
   async stop(): Promise<void> {

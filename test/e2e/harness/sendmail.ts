@@ -9,6 +9,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { chmodSync, copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { isAlive, runChecked } from './exec.js';
+import { listensOnLoopback } from './listening.js';
 import { systemUser } from './fs-util.js';
 import { Maildir } from './maildir.js';
 import { parseMessage } from './message.js';
@@ -77,7 +78,7 @@ export class SendmailInstance implements Mta {
       `Sendmail to listen on port ${this.smtpPort}`,
       () => {
         if (child.exitCode !== null) throw new Error(`sendmail exited (${child.exitCode}): ${this.diagnostics()}`);
-        return this.syslog.lines().some((line) => line.includes('starting daemon')) && this.namespaceInit() !== undefined;
+        return listensOnLoopback(this.smtpPort) && this.namespaceInit() !== undefined;
       },
       30_000,
     );
