@@ -34,13 +34,17 @@ const mtas: Mta[] = [
   new SendmailInstance({ dir: directory('sendmail'), smtpPort: PORT_BASE + 1, milterTimeouts: `C:5s;S:10s;R:${CONTENT_TIMEOUT_S}s;E:60s` }),
 ];
 
+// after() does not run when the test process is interrupted or dies: kill the MTAs then.
 process.once('exit', () => {
   for (const mta of mtas) mta.kill();
+  if (!process.env.MILTERKIT_E2E_KEEP) rmSync(suiteDir, { recursive: true, force: true });
 });
+for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+  process.once(signal, () => process.exit(signal === 'SIGINT' ? 130 : 143));
+}
 
 after(() => {
   if (process.env.MILTERKIT_E2E_KEEP) console.log(`e2e files kept in ${suiteDir}`);
-  else rmSync(suiteDir, { recursive: true, force: true });
 });
 
 for (const mta of mtas) {
