@@ -145,7 +145,7 @@ function targetChecks(report: Report): TargetCheck[] {
     const lm = get('libmilter', conns, 1 << 20);
     if (mk && lm) {
       const r = mk.msgsPerSec / lm.msgsPerSec;
-      checks.push({ target: `≥ libmilter msg/s, ${conns} conns, 1 MiB`, measured: `${r.toFixed(2)}×`, met: r >= 1 });
+      checks.push({ target: `≥ libmilter msg/s, ${conns} conn${conns === 1 ? '' : 's'}, 1 MiB`, measured: `${r.toFixed(2)}×`, met: r >= 1 });
     }
   }
   for (const bodyBytes of [2048, 1 << 20]) {
