@@ -214,6 +214,11 @@ export class MilterSession implements SessionAccess {
     if (!this.busy && this.queued === 0) void this.shutdown('MTA closed the connection');
   }
 
+  /** Neither closing nor closed. */
+  private get running(): boolean {
+    return this.phase !== 'closed' && this.phase !== 'closing';
+  }
+
   private get queued(): number {
     return this.queue.length - this.queueHead;
   }
@@ -224,12 +229,17 @@ export class MilterSession implements SessionAccess {
     this.queuedBytes = 0;
   }
 
-  /** Ends the session from outside (timeout, transport error): callbacks run, then the connection closes. */
-  terminate(reason: string): void {
+  /**
+   * Ends the session from outside (timeout, transport error, server closing): abort and close
+   * run, then the connection closes. A callback still running is waited for, unless `force`:
+   * then it is abandoned and whatever it does later is dropped.
+   */
+  terminate(reason: string, force = false): void {
+    if (this.phase === 'closed' || this.phase === 'closing') return;
     this.logger.warn({ reason }, 'ending session');
     this.clearQueue();
     this.eof = true;
-    if (!this.busy) void this.shutdown(reason);
+    if (!this.busy || force) void this.shutdown(reason);
   }
 
   private readonly onFrame = (code: number, payload: Buffer, more: boolean): void => {
@@ -264,7 +274,8 @@ export class MilterSession implements SessionAccess {
 
   private readonly afterAsync = (): void => {
     this.busy = false;
-    while (!this.busy && this.queued > 0 && this.phase !== 'closed' && this.phase !== 'closing') {
+    if (this.phase === 'closed') return;
+    while (!this.busy && this.queued > 0 && this.running) {
       const code = this.queue[this.queueHead] as number;
       const payload = this.queue[this.queueHead + 1] as Buffer;
       const more = this.queue[this.queueHead + 2] as boolean;
@@ -279,7 +290,7 @@ export class MilterSession implements SessionAccess {
       this.io.resume?.();
     }
     this.flush();
-    if (!this.busy && this.queued === 0 && this.eof && this.phase !== 'closed' && this.phase !== 'closing') {
+    if (!this.busy && this.queued === 0 && this.eof && this.running) {
       void this.shutdown('MTA closed the connection');
     }
   };
@@ -287,6 +298,7 @@ export class MilterSession implements SessionAccess {
   // ---- output ----
 
   private send(frame: Buffer): void {
+    if (this.phase === 'closed') return;
     this.out.push(frame);
     this.outBytes += frame.length;
   }

@@ -140,7 +140,7 @@ export class MilterServer {
     const timedOut = new Promise<'timeout'>((resolve) => (timer = setTimeout(() => resolve('timeout'), graceMs)));
     if ((await Promise.race([drained, timedOut])) === 'timeout') {
       this.logger.warn({ sessions: this.sessions.size }, 'close: ending sessions still open after the grace period');
-      for (const session of this.sessions) session.terminate('server closing');
+      for (const session of this.sessions) session.terminate('server closing', true);
       await Promise.all([...this.sessions].map((s) => s.closed));
     }
     clearTimeout(timer);

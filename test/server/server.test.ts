@@ -144,3 +144,26 @@ test('a callback that throws on one connection does not disturb another', async 
   good.socket.destroy();
   await server.close();
 });
+
+test('graceful close does not wait on a callback that hangs past the grace period', async () => {
+  const events: string[] = [];
+  class Hangs extends Milter {
+    override envfrom() {
+      return new Promise<never>(() => {});
+    }
+    override abort() {
+      events.push('abort');
+    }
+    override close() {
+      events.push('close');
+    }
+  }
+  const { server } = await start({ filter: Hangs, callbackTimeout: 600_000 });
+  const wire = await Wire.open({ port: server.port!, host: '127.0.0.1' });
+  await wire.exchange(1, POSTFIX_V6);
+  wire.socket.write(encodeCommand(mail()));
+  await new Promise((r) => setTimeout(r, 20));
+  await server.close(50);
+  await wire.closed;
+  assert.deepEqual(events, ['abort', 'close']);
+});
