@@ -27,6 +27,7 @@ import {
   type AddressFamily,
   type NegotiationResult,
 } from '../protocol/index.js';
+import { isIPv6 } from 'node:net';
 import { childLogger, silentLogger, type Logger } from '../log.js';
 import { EndOfMessage } from './eom.js';
 import { ActionArgumentError } from './errors.js';
@@ -77,11 +78,18 @@ function isPromise<T>(value: unknown): value is Promise<T> {
   return value !== null && typeof value === 'object' && typeof (value as { then?: unknown }).then === 'function';
 }
 
-/** Strips Sendmail's `IPv6:` prefix and brackets from a client address. */
+/**
+ * A client address as filters want it: without Sendmail's `IPv6:` prefix or brackets, and IPv6 in
+ * its canonical short form (Sendmail may send `0:0:0:0:0:0:0:1` where Postfix sends `::1`).
+ */
 export function bareAddress(address: string): string {
   let a = address;
   if (a.startsWith('[') && a.endsWith(']')) a = a.slice(1, -1);
   if (a.length > 5 && a.slice(0, 5).toLowerCase() === 'ipv6:') a = a.slice(5);
+  if (a.includes(':') && isIPv6(a)) {
+    // The WHATWG URL parser serialises IPv6 hosts in RFC 5952 form.
+    a = new URL(`http://[${a}]/`).hostname.slice(1, -1);
+  }
   return a;
 }
 
@@ -127,6 +135,8 @@ export class MilterSession implements SessionAccess {
   /** Verdict and failure of the pieces of the body packet being received. */
   private pieceVerdict: Verdict | void | undefined;
   private pieceFailed = false;
+  /** Callback deadlines and progress heartbeats: cleared when the session ends. */
+  private readonly timers = new Set<NodeJS.Timeout>();
 
   constructor(
     options: SessionOptions,
@@ -191,9 +201,13 @@ export class MilterSession implements SessionAccess {
 
   // ---- input ----
 
+  /** When bytes last arrived from the MTA (ms since the epoch), for idle timeouts. */
+  lastActivity = Date.now();
+
   /** Bytes received from the MTA. */
   receive(chunk: Buffer): void {
     if (this.phase === 'closed' || this.phase === 'closing') return;
+    this.lastActivity = Date.now();
     try {
       this.reader.push(chunk, this.onFrame);
     } catch (err) {
@@ -521,22 +535,29 @@ export class MilterSession implements SessionAccess {
   private guard<T>(stage: string, promise: Promise<T>): Promise<T> {
     return new Promise<T>((resolve, reject) => {
       const timer = setTimeout(() => {
+        this.timers.delete(timer);
         const err = new Error(`${stage}() did not finish within ${this.callbackTimeout} ms`);
         this.callbackFailed(stage, err);
         reject(err);
       }, this.callbackTimeout);
+      this.timers.add(timer);
       promise.then(
         (value) => {
-          clearTimeout(timer);
+          this.clearTimer(timer);
           resolve(value);
         },
         (err: unknown) => {
-          clearTimeout(timer);
+          this.clearTimer(timer);
           this.callbackFailed(stage, err);
           reject(err);
         },
       );
     });
+  }
+
+  private clearTimer(timer: NodeJS.Timeout): void {
+    clearTimeout(timer);
+    this.timers.delete(timer);
   }
 
   private callbackFailed(stage: string, err: unknown): void {
@@ -668,7 +689,10 @@ export class MilterSession implements SessionAccess {
     }
     if (!isPromise<Verdict | void>(result)) return this.finishEom(result as Verdict | undefined, false);
     const heartbeat = this.progressInterval > 0 ? setInterval(() => this.progress(), this.progressInterval) : undefined;
-    const stop = (): void => clearInterval(heartbeat);
+    if (heartbeat) this.timers.add(heartbeat);
+    const stop = (): void => {
+      if (heartbeat) this.clearTimer(heartbeat);
+    };
     return this.guard('eom', result).then(
       (verdict) => {
         stop();
@@ -726,6 +750,8 @@ export class MilterSession implements SessionAccess {
     this.flush();
     this.logger.debug({ reason }, 'session closing');
     const finish = (): void => {
+      for (const timer of this.timers) clearTimeout(timer);
+      this.timers.clear();
       this.phase = 'closed';
       this.stage = 'closed';
       this.io.close();

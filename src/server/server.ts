@@ -87,12 +87,30 @@ export class MilterServer {
       else server.listen({ host: this.address.host, port: this.address.port, backlog: this.options.backlog }, done);
     });
     this.server = server;
+    this.startIdleSweep();
     if (this.address.kind === 'unix' && this.ownsSocketFile) await fs.chmod(this.address.path, this.options.socketMode ?? 0o660);
     if (!this.ownsSocketFile) onPrimaryClose((graceMs) => this.close(graceMs));
     const bound = server.address();
     const where = typeof bound === 'object' && bound !== null ? formatSocketAddress({ kind: 'inet', host: bound.address, port: bound.port }) : formatSocketAddress(this.address);
     this.logger.info({ socket: where, pid: process.pid }, 'listening');
     return where;
+  }
+
+  /**
+   * Ends sessions whose MTA has been silent for idleTimeout. One timer per server, checked a few
+   * times per period, rather than a timer refreshed on every read of every connection. A session
+   * waiting on its own callback is not idle: the callback timeout covers it.
+   */
+  private startIdleSweep(): void {
+    const idleTimeout = this.options.idleTimeout ?? 7_210_000;
+    const timer = setInterval(() => {
+      const deadline = Date.now() - idleTimeout;
+      for (const session of this.sessions) {
+        if (session.lastActivity < deadline && session.idle) session.terminate('idle timeout');
+      }
+    }, Math.max(10, Math.min(idleTimeout / 4, 60_000)));
+    timer.unref();
+    this.server!.once('close', () => clearInterval(timer));
   }
 
   private async listenPrimary(workers: number): Promise<string> {
@@ -171,7 +189,6 @@ export class MilterServer {
       },
     );
     this.sessions.add(session);
-    socket.setTimeout(this.options.idleTimeout ?? 7_210_000, () => session.terminate('idle timeout'));
     socket.on('data', (chunk: Buffer) => session.receive(chunk));
     socket.on('end', () => session.end());
     socket.on('error', (err) => {

@@ -26,7 +26,7 @@ import { Piscina } from 'piscina';
 export interface WorkerPoolOptions {
   /** Threads (default: the number of cores). */
   threads?: number;
-  /** Tasks waiting for a thread before `run` rejects (default: threads × 16). */
+  /** Tasks waiting for a thread before `run` rejects (default: threads × 128, so every connection of a busy MTA can wait its turn). */
   maxQueue?: number;
 }
 
@@ -41,7 +41,7 @@ export class WorkerPool {
       filename: module instanceof URL ? module.href : module,
       minThreads: threads,
       maxThreads: threads,
-      maxQueue: options.maxQueue ?? threads * 16,
+      maxQueue: options.maxQueue ?? threads * 128,
     });
   }
 

@@ -309,3 +309,17 @@ test('the first piece verdict other than continue answers the packet; later piec
   assert.deepEqual(types(await d.settle()), ['skip']);
   assert.deepEqual(calls, [95]);
 });
+
+test('client addresses are bare and canonical, whatever form the MTA sent', async () => {
+  const { bareAddress } = await import('../../src/milter/session.js');
+  const forms: Array<[string, string]> = [
+    ['IPv6:0:0:0:0:0:0:0:1', '::1'],
+    ['IPv6:2001:DB8:0:0:0:0:0:1', '2001:db8::1'],
+    ['ipv6:2001:db8::1', '2001:db8::1'],
+    ['[2001:db8::1]', '2001:db8::1'],
+    ['2001:db8::1', '2001:db8::1'],
+    ['192.0.2.1', '192.0.2.1'],
+    ['/run/socket', '/run/socket'],
+  ];
+  for (const [sent, seen] of forms) assert.equal(bareAddress(sent), seen, sent);
+});

@@ -1,0 +1,6 @@
+/** `milterkit courier ...`: the Courier global filter daemon (see docs/courier.md). */
+import { courierMain } from '../../courier/cli.js';
+
+export function run(argv: string[]): Promise<number> {
+  return courierMain(argv);
+}
