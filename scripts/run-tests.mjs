@@ -1,12 +1,13 @@
 #!/usr/bin/env node
-// Runs the compiled test files (dist/test/**/*.test.js, or those under the folders given) with
+// Runs the compiled test files (dist/test/**/*.test.js, or the files and folders given) with
 // node's test runner. Node 20 has no glob support for --test, and given a folder it would also run
 // fixtures and helpers as tests, so the files are listed here.
-import { readdirSync } from 'node:fs';
+import { readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { spawnSync } from 'node:child_process';
 
 function testFiles(dir) {
+  if (!statSync(dir).isDirectory()) return [dir];
   return readdirSync(dir, { withFileTypes: true }).flatMap((entry) => {
     const path = join(dir, entry.name);
     if (entry.isDirectory()) return testFiles(path);

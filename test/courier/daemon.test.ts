@@ -202,6 +202,8 @@ describe('Courier daemon under a fake courierfilter', { timeout: 120_000 }, () =
   it('reads the socket directory from NAME-mode and the config from SYSCONFDIR/filters/NAME.yaml', async () => {
     const etc = join(dir, 'etc');
     await cp(etcFixture, etc, { recursive: true });
+    // git keeps no empty directories: the fixture has no filters/ of its own.
+    await mkdir(join(etc, 'filters'), { recursive: true });
     await writeFile(join(etc, 'filters', 'mk-mode'), 'filters\n');
     await writeFile(join(etc, 'filters', 'mk.yaml'), `modules:\n  - module: ${scripted}\n    options: { reply: "250 from default config" }\n`);
     await mkdir(join(dir, `run${running.length}`));
