@@ -13,6 +13,8 @@ import { PostfixInstance } from './harness/postfix.js';
 import { SendmailInstance } from './harness/sendmail.js';
 import { loadCaseSources, resolveCase } from './runner/case-file.js';
 import { runCase } from './runner/run-case.js';
+import { runExampleFilter } from './runner/example-filter.js';
+import assert from 'node:assert/strict';
 
 /** Ports 2500-2599 belong to this suite (see the project's port plan). */
 const PORT_BASE = Number(process.env.MILTERKIT_E2E_PORT_BASE ?? 2525);
@@ -55,6 +57,15 @@ for (const mta of mtas) {
       await mta.start();
     });
     after(() => mta.stop());
+
+    it("README's start command: milterkit serve examples/add-header.ts tags mail and rejects REJECTME", async (t) => {
+      const { problems, header, rejection } = await runExampleFilter(mta);
+      assert.deepEqual(problems, []);
+      // The queue ID comes from the macro list the example requests for end of message.
+      assert.match(header ?? '', /^checked; client=\S+ \[(127\.0\.0\.1|::ffff:127\.0\.0\.1)\]; queue-id=(?!unknown)\w+$/);
+      assert.equal(rejection, '550 5.7.1 Message refused by the milterkit example filter');
+      t.diagnostic(`X-Milterkit: ${header}`);
+    });
 
     for (const source of sources) {
       it(source.name, async (t) => {
