@@ -3,7 +3,7 @@
  * them, then the replacement body, all before the final verdict. Body packets are kept together
  * because Postfix refuses body replacement mixed with other modifications.
  */
-import { Limits, Reply, writeFrameHeader, FRAME_HEADER_SIZE } from '../protocol/index.js';
+import { Limits, Reply, decodeReply, writeFrameHeader, FRAME_HEADER_SIZE } from '../protocol/index.js';
 import type { BodySource } from './milter.js';
 
 type Emit = (frame: Buffer) => void;
@@ -81,6 +81,22 @@ export class EndOfMessage {
 
   close(): void {
     this.open = false;
+  }
+
+  /** What was asked for, readable, for logs (shadow mode). */
+  get changes(): string[] {
+    const described = this.frames.map((frame) => {
+      const reply = decodeReply(frame[4]!, frame.subarray(FRAME_HEADER_SIZE));
+      const fields = Object.entries(reply)
+        .filter(([key]) => key !== 'type')
+        .map(([key, value]) => `${key}=${JSON.stringify(Buffer.isBuffer(value) ? value.toString('utf8') : value)}`);
+      return `${reply.type} ${fields.join(' ')}`;
+    });
+    if (this.body.length > 0) {
+      const sizes = this.body.map((source) => (typeof source === 'string' ? Buffer.byteLength(source) : source instanceof Uint8Array ? source.length : undefined));
+      described.push(sizes.includes(undefined) ? 'replaceBody (streamed)' : `replaceBody ${sizes.reduce((a, b) => a! + b!, 0)} bytes`);
+    }
+    return described;
   }
 
   /** Emits everything when the body is held in memory. */

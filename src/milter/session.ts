@@ -53,6 +53,12 @@ export interface SessionOptions {
   progressInterval?: number;
   /** Bytes of pipelined packets held while a callback runs before reading pauses (default 4 MiB). */
   maxQueuedBytes?: number;
+  /**
+   * Dry run: callbacks decide and act as usual, every reject, tempfail, discard and modification is
+   * logged as what would have happened, and the MTA is told to continue. For trying a filter on
+   * live mail without touching it.
+   */
+  shadow?: boolean;
   logger?: Logger;
   /** Connection number for logs. */
   id?: number;
@@ -108,6 +114,7 @@ export class MilterSession implements SessionAccess {
   private readonly callbackTimeout: number;
   private readonly progressInterval: number;
   private readonly maxQueuedBytes: number;
+  private readonly shadow: boolean;
   private milter: Milter;
   private phase: Phase = 'negotiate';
   private negotiated: NegotiationResult | undefined;
@@ -150,6 +157,7 @@ export class MilterSession implements SessionAccess {
     this.callbackTimeout = options.callbackTimeout ?? 300_000;
     this.progressInterval = options.progressInterval ?? 5000;
     this.maxQueuedBytes = options.maxQueuedBytes ?? 4 * 1024 * 1024;
+    this.shadow = options.shadow ?? false;
     this.closed = new Promise((resolve) => (this.resolveClosed = resolve));
     this.milter = this.newMilter();
   }
@@ -586,6 +594,11 @@ export class MilterSession implements SessionAccess {
       verdict = this.errorVerdict;
       this.pendingFailure = false;
     }
+    if (this.shadow && (verdict === 'reject' || verdict === 'tempfail' || verdict === 'discard')) {
+      this.logger.info({ stage, verdict, reply: this.replyText, queueId: this.macros.get('i') }, `shadow: would ${verdict} at ${stage}; continuing`);
+      this.replyText = undefined;
+      verdict = 'continue';
+    }
     this.sendVerdict(verdict);
     if (stage === 'eom' || (verdict !== 'continue' && verdict !== 'skip' && messageStages.has(stage) && !(stage === 'envrcpt' && (verdict === 'reject' || verdict === 'tempfail')))) {
       this.endMessage();
@@ -712,6 +725,12 @@ export class MilterSession implements SessionAccess {
       this.eomState = undefined;
       this.pendingFailure = false;
       this.answer('eom', undefined, true);
+      return;
+    }
+    if (this.shadow) {
+      if (eom.changes.length > 0) this.logger.info({ changes: eom.changes, queueId: this.macros.get('i') }, `shadow: would modify the message (${eom.changes.join('; ')})`);
+      this.eomState = undefined;
+      this.answer('eom', returned, false);
       return;
     }
     if (!eom.hasStreamingBody) {

@@ -153,3 +153,25 @@ test('one failing connection does not affect another session', async () => {
   const [b, g] = await Promise.all([bad.send(mail('<bad@x>')), good.send(mail('<good@x>'))]);
   assert.deepEqual([types(b), types(g)], [['tempfail'], ['accept']]);
 });
+
+test('shadow mode: verdicts and modifications are logged as what would happen, and the MTA is told to continue', async () => {
+  class Strict extends Milter {
+    override envrcpt(recipient: string) {
+      if (recipient.includes('bad')) {
+        this.setReply('550', '5.1.1', 'no such user');
+        return 'reject' as const;
+      }
+    }
+    override eom() {
+      this.addHeader('X-Spam', 'yes');
+      this.replaceBody('gone\r\n');
+      return 'discard' as const;
+    }
+  }
+  const d = new Driver({ filter: Strict, shadow: true });
+  await d.negotiate();
+  assert.deepEqual(types(await d.send(mail(), rcpt('<bad@x>'), { type: 'eob' })), ['continue', 'continue', 'continue']);
+  assert.ok(d.logger.has('info', /shadow: would reject at envrcpt/));
+  assert.ok(d.logger.has('info', /shadow: would modify the message \(addHeader name="X-Spam" value="yes"; replaceBody 6 bytes\)/));
+  assert.ok(d.logger.has('info', /shadow: would discard at eom/));
+});

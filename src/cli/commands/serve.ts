@@ -15,6 +15,7 @@ const help = `usage: milterkit serve <filter-module> [options]
   --idle-timeout SECONDS  close a connection idle this long (default 7210)
   --callback-timeout S    a callback taking longer counts as failed (default 300)
   --error-verdict V       answer to a failed callback: tempfail (default), reject, accept, continue
+  --shadow                dry run: log what the filter would reject or change, let all mail through
   --workers N             serve from N worker processes sharing the socket (default 0: this process)
   --log-level LEVEL       fatal, error, warn, info (default), debug
 `;
@@ -34,6 +35,7 @@ export async function run(argv: string[]): Promise<number> {
       'error-verdict': { type: 'string' },
       'log-level': { type: 'string' },
       workers: { type: 'string' },
+      shadow: { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
     },
   });
@@ -59,6 +61,7 @@ export async function run(argv: string[]): Promise<number> {
     callbackTimeout: secondsToMs(number(values['callback-timeout'], '--callback-timeout')),
     errorVerdict: errorVerdict as ErrorVerdict,
     workers: number(values.workers, '--workers'),
+    shadow: values.shadow ?? false,
     logger,
   });
   const where = await server.listen();
