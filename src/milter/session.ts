@@ -31,47 +31,14 @@ import { isIPv6 } from 'node:net';
 import { childLogger, silentLogger, type Logger } from '../log.js';
 import { EndOfMessage } from './eom.js';
 import { ActionArgumentError } from './errors.js';
-import { allOptionsRequest, compileFilter, negotiationRequest, type CompiledFilter, type MilterFilter } from './filter.js';
+import { allOptionsRequest, compileFilter, negotiationRequest, type CompiledFilter } from './filter.js';
 import { MacroStore } from './macros.js';
+import { PacketQueue } from './packet-queue.js';
+import type { ErrorVerdict, SessionIO, SessionOptions } from './session-options.js';
+
+export type { ErrorVerdict, SessionIO, SessionOptions };
 import { Milter, noReplyBits, sessionAccess, type BodySource, type SessionAccess } from './milter.js';
 import type { CallbackResult, StageName, Verdict } from './types.js';
-
-/** The verdict sent when a callback throws, rejects or times out. */
-export type ErrorVerdict = 'tempfail' | 'reject' | 'accept' | 'continue';
-
-/** Options of a session (and of the server, which passes them on). */
-export interface SessionOptions {
-  /** The filter: a Milter subclass, a factory, or a plain object of callbacks. */
-  filter: MilterFilter | CompiledFilter;
-  /** Verdict for a callback that throws, rejects or times out (default `tempfail`). */
-  errorVerdict?: ErrorVerdict;
-  /** Largest incoming payload in bytes (default 1 MiB). */
-  maxPayload?: number;
-  /** Longest a callback may take, in ms, before it counts as failed (default 300 000). */
-  callbackTimeout?: number;
-  /** While eom() runs longer than this (ms), send PROGRESS this often so the MTA keeps waiting (default 5000; 0 disables). */
-  progressInterval?: number;
-  /** Bytes of pipelined packets held while a callback runs before reading pauses (default 4 MiB). */
-  maxQueuedBytes?: number;
-  /**
-   * Dry run: callbacks decide and act as usual, every reject, tempfail, discard and modification is
-   * logged as what would have happened, and the MTA is told to continue. For trying a filter on
-   * live mail without touching it.
-   */
-  shadow?: boolean;
-  logger?: Logger;
-  /** Connection number for logs. */
-  id?: number;
-}
-
-/** What the session needs from its transport. */
-export interface SessionIO {
-  write(data: Buffer): void;
-  close(): void;
-  /** Stop reading (backpressure); optional. */
-  pause?(): void;
-  resume?(): void;
-}
 
 type Phase = 'negotiate' | 'open' | 'closing' | 'closed';
 /** Callbacks answered with a verdict. */
@@ -113,7 +80,6 @@ export class MilterSession implements SessionAccess {
   private readonly errorVerdict: ErrorVerdict;
   private readonly callbackTimeout: number;
   private readonly progressInterval: number;
-  private readonly maxQueuedBytes: number;
   private readonly shadow: boolean;
   private milter: Milter;
   private phase: Phase = 'negotiate';
@@ -121,11 +87,7 @@ export class MilterSession implements SessionAccess {
 
   private out: Buffer[] = [];
   private outBytes = 0;
-  /** Packets waiting while a callback runs: code, payload, more (flat, read from queueHead). */
-  private queue: Array<number | Buffer | boolean> = [];
-  private queueHead = 0;
-  private queuedBytes = 0;
-  private paused = false;
+  private readonly queue: PacketQueue;
   private busy = false;
   private eof = false;
   private resolveClosed!: () => void;
@@ -133,8 +95,6 @@ export class MilterSession implements SessionAccess {
   /** Name of the callback running now. */
   stage = 'negotiate';
   private inMessage = false;
-  /** The current message got a final verdict: the MTA sends nothing more for it. */
-  private messageDone = false;
   /** A callback failed where no reply could be sent: the next reply of this message carries the error verdict. */
   private pendingFailure = false;
   private replyText: string | undefined;
@@ -156,7 +116,11 @@ export class MilterSession implements SessionAccess {
     this.errorVerdict = options.errorVerdict ?? 'tempfail';
     this.callbackTimeout = options.callbackTimeout ?? 300_000;
     this.progressInterval = options.progressInterval ?? 5000;
-    this.maxQueuedBytes = options.maxQueuedBytes ?? 4 * 1024 * 1024;
+    this.queue = new PacketQueue(
+      options.maxQueuedBytes ?? 4 * 1024 * 1024,
+      () => this.io.pause?.(),
+      () => this.io.resume?.(),
+    );
     this.shadow = options.shadow ?? false;
     this.closed = new Promise((resolve) => (this.resolveClosed = resolve));
     this.milter = this.newMilter();
@@ -164,7 +128,7 @@ export class MilterSession implements SessionAccess {
 
   /** True when no callback runs and no packet waits: everything received has been answered. */
   get idle(): boolean {
-    return !this.busy && this.queued === 0;
+    return !this.busy && this.queue.length === 0;
   }
 
   /** True once the session has ended. */
@@ -233,7 +197,7 @@ export class MilterSession implements SessionAccess {
     } catch (err) {
       this.logger.warn({ err: String(err) }, 'MTA closed the connection inside a packet');
     }
-    if (!this.busy && this.queued === 0) void this.shutdown('MTA closed the connection');
+    if (!this.busy && this.queue.length === 0) void this.shutdown('MTA closed the connection');
   }
 
   /** Neither closing nor closed. */
@@ -241,15 +205,6 @@ export class MilterSession implements SessionAccess {
     return this.phase !== 'closed' && this.phase !== 'closing';
   }
 
-  private get queued(): number {
-    return this.queue.length - this.queueHead;
-  }
-
-  private clearQueue(): void {
-    this.queue.length = 0;
-    this.queueHead = 0;
-    this.queuedBytes = 0;
-  }
 
   /**
    * Ends the session from outside (timeout, transport error, server closing): abort and close
@@ -259,23 +214,20 @@ export class MilterSession implements SessionAccess {
   terminate(reason: string, force = false): void {
     if (this.phase === 'closed' || this.phase === 'closing') return;
     this.logger.warn({ reason }, 'ending session');
-    this.clearQueue();
+    this.queue.clear();
     this.eof = true;
     if (!this.busy || force) void this.shutdown(reason);
   }
 
   private readonly onFrame = (code: number, payload: Buffer, more: boolean): void => {
-    if (this.busy || this.queued > 0) {
+    if (this.busy || this.queue.length > 0) {
       this.queue.push(code, payload, more);
-      this.queuedBytes += payload.length + 5;
-      if (!this.paused && this.queuedBytes > this.maxQueuedBytes) {
-        this.paused = true;
-        this.io.pause?.();
-      }
       return;
     }
     this.dispatch(code, payload, more);
   };
+
+  private readonly dispatchPacket = (code: number, payload: Buffer, more: boolean): void => this.dispatch(code, payload, more);
 
   private dispatch(code: number, payload: Buffer, more: boolean): void {
     let pending: void | Promise<void>;
@@ -297,22 +249,9 @@ export class MilterSession implements SessionAccess {
   private readonly afterAsync = (): void => {
     this.busy = false;
     if (this.phase === 'closed') return;
-    while (!this.busy && this.queued > 0 && this.running) {
-      const code = this.queue[this.queueHead] as number;
-      const payload = this.queue[this.queueHead + 1] as Buffer;
-      const more = this.queue[this.queueHead + 2] as boolean;
-      this.queue[this.queueHead + 1] = false;
-      this.queueHead += 3;
-      if (this.queueHead === this.queue.length) this.clearQueue();
-      else this.queuedBytes -= payload.length + 5;
-      this.dispatch(code, payload, more);
-    }
-    if (this.paused && this.queuedBytes <= this.maxQueuedBytes / 2) {
-      this.paused = false;
-      this.io.resume?.();
-    }
+    while (!this.busy && this.queue.length > 0 && this.running) this.queue.shift(this.dispatchPacket);
     this.flush();
-    if (!this.busy && this.queued === 0 && this.eof && this.running) {
+    if (!this.busy && this.queue.length === 0 && this.eof && this.running) {
       void this.shutdown('MTA closed the connection');
     }
   };
@@ -460,7 +399,6 @@ export class MilterSession implements SessionAccess {
   /** Marks a message as started; a MAIL always starts a new one. */
   private beginMessage(isMail: boolean): void {
     if (isMail) {
-      this.messageDone = false;
       this.pendingFailure = false;
     }
     this.inMessage = true;
@@ -469,7 +407,6 @@ export class MilterSession implements SessionAccess {
   /** Ends the message for this filter (final verdict given, or ABORT). */
   private endMessage(): void {
     this.inMessage = false;
-    this.messageDone = true;
     this.replyText = undefined;
     this.macros.endMessage();
   }
@@ -487,7 +424,6 @@ export class MilterSession implements SessionAccess {
     const done = (): void => {
       this.macros.clear();
       this.milter = this.newMilter();
-      this.messageDone = false;
       this.stage = 'connect';
     };
     const pending = this.closeFilter();
@@ -787,7 +723,7 @@ export class MilterSession implements SessionAccess {
     if (this.phase === 'closed' || this.phase === 'closing') return;
     const message = err instanceof Error ? err.message : String(err);
     this.logger.error({ err: message }, `closing the connection: ${message}`);
-    this.clearQueue();
+    this.queue.clear();
     this.out = [];
     this.outBytes = 0;
     void this.shutdown(message);

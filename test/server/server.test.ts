@@ -1,7 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { promises as fs } from 'node:fs';
-import net from 'node:net';
 import { spawnSync } from 'node:child_process';
 import os from 'node:os';
 import path from 'node:path';
