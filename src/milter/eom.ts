@@ -68,8 +68,6 @@ export class EndOfMessage {
   open = true;
   hasStreamingBody = false;
 
-  constructor(readonly maxPayload: number) {}
-
   modify(frame: Buffer): void {
     this.frames.push(frame);
   }

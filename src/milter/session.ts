@@ -94,6 +94,8 @@ export class MilterSession implements SessionAccess {
 
   /** Name of the callback running now. */
   stage = 'negotiate';
+  /** When bytes last arrived from the MTA (ms since the epoch), for idle timeouts. */
+  lastActivity = Date.now();
   private inMessage = false;
   /** A callback failed where no reply could be sent: the next reply of this message carries the error verdict. */
   private pendingFailure = false;
@@ -164,6 +166,7 @@ export class MilterSession implements SessionAccess {
     this.eomState!.replaceBody(source);
   }
   progress(): void {
+    if (!this.running) return;
     this.flush();
     this.io.write(simpleReplyFrames.progress);
   }
@@ -172,9 +175,6 @@ export class MilterSession implements SessionAccess {
   }
 
   // ---- input ----
-
-  /** When bytes last arrived from the MTA (ms since the epoch), for idle timeouts. */
-  lastActivity = Date.now();
 
   /** Bytes received from the MTA. */
   receive(chunk: Buffer): void {
@@ -626,7 +626,7 @@ export class MilterSession implements SessionAccess {
 
   private endOfMessage(): void | Promise<void> {
     this.stage = 'eom';
-    const eom = new EndOfMessage(this.maxPayload);
+    const eom = new EndOfMessage();
     this.eomState = eom;
     const fn = this.milter.eom;
     let result: CallbackResult;
