@@ -5,7 +5,7 @@
  */
 import { promises as fs } from 'node:fs';
 import net from 'node:net';
-import { childLogger, silentLogger, type Logger } from '../log.js';
+import { silentLogger, type Logger } from '../log.js';
 import { MilterSession, type SessionOptions } from '../milter/session.js';
 import { compileFilter } from '../milter/filter.js';
 import { formatSocketAddress, parseSocketSpec, type SocketAddress } from './socket-spec.js';
@@ -174,11 +174,10 @@ export class MilterServer {
       return;
     }
     const id = this.nextId++;
-    const logger = childLogger(this.logger, {});
     socket.setNoDelay(true);
     this.sockets.add(socket);
     const session = new MilterSession(
-      { ...this.sessionOptions, id, logger },
+      { ...this.sessionOptions, id },
       {
         write: (data) => {
           if (!socket.destroyed) socket.write(data);
