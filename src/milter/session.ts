@@ -288,11 +288,8 @@ export class MilterSession implements SessionAccess {
         return this.onOptneg(payload);
       case Command.CONNECT:
         return this.onConnect(payload);
-      case Command.HELO: {
-        const [name] = readCStrings(payload, 0, 1, 'HELO');
-        this.milter.raw = [name!];
-        return this.run('helo', name!.toString('utf8'));
-      }
+      case Command.HELO:
+        return this.runWithString('helo', payload, 'HELO');
       case Command.MAIL: {
         this.beginMessage(true);
         const argv = splitCStrings(payload, 'MAIL');
@@ -324,11 +321,8 @@ export class MilterSession implements SessionAccess {
         return this.onBody(payload, more);
       case Command.BODYEOB:
         return this.onEndOfMessage(payload);
-      case Command.UNKNOWN: {
-        const [line] = readCStrings(payload, 0, 1, 'UNKNOWN');
-        this.milter.raw = [line!];
-        return this.run('unknown', line!.toString('utf8'));
-      }
+      case Command.UNKNOWN:
+        return this.runWithString('unknown', payload, 'UNKNOWN');
       case Command.ABORT:
         this.expectEmpty(payload, 'ABORT');
         return this.onAbort();
@@ -341,6 +335,13 @@ export class MilterSession implements SessionAccess {
       default:
         throw new MalformedPacketError(`unknown command ${codeName(code)}`);
     }
+  }
+
+  /** A command whose payload is one string, passed to its callback as text (raw bytes in `raw`). */
+  private runWithString(stage: 'helo' | 'unknown', payload: Buffer, what: string): void | Promise<void> {
+    const [value] = readCStrings(payload, 0, 1, what);
+    this.milter.raw = [value!];
+    return this.run(stage, value!.toString('utf8'));
   }
 
   private expectEmpty(payload: Buffer, what: string): void {
