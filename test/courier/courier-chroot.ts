@@ -1,5 +1,5 @@
 /**
- * Drives Debian's real Courier inside the chroot built by `.ci/install.d/30-courier.sh`: puts
+ * Drives Debian's real Courier inside the chroot built by `scripts/prerequisites/30-courier.sh`: puts
  * the built project and this machine's Node into it, enables the milterkit filter with
  * `filterctl start`, runs Courier's daemons on a loopback port, and stops everything again.
  */
@@ -69,7 +69,7 @@ export class CourierChroot {
   async check(): Promise<void> {
     if (process.getuid?.() !== 0) throw new Error('the real-Courier test needs root (chroot, mount)');
     if (!(await exists(this.path(BASE_STAMP)))) {
-      throw new Error(`no Courier chroot at ${this.root}: run .ci/install.d/30-courier.sh (it builds it with debootstrap)`);
+      throw new Error(`no Courier chroot at ${this.root}: run scripts/prerequisites/30-courier.sh (it builds it with debootstrap)`);
     }
   }
 

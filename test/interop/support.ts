@@ -18,7 +18,7 @@ export function requireProgram(name: string): string {
       // not here
     }
   }
-  throw new Error(`${name} is not installed: run .ci/install.d/10-interop.sh (Debian packages opendkim, opendkim-tools, miltertest)`);
+  throw new Error(`${name} is not installed: run scripts/prerequisites/10-interop.sh (Debian packages opendkim, opendkim-tools, miltertest)`);
 }
 
 /** A private temporary directory, removed by the returned function. */

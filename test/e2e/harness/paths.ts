@@ -26,5 +26,5 @@ export const casesDir = join(e2eSourceDir, 'cases');
 /** The delivery program both MTAs run for every recipient. */
 export const deliverScript = join(e2eSourceDir, 'harness', 'deliver.sh');
 
-/** Where .ci/install.d/20-mtas.sh unpacks Sendmail (it conflicts with the Postfix package). */
+/** Where scripts/prerequisites/20-mtas.sh unpacks Sendmail (it conflicts with the Postfix package). */
 export const sendmailRoot = process.env.MILTERKIT_SENDMAIL_ROOT ?? '/var/cache/milterkit/sendmail';

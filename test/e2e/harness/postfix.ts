@@ -49,7 +49,7 @@ export class PostfixInstance implements Mta {
   }
 
   async start(): Promise<void> {
-    if (!existsSync(POSTFIX_BIN)) throw new Error(`${POSTFIX_BIN} is missing: run .ci/install.d/20-mtas.sh`);
+    if (!existsSync(POSTFIX_BIN)) throw new Error(`${POSTFIX_BIN} is missing: run scripts/prerequisites/20-mtas.sh`);
     this.writeConfiguration();
     this.mailbox.reset();
     const started = await run(POSTFIX_BIN, ['-c', this.configDir, 'start']);

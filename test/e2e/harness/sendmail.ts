@@ -1,5 +1,5 @@
 /**
- * A private Sendmail 8.17 daemon, run from the files .ci/install.d/20-mtas.sh unpacked (the
+ * A private Sendmail 8.17 daemon, run from the files scripts/prerequisites/20-mtas.sh unpacked (the
  * sendmail-bin package conflicts with postfix). Its .cf is generated with m4 from Debian's
  * sendmail-cf. It runs in its own UTS namespace with a dotted host name (Sendmail waits about a minute
  * at startup when it cannot qualify its own name), its own mount namespace where /dev/log is the
@@ -59,7 +59,7 @@ export class SendmailInstance implements Mta {
   }
 
   async start(): Promise<void> {
-    if (!existsSync(this.binary)) throw new Error(`${this.binary} is missing: run .ci/install.d/20-mtas.sh`);
+    if (!existsSync(this.binary)) throw new Error(`${this.binary} is missing: run scripts/prerequisites/20-mtas.sh`);
     const configFile = await this.writeConfiguration();
     this.mailbox.reset();
     await this.syslog.listen();
