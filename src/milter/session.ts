@@ -15,16 +15,15 @@ import {
   Protocol,
   Reply,
   codeName,
-  decodeConnect,
-  decodeOptneg,
+  checkMacros,
+  decodeCommand,
   encodeOptnegReply,
   encodeStringsReply,
   negotiate,
-  readCStrings,
   replyCodeClass,
   simpleReplyFrames,
-  splitCStrings,
   type AddressFamily,
+  type ConnectInfo,
   type NegotiationResult,
 } from '../protocol/index.js';
 import { isIPv6 } from 'node:net';
@@ -277,91 +276,71 @@ export class MilterSession implements SessionAccess {
 
   // ---- commands ----
 
+  /**
+   * Every command but two is decoded by the codec. Body chunks are streamed as views of the read
+   * (a packet may arrive in pieces) and macros are kept raw until a filter reads one.
+   */
   private handle(code: number, payload: Buffer, more: boolean): void | Promise<void> {
     if (this.phase === 'negotiate' && code !== Command.OPTNEG) {
       throw new MalformedPacketError(`expected OPTNEG first, got ${codeName(code)}`);
     }
-    switch (code) {
-      case Command.MACRO:
-        return this.onMacro(payload);
-      case Command.OPTNEG:
-        return this.onOptneg(payload);
-      case Command.CONNECT:
-        return this.onConnect(payload);
-      case Command.HELO:
-        return this.runWithString('helo', payload, 'HELO');
-      case Command.MAIL: {
+    if (code === Command.BODY) return this.onBody(payload, more);
+    if (code === Command.MACRO) {
+      checkMacros(payload);
+      this.macros.store(payload);
+      return;
+    }
+    const command = decodeCommand(code, payload);
+    switch (command.type) {
+      case 'optneg':
+        return this.onOptneg(command);
+      case 'connect':
+        return this.onConnect(command);
+      case 'helo':
+        this.milter.raw = [command.name];
+        return this.run('helo', command.name.toString('utf8'));
+      case 'mail':
         this.beginMessage(true);
-        const argv = splitCStrings(payload, 'MAIL');
-        this.milter.raw = argv;
-        return this.run('envfrom', argv[0]!.toString('utf8'), argv.slice(1).map(String));
-      }
-      case Command.RCPT: {
+        return this.runEnvelope('envfrom', command.args);
+      case 'rcpt':
         this.beginMessage(false);
-        const argv = splitCStrings(payload, 'RCPT');
-        this.milter.raw = argv;
-        return this.run('envrcpt', argv[0]!.toString('utf8'), argv.slice(1).map(String));
-      }
-      case Command.DATA:
-        this.expectEmpty(payload, 'DATA');
+        return this.runEnvelope('envrcpt', command.args);
+      case 'data':
         this.beginMessage(false);
         return this.run('data');
-      case Command.HEADER: {
+      case 'header':
         this.beginMessage(false);
-        const [name, value] = readCStrings(payload, 0, 2, 'HEADER');
-        if (name!.length === 0) throw new MalformedPacketError('HEADER: empty name');
-        this.milter.raw = [name!, value!];
-        return this.run('header', name!.toString('utf8'), value!.toString('utf8'));
-      }
-      case Command.EOH:
-        this.expectEmpty(payload, 'EOH');
+        this.milter.raw = [command.name, command.value];
+        return this.run('header', command.name.toString('utf8'), command.value.toString('utf8'));
+      case 'eoh':
         this.beginMessage(false);
         return this.run('eoh');
-      case Command.BODY:
-        return this.onBody(payload, more);
-      case Command.BODYEOB:
-        return this.onEndOfMessage(payload);
-      case Command.UNKNOWN:
-        return this.runWithString('unknown', payload, 'UNKNOWN');
-      case Command.ABORT:
-        this.expectEmpty(payload, 'ABORT');
+      case 'eob':
+        return this.onEndOfMessage(command.chunk);
+      case 'unknown':
+        this.milter.raw = [command.line];
+        return this.run('unknown', command.line.toString('utf8'));
+      case 'abort':
         return this.onAbort();
-      case Command.QUIT:
-        this.expectEmpty(payload, 'QUIT');
+      case 'quit':
         return this.shutdown('QUIT');
-      case Command.QUIT_NC:
-        this.expectEmpty(payload, 'QUIT_NC');
+      case 'quitNc':
         return this.onQuitNewConnection();
       default:
-        throw new MalformedPacketError(`unknown command ${codeName(code)}`);
+        // BODY and MACRO were handled above; the codec types them for the MTA side.
+        throw new MalformedPacketError(`unexpected ${codeName(code)}`);
     }
   }
 
-  /** A command whose payload is one string, passed to its callback as text (raw bytes in `raw`). */
-  private runWithString(stage: 'helo' | 'unknown', payload: Buffer, what: string): void | Promise<void> {
-    const [value] = readCStrings(payload, 0, 1, what);
-    this.milter.raw = [value!];
-    return this.run(stage, value!.toString('utf8'));
+  /** MAIL or RCPT: the address and its ESMTP arguments as text, the argv raw in `raw`. */
+  private runEnvelope(stage: 'envfrom' | 'envrcpt', argv: Buffer[]): void | Promise<void> {
+    this.milter.raw = argv;
+    return this.run(stage, argv[0]!.toString('utf8'), argv.slice(1).map(String));
   }
 
-  private expectEmpty(payload: Buffer, what: string): void {
-    if (payload.length !== 0) throw new MalformedPacketError(`${what}: unexpected payload of ${payload.length} bytes`);
-  }
-
-  private onMacro(payload: Buffer): void {
-    if (payload.length === 0) throw new MalformedPacketError('MACRO: missing stage byte');
-    if (payload.length > 1) {
-      if (payload[payload.length - 1] !== 0) throw new MalformedPacketError('MACRO: payload is not NUL-terminated');
-      let strings = 0;
-      for (let i = payload.indexOf(0, 1); i !== -1; i = payload.indexOf(0, i + 1)) strings++;
-      if (strings % 2 !== 0) throw new MalformedPacketError('MACRO: odd number of strings');
-    }
-    this.macros.store(payload);
-  }
-
-  private onOptneg(payload: Buffer): void | Promise<void> {
+  private onOptneg(command: { version: number; actions: number; protocol: number }): void | Promise<void> {
     if (this.phase !== 'negotiate') throw new MalformedPacketError('second OPTNEG on one connection');
-    const offer = decodeOptneg(payload);
+    const offer = { version: command.version, actions: command.actions, protocol: command.protocol };
     const request = negotiationRequest(this.milter);
     this.stage = 'negotiate';
     const custom = this.milter.negotiate?.(offer, request);
@@ -390,8 +369,7 @@ export class MilterSession implements SessionAccess {
     finish(custom);
   }
 
-  private onConnect(payload: Buffer): void | Promise<void> {
-    const info = decodeConnect(payload);
+  private onConnect(info: ConnectInfo<Buffer>): void | Promise<void> {
     this.milter.raw = info.address === undefined ? [info.hostname] : [info.hostname, info.address];
     const address = info.address === undefined ? undefined : bareAddress(info.address.toString('utf8'));
     return this.run('connect', info.hostname.toString('utf8'), info.family as AddressFamily, address, info.port);
@@ -601,11 +579,11 @@ export class MilterSession implements SessionAccess {
 
   // ---- end of message ----
 
-  private onEndOfMessage(payload: Buffer): void | Promise<void> {
+  private onEndOfMessage(payload: Buffer | undefined): void | Promise<void> {
     this.beginMessage(false);
     const body = this.milter.body;
     // libmilter takes data in EOB as a last body chunk; no MTA sends it. It gets no reply of its own.
-    if (payload.length === 0 || body === undefined) return this.endOfMessage();
+    if (payload === undefined || body === undefined) return this.endOfMessage();
     this.stage = 'body';
     let result: CallbackResult;
     try {

@@ -97,6 +97,21 @@ export function decodeConnect(payload: Buffer): ConnectInfo<Buffer> {
   return { hostname, family, port: payload.readUInt16BE(portAt), address };
 }
 
+/**
+ * Checks the shape of a MACRO payload (a stage byte, then NUL-terminated name and value pairs)
+ * without parsing it: the milter side keeps `D` packets raw and parses them only when a filter
+ * reads a macro.
+ * @throws MalformedPacketError
+ */
+export function checkMacros(payload: Buffer): void {
+  if (payload.length === 0) throw new MalformedPacketError('MACRO: missing stage byte');
+  if (payload.length === 1) return;
+  if (payload[payload.length - 1] !== 0) throw new MalformedPacketError('MACRO: payload is not NUL-terminated');
+  let strings = 0;
+  for (let i = payload.indexOf(0, 1); i !== -1; i = payload.indexOf(0, i + 1)) strings++;
+  if (strings % 2 !== 0) throw new MalformedPacketError('MACRO: odd number of strings');
+}
+
 /** Decodes a MACRO payload: `stage` then `name\0value\0` pairs (possibly none). */
 export function decodeMacros(payload: Buffer): { stage: number; macros: Array<[Buffer, Buffer]> } {
   if (payload.length === 0) throw new MalformedPacketError('MACRO: missing stage byte');

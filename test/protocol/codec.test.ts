@@ -9,6 +9,7 @@ import {
   encodeReply,
   MalformedPacketError,
   UnknownCommandError,
+  checkMacros,
   UnknownReplyError,
   type MilterReply,
   type MtaCommand,
@@ -122,13 +123,23 @@ const malformedCommands: Array<[string, number, string]> = [
   ['MAIL empty', Command.MAIL, ''],
   ['MACRO empty', Command.MACRO, ''],
   ['MACRO with an odd string count', Command.MACRO, '43 6a00'],
+  ['MACRO without a final NUL', Command.MACRO, '43 6a00 6d78'],
   ['ABORT with payload', Command.ABORT, '00'],
 ];
 for (const [name, code, payload] of malformedCommands) {
   test(`decodeCommand refuses ${name}`, () => {
     assert.throws(() => decodeCommand(code, hex(payload)), MalformedPacketError);
+    // The milter side checks macros without parsing them: it must refuse exactly the same.
+    if (code === Command.MACRO) assert.throws(() => checkMacros(hex(payload)), MalformedPacketError);
   });
 }
+
+test('checkMacros accepts what decodeCommand accepts', () => {
+  for (const payload of ['43', '43 6a00 6d7800', '43 00 00']) {
+    assert.doesNotThrow(() => decodeCommand(Command.MACRO, hex(payload)));
+    assert.doesNotThrow(() => checkMacros(hex(payload)));
+  }
+});
 
 test('decodeCommand names an unknown command byte', () => {
   assert.throws(() => decodeCommand(0x5a, Buffer.alloc(0)), (err: unknown) => err instanceof UnknownCommandError && err.code === 0x5a && /'Z'/.test(err.message));
