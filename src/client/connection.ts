@@ -284,7 +284,7 @@ export class MilterConnection {
         this.fail(error as MilterProtocolError);
         throw error;
       }
-      this.phase = 'negotiated';
+      this.advance('negotiated');
       return this.options;
     });
   }
@@ -298,7 +298,7 @@ export class MilterConnection {
           ? { type: 'connect', hostname: client.hostname, family: 'unknown' }
           : { type: 'connect', hostname: client.hostname, family: client.family, address: client.address ?? '', port: client.port ?? 0 };
       const reply = await this.stage('connect', Command.CONNECT, command, options.macros);
-      this.phase = 'connected';
+      this.advance('connected');
       return reply;
     });
   }
@@ -384,7 +384,7 @@ export class MilterConnection {
       const reply = await pending.promise;
       const result = this.toStageReply('eom', reply, pending.state);
       if (result.verdict === 'continue' || (result.verdict === 'skip' && this.leniency.skipAnyStage)) result.verdict = 'accept';
-      this.phase = 'connected';
+      this.advance('connected');
       return { ...result, stage: 'eom', modifications: collector.finish() };
     });
   }
@@ -426,7 +426,7 @@ export class MilterConnection {
       this.send(encodeCommand({ type: command }));
       this.lastUnawaited = undefined;
       this.bodySkipped = false;
-      this.phase = next;
+      this.advance(next);
     });
   }
 
@@ -441,6 +441,15 @@ export class MilterConnection {
   private shutdown(): void {
     this.phase = 'closed';
     this.transport.close();
+  }
+
+  /**
+   * Moves to the next phase after a command, unless the connection ended meanwhile: the milter
+   * may close between its reply and the moment the command's continuation runs, and a closed
+   * connection must stay closed.
+   */
+  private advance(next: Phase): void {
+    if (this.phase !== 'closed') this.phase = next;
   }
 
   private serial<T>(task: () => Promise<T>): Promise<T> {
@@ -483,6 +492,9 @@ export class MilterConnection {
   }
 
   private send(frame: Buffer): void {
+    // Checked before every write, not only when a command starts: the connection can end between
+    // the chunks of a body, or while the macros of a command are written.
+    if (this.phase === 'closed') throw this.failure ?? new MilterConnectionError('cannot write: the milter connection is closed');
     if (frame.length - 5 > this.maxCommandPayload) {
       throw new MilterUsageError(`a ${frame.length - 5}-byte command exceeds this MTA's packet limit of ${this.maxCommandPayload} bytes`);
     }
@@ -518,7 +530,20 @@ export class MilterConnection {
 
   private armTimer(state: PendingReply): void {
     if (state.timer !== undefined) clearTimeout(state.timer);
-    state.timer = setTimeout(() => this.fail(new MilterTimeoutError(state.stage, state.timeoutMs)), state.timeoutMs);
+    state.timer = setTimeout(() => this.expire(state), state.timeoutMs);
+  }
+
+  /** The reply timer ran out: the command fails even if the connection already failed otherwise. */
+  private expire(state: PendingReply): void {
+    const timeout = new MilterTimeoutError(state.stage, state.timeoutMs);
+    if (this.failure === undefined) this.fail(timeout);
+    else this.abandon(state, this.failure);
+  }
+
+  /** Fails one command that waits for a reply. */
+  private abandon(state: PendingReply, error: MilterClientError): void {
+    this.clearPending(state);
+    state.reject(error);
   }
 
   private clearPending(state: PendingReply): void {
@@ -596,11 +621,7 @@ export class MilterConnection {
   private fail(error: MilterClientError): void {
     if (this.failure !== undefined) return;
     this.failure = error;
-    const pending = this.pending;
-    if (pending !== null) {
-      this.clearPending(pending);
-      pending.reject(error);
-    }
+    if (this.pending !== null) this.abandon(this.pending, error);
     if (this.phase !== 'closed') this.shutdown();
   }
 }

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { Protocol, encodeFrame, type MtaCommand } from '../../src/protocol/index.js';
+import { Protocol, encodeFrame, encodeReply, type Bytes, type MilterReply, type MtaCommand } from '../../src/protocol/index.js';
 import { MilterConnectionError, MilterProtocolError, MilterTimeoutError, MilterUsageError } from '../../src/client/errors.js';
 import { FakeMilter, FULL_OPTNEG, continueAll, type Answer } from './fake-milter.js';
 
@@ -298,3 +298,46 @@ test('commands issued without awaiting run in order', async () => {
   await Promise.all(steps);
   assert.deepEqual(milter.log, ['optneg 6 0x1ff 0x1fffff', 'connect mail.example.org inet 192.0.2.1:4711', 'helo a', 'mail <a@b>']);
 });
+
+test('a milter that answers inside write() with a fatal packet fails the command at once and gets nothing more', async () => {
+  // The macros of CONNECT are answered, synchronously, with a reply nobody waits for: the
+  // connection fails before CONNECT itself is written.
+  const milter = new FakeMilter((command, fake) => {
+    if (command.type === 'macro') fake.connection.receive(encodeReply({ type: 'continue' }));
+    return continueAll()(command);
+  }, { timeouts: { command: 50 } });
+  await milter.connection.negotiate();
+  await assert.rejects(milter.connection.connect(client, { macros: { j: 'mx' } }), (error: unknown) => error instanceof MilterProtocolError && error.code === 'UNSOLICITED_REPLY');
+  assert.equal(milter.closed, true);
+  assert.deepEqual(milter.log.slice(1), ['DC{j=mx}']);
+});
+
+const closingAfterReply: Array<{ name: string; answered: MtaCommand['type']; reply: MilterReply<Bytes>; run(milter: FakeMilter): Promise<unknown> }> = [
+  { name: 'negotiation', answered: 'optneg', reply: FULL_OPTNEG, run: (milter) => milter.connection.negotiate() },
+  { name: 'CONNECT', answered: 'connect', reply: { type: 'continue' }, run: async (milter) => (await milter.connection.negotiate(), milter.connection.connect(client)) },
+  {
+    name: 'end of message',
+    answered: 'eob',
+    reply: { type: 'accept' },
+    run: async (milter) => (await openMessage(milter), milter.connection.endOfMessage()),
+  },
+];
+
+for (const { name, answered, reply, run } of closingAfterReply) {
+  test(`a milter that closes right after its reply to ${name} leaves the connection closed`, async () => {
+    const milter = new FakeMilter((command, fake) => {
+      if (command.type !== answered) return continueAll()(command);
+      // The reply and the end of the stream arrive in one read, before the command's continuation runs.
+      queueMicrotask(() => {
+        fake.connection.receive(encodeReply(reply));
+        fake.connection.end();
+      });
+      return undefined;
+    });
+    await run(milter);
+    assert.equal(milter.connection.closed, true);
+    const written = milter.received.length;
+    await assert.rejects(milter.connection.helo('client.example'), MilterConnectionError);
+    assert.equal(milter.received.length, written, 'nothing written after the milter closed');
+  });
+}
