@@ -10,6 +10,6 @@ export { MacroStore } from './milter/macros.js';
 export { MilterActionError, DisabledActionError, StageError, ActionArgumentError } from './milter/errors.js';
 export * from './milter/types.js';
 export { MilterServer, type ServerOptions } from './server/server.js';
-export { parseSocketSpec, formatSocketAddress, SocketSpecError, type SocketAddress } from './server/socket-spec.js';
+export { parseSocketSpec, formatSocketAddress, SocketSpecError, type SocketAddress } from './net/socket-spec.js';
 export { type Logger, silentLogger } from './log.js';
 export { ReplyCodeError, NegotiationError } from './protocol/index.js';

@@ -1,13 +1,27 @@
 /**
- * The MTA side of the milter protocol: a client that drives any milter (OpenDKIM, rspamd,
- * clamav-milter, or one written with milterkit) over its socket, and a virtual MTA that runs whole
- * messages through it as Postfix or Sendmail would.
+ * The MTA side of the milter protocol (`milterkit/client`): a client that drives any milter
+ * (OpenDKIM, rspamd, clamav-milter, or one written with milterkit) over its socket. The virtual
+ * MTA that runs whole messages through it as Postfix or Sendmail would is `milterkit/mta`.
  *
  * @packageDocumentation
  */
-export * from './errors.js';
-export * from './negotiation.js';
-export * from './modifications.js';
-export * from './connection.js';
-export * from './socket.js';
-export * from '../mta/index.js';
+export { MilterClientError, MilterProtocolError, MilterTimeoutError, MilterConnectionError, MilterUsageError, type MilterProtocolErrorCode } from './errors.js';
+export { DEFAULT_OFFER, type MilterOffer, type MacroListStage, type NegotiatedOptions, type NegotiationChecks } from './negotiation.js';
+export { describeModification, type Modification } from './modifications.js';
+export {
+  MilterConnection,
+  DEFAULT_TIMEOUTS,
+  type ClientTransport,
+  type ClientStage,
+  type ClientTimeouts,
+  type ReplyLeniency,
+  type MilterClientOptions,
+  type MacroValues,
+  type CommandOptions,
+  type ReplyVerdict,
+  type StageReply,
+  type EndOfMessageReply,
+  type ConnectDetails,
+} from './connection.js';
+export { connectMilter, attachSocket, DEFAULT_CONNECT_TIMEOUT, type ConnectOptions } from './socket.js';
+export { parseSocketSpec, formatSocketAddress, SocketSpecError, type SocketAddress } from '../net/socket-spec.js';

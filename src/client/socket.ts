@@ -4,7 +4,7 @@
  * `inet:host:port`, `/path`).
  */
 import net from 'node:net';
-import { parseSocketSpec, type SocketAddress } from '../server/socket-spec.js';
+import { parseSocketSpec, type SocketAddress } from '../net/socket-spec.js';
 import { MilterConnection, type MilterClientOptions } from './connection.js';
 import { MilterConnectionError, MilterTimeoutError } from './errors.js';
 

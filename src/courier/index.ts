@@ -4,7 +4,6 @@
  *
  * @packageDocumentation
  */
-export { courierMain } from './cli.js';
 export { FilterChain } from './chain.js';
 export { CourierFilterDaemon, AlreadyRunningError, type CourierDaemonOptions } from './daemon.js';
 export type { CourierFilterModule, DoFilter, FilterContext, InitContext } from './module-api.js';

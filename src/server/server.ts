@@ -8,7 +8,7 @@ import net from 'node:net';
 import { silentLogger, type Logger } from '../log.js';
 import { MilterSession, type SessionOptions } from '../milter/session.js';
 import { compileFilter } from '../milter/filter.js';
-import { formatSocketAddress, parseSocketSpec, type SocketAddress } from './socket-spec.js';
+import { formatSocketAddress, parseSocketSpec, type SocketAddress } from '../net/socket-spec.js';
 import { ClusterPrimary, isClusterWorker, onPrimaryClose } from './cluster.js';
 
 /** Options of a {@link MilterServer}. */

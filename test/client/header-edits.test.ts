@@ -1,6 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { applyHeaderEdit, finishHeaderEdits, parseMessage, serializeMessage, toCrlf, type HeaderEdit, type HeaderEditRules, type HeaderEntry } from '../../src/client/index.js';
+import { applyHeaderEdit, finishHeaderEdits, parseMessage, serializeMessage, type HeaderEdit, type HeaderEditRules, type HeaderEntry } from '../../src/mta/index.js';
+import { toCrlf } from '../../src/mta/message.js';
 
 /** Received (the MTA's), then A, B, A, C from the message. */
 function header(): HeaderEntry[] {

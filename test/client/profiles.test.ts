@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Protocol, type Bytes, type MilterReply, type MtaCommand } from '../../src/protocol/index.js';
-import { MtaSession, postfixProfile, sendmailProfile, runTransaction, type MtaProfile, type TransactionOptions } from '../../src/client/index.js';
+import { MtaSession, postfixProfile, sendmailProfile, runTransaction, type MtaProfile, type TransactionOptions } from '../../src/mta/index.js';
 import { FakeMilter, continueAll, type Answer } from './fake-milter.js';
 
 const message = [

@@ -5,7 +5,8 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { Milter, MilterServer } from '../../src/index.js';
-import { MilterConnectionError, MilterTimeoutError, connectMilter, postfixProfile, runTransaction } from '../../src/client/index.js';
+import { MilterConnectionError, MilterTimeoutError, connectMilter } from '../../src/client/index.js';
+import { postfixProfile, runTransaction } from '../../src/mta/index.js';
 
 class Tagger extends Milter {
   override eom() {

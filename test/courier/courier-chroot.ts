@@ -89,13 +89,13 @@ export class CourierChroot {
     await cp(join(repoRoot, 'dist/src'), join(target, 'dist/src'), { recursive: true });
     await cp(join(repoRoot, 'dist/examples'), join(target, 'dist/examples'), { recursive: true });
     await cp(join(repoRoot, 'dist/test/courier'), join(target, 'dist/test/courier'), { recursive: true });
-    await chmod(join(target, 'dist/src/courier/bin.js'), 0o755);
+    await chmod(join(target, 'dist/src/cli/milterkit-courier.js'), 0o755);
     // Debian 12's own nodejs is v18; the project needs Node 20, the one running this test.
     await mkdir(this.path('usr/local/bin'), { recursive: true });
     await cp(process.execPath, this.path('usr/local/bin/node'));
     const available = this.path(`usr/lib/courier/filters/${FILTER_NAME}`);
     await rm(available, { force: true });
-    await symlink('/opt/milterkit/dist/src/courier/bin.js', available);
+    await symlink('/opt/milterkit/dist/src/cli/milterkit-courier.js', available);
     await writeFile(this.path(`etc/courier/filters/${FILTER_NAME}.yaml`), configYaml);
   }
 

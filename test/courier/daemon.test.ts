@@ -4,7 +4,7 @@ import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterEach, beforeEach, describe, it } from 'node:test';
-import { nameFromInvocation } from '../../src/courier/cli.js';
+import { nameFromInvocation } from '../../src/cli/courier.js';
 import { daemonBin, FakeCourierfilter, requestFor, sendRequest } from './fake-courierfilter.js';
 import { copySpool, etcFixture, scratch, spoolFixtures } from './support.js';
 
@@ -81,7 +81,7 @@ describe('Courier daemon under a fake courierfilter', { timeout: 120_000 }, () =
 
   it('takes its name from the active link it was started through', async () => {
     assert.equal(nameFromInvocation('/etc/courier/filters/active/milterkit-courier'), 'milterkit-courier');
-    assert.equal(nameFromInvocation('/opt/milterkit/dist/src/courier/bin.js'), 'milterkit');
+    assert.equal(nameFromInvocation('/opt/milterkit/dist/src/cli/milterkit-courier.js'), 'milterkit');
     const link = join(dir, 'linkedname');
     await symlink(daemonBin, link);
     const config = await configFile('modules: []\n');

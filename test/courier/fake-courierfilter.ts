@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 /** The daemon's standalone executable (compiled). */
-export const daemonBin = fileURLToPath(new URL('../../src/courier/bin.js', import.meta.url));
+export const daemonBin = fileURLToPath(new URL('../../src/cli/milterkit-courier.js', import.meta.url));
 
 /** Opens both ends of a named FIFO without blocking: returns [readFd, writeFd]. */
 function fifo(path: string): [number, number] {

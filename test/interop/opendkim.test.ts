@@ -7,7 +7,8 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
-import { connectMilter, parseMessage, runTransaction, serializeMessage, type DeliveryReport, type TransactionOptions } from '../../src/client/index.js';
+import { connectMilter } from '../../src/client/index.js';
+import { parseMessage, runTransaction, serializeMessage, type DeliveryReport, type TransactionOptions } from '../../src/mta/index.js';
 import { Daemon, requireProgram, runProgram, tempDir } from './support.js';
 
 const message = await fs.readFile(new URL('../../../examples/messages/hello.eml', import.meta.url));

@@ -3,7 +3,7 @@
  * over its socket with a message, as Postfix or Sendmail would, and prints what happened.
  */
 import { connectMilter } from '../../client/socket.js';
-import { runTransactionCommand } from '../../mta/cli.js';
+import { runTransactionCommand } from '../transaction.js';
 import { runTransaction } from '../../mta/index.js';
 
 /** Runs the command; resolves to the exit status. */

@@ -2,7 +2,7 @@
  * `milterkit test <filter-module> <message.eml>`: runs a filter module in-process (no socket, no
  * mail server) on a message, as Postfix or Sendmail would, and prints what happened.
  */
-import { runTransactionCommand } from '../../mta/cli.js';
+import { runTransactionCommand } from '../transaction.js';
 import { testMilter } from '../../testing/index.js';
 import { loadFilter } from '../load-filter.js';
 

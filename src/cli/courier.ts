@@ -7,15 +7,15 @@
 import { access, readFile } from 'node:fs/promises';
 import { basename, join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import { FilterChain } from './chain.js';
-import { AlreadyRunningError, CourierFilterDaemon } from './daemon.js';
-import { CourierConfig } from './helpers/config.js';
-import { createCourierLogger, setHelperLogger, type CourierLogger } from './logging.js';
-import { discoverCourierDirectories, type CourierDirectories } from './paths.js';
-import { closeReadyFd, hasReadyFd } from './ready-fd.js';
-import { formatReply, parseModuleReply, type FilterReply } from './reply.js';
-import type { FilterRequest } from './request.js';
-import { loadSettings, SettingsError, settingsFromObject, type DaemonSettings, type SocketDirectory } from './settings.js';
+import { FilterChain } from '../courier/chain.js';
+import { AlreadyRunningError, CourierFilterDaemon } from '../courier/daemon.js';
+import { CourierConfig } from '../courier/helpers/config.js';
+import { createCourierLogger, setHelperLogger, type CourierLogger } from '../courier/logging.js';
+import { discoverCourierDirectories, type CourierDirectories } from '../courier/paths.js';
+import { closeReadyFd, hasReadyFd } from '../courier/ready-fd.js';
+import { formatReply, parseModuleReply, type FilterReply } from '../courier/reply.js';
+import type { FilterRequest } from '../courier/request.js';
+import { loadSettings, SettingsError, settingsFromObject, type DaemonSettings, type SocketDirectory } from '../courier/settings.js';
 
 const USAGE = `Usage:
   milterkit-courier [options]                        run as a Courier global filter (started by courierfilter)

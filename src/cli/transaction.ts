@@ -11,12 +11,12 @@ import { parseArgs } from 'node:util';
 import type { MilterClientOptions } from '../client/connection.js';
 import { MilterClientError, MilterUsageError } from '../client/errors.js';
 import { describeModification } from '../client/modifications.js';
-import { SocketSpecError } from '../server/socket-spec.js';
+import { SocketSpecError } from '../net/socket-spec.js';
 import type { MacroListStage } from '../client/negotiation.js';
-import { serializeMessage } from './message.js';
-import type { MtaProfile } from './profile.js';
-import { summarizeError, type DeliveryReport, type StageRecord } from './report.js';
-import { resolveProfile, type TransactionOptions } from './index.js';
+import { serializeMessage } from '../mta/message.js';
+import type { MtaProfile } from '../mta/profile.js';
+import { summarizeError, type DeliveryReport, type StageRecord } from '../mta/report.js';
+import { resolveProfile, type TransactionOptions } from '../mta/transaction.js';
 
 /** Exit statuses of the CLI commands. */
 export const ExitStatus = {

@@ -1,11 +1,11 @@
 #!/usr/bin/env node
 /**
  * Standalone executable for Courier's filters directory:
- * `ln -s …/dist/src/courier/bin.js /usr/lib/courier/filters/milterkit && filterctl start milterkit`.
+ * `ln -s …/dist/src/cli/milterkit-courier.js /usr/lib/courier/filters/milterkit && filterctl start milterkit`.
  *
  * @packageDocumentation
  */
-import { courierMain } from './cli.js';
+import { courierMain } from './courier.js';
 
 const code = await courierMain(process.argv.slice(2));
 // Let piped output (the `check` reply) reach its reader before exiting.
