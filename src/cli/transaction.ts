@@ -68,6 +68,9 @@ options:
                          (stages: connect helo envfrom envrcpt data eoh eom)
   --profile <name>       postfix (default) or sendmail
   --timeout <seconds>    per-reply time limit instead of the profile's
+  --max-modification-bytes <n>
+                         most bytes of modifications collected from the milter (default 64 MiB);
+                         a milter that sends more fails with exit status 6
   --json                 print the report as JSON
 ${command === 'send' ? '  socket specs: unix:/path, local:/path, inet:port@host, inet6:port@[::1], inet:host:port\n' : ''}
 exit status: 0 accepted, 3 rejected, 4 tempfail, 5 discarded, 6 milter error, 64 usage error
@@ -93,6 +96,7 @@ export async function parseTransactionArgs(argv: string[]): Promise<TransactionC
         macro: { type: 'string', multiple: true },
         profile: { type: 'string' },
         timeout: { type: 'string' },
+        'max-modification-bytes': { type: 'string' },
         json: { type: 'boolean' },
         help: { type: 'boolean', short: 'h' },
       },
@@ -126,6 +130,12 @@ export async function parseTransactionArgs(argv: string[]): Promise<TransactionC
     const ms = Math.round(seconds * 1000);
     clientOptions.timeouts = { ...clientOptions.timeouts, command: ms, content: ms, endOfMessage: ms };
     clientOptions.connectTimeout = ms;
+  }
+  const maxModificationBytes = values['max-modification-bytes'];
+  if (maxModificationBytes !== undefined) {
+    const bytes = Number(maxModificationBytes);
+    if (!Number.isSafeInteger(bytes) || bytes < 1) throw new UsageError(`--max-modification-bytes needs a positive number of bytes, got "${maxModificationBytes}"`);
+    clientOptions.modificationLimits = { ...clientOptions.modificationLimits, maxBytes: bytes };
   }
   let message: Buffer;
   try {

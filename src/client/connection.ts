@@ -25,7 +25,7 @@ import {
   type MtaCommand,
 } from '../protocol/index.js';
 import { MilterConnectionError, MilterProtocolError, MilterTimeoutError, MilterUsageError, type MilterClientError } from './errors.js';
-import { ModificationCollector, type Modification } from './modifications.js';
+import { ModificationCollector, type Modification, type ModificationLimits } from './modifications.js';
 import { DEFAULT_OFFER, readOptnegReply, type MilterOffer, type NegotiatedOptions, type NegotiationChecks } from './negotiation.js';
 
 /** Where the engine's bytes go. */
@@ -83,6 +83,8 @@ export interface MilterClientOptions {
   maxReplyPayload?: number;
   /** Largest command payload sent (default: no limit, as Postfix; Sendmail refuses above 65535). */
   maxCommandPayload?: number;
+  /** How much is collected at end of message before the exchange fails with `MODIFICATION_LIMIT` (default: 64 MiB, 100000 modifications). */
+  modificationLimits?: Partial<ModificationLimits>;
   /** Size of body chunks, at most 65535 (the default). */
   bodyChunkSize?: number;
   /** Replies accepted beyond the strict protocol. */
@@ -193,6 +195,7 @@ export class MilterConnection {
   private readonly chunkSize: number;
   private readonly maxCommandPayload: number;
   private readonly offer: MilterOffer;
+  private readonly modificationLimits: Partial<ModificationLimits>;
   private phase: Phase = 'new';
   private options: NegotiatedOptions | undefined;
   private pending: PendingReply | null = null;
@@ -219,6 +222,10 @@ export class MilterConnection {
       throw new MilterUsageError(`bodyChunkSize must be between 1 and ${Limits.CHUNK_SIZE}`);
     }
     this.maxCommandPayload = options.maxCommandPayload ?? Number.POSITIVE_INFINITY;
+    this.modificationLimits = options.modificationLimits ?? {};
+    for (const [name, value] of Object.entries(this.modificationLimits)) {
+      if (!Number.isSafeInteger(value) || value < 1) throw new MilterUsageError(`modificationLimits.${name} must be a positive integer`);
+    }
   }
 
   /** The negotiated options, once {@link negotiate} has succeeded. */
@@ -379,7 +386,7 @@ export class MilterConnection {
     return this.serial(async () => {
       this.expectPhase('eom', ['message']);
       if (options.macros !== undefined) this.send(encodeMacros(Command.BODYEOB, options.macros));
-      const collector = new ModificationCollector();
+      const collector = new ModificationCollector(this.modificationLimits);
       const pending = this.request('eom', encodeCommand({ type: 'eob' }), collector);
       const reply = await pending.promise;
       const result = this.toStageReply('eom', reply, pending.state);
@@ -569,12 +576,12 @@ export class MilterConnection {
       else throw error;
       return;
     }
-    const problem = this.accept(pending, reply);
+    const problem = this.accept(pending, reply, payload.length);
     if (problem !== undefined) this.fail(problem);
   }
 
   /** Applies one reply to the pending command; returns the error if the reply is not allowed. */
-  private accept(pending: PendingReply, reply: MilterReply): MilterProtocolError | undefined {
+  private accept(pending: PendingReply, reply: MilterReply, payloadBytes: number): MilterProtocolError | undefined {
     const stage = pending.stage;
     const unexpected = (): MilterProtocolError => new MilterProtocolError('UNEXPECTED_REPLY', `milter sent ${reply.type} where the protocol does not allow it`, stage);
     if (stage === 'negotiate') {
@@ -588,10 +595,7 @@ export class MilterConnection {
       return undefined;
     }
     if (modificationTypes.has(reply.type)) {
-      if (pending.collector !== undefined) {
-        pending.collector.add(reply);
-        return undefined;
-      }
+      if (pending.collector !== undefined) return pending.collector.add(reply, payloadBytes);
       if (reply.type === 'quarantine' && this.leniency.quarantineAnyStage) {
         pending.quarantine = text(reply.reason);
         return undefined;

@@ -28,7 +28,9 @@ export type MilterProtocolErrorCode =
   /** The OPTNEG reply asks for something that was not offered. */
   | 'NEGOTIATION'
   /** All REPLBODY packets must be contiguous (Postfix refuses a body edit split by other edits). */
-  | 'BODY_NOT_CONTIGUOUS';
+  | 'BODY_NOT_CONTIGUOUS'
+  /** More modifications, or more bytes of them, than the client collects (the client's `modificationLimits`). */
+  | 'MODIFICATION_LIMIT';
 
 /** The milter broke the protocol. The connection is unusable afterwards. */
 export class MilterProtocolError extends MilterClientError {

@@ -1,8 +1,28 @@
 /**
  * The changes a milter asks for at end of message, in a form that is easy to assert on: strings
- * decoded as UTF-8, consecutive REPLBODY packets joined into one body.
+ * decoded as UTF-8, consecutive REPLBODY packets joined into one body. What is collected is
+ * bounded: a milter that sends an endless body replacement fails the exchange, it does not fill
+ * the client's memory.
  */
 import { text, type MilterReply } from '../protocol/index.js';
+import { MilterProtocolError } from './errors.js';
+
+/** How much the client collects from a milter at end of message. */
+export interface ModificationLimits {
+  /** Payload bytes of all modifications of one message, the body replacement included. */
+  maxBytes: number;
+  /** Number of modifications of one message (a run of REPLBODY packets counts once). */
+  maxCount: number;
+}
+
+/**
+ * Default limits: far above what a real filter sends (a replaced body the size of the largest
+ * message an MTA takes by default; every recipient of a large list), far below what hurts.
+ */
+export const DEFAULT_MODIFICATION_LIMITS: Readonly<ModificationLimits> = Object.freeze({
+  maxBytes: 64 * 1024 * 1024,
+  maxCount: 100_000,
+});
 
 /** One change requested by the milter at end of message, in arrival order. */
 export type Modification =
@@ -24,20 +44,39 @@ export type Modification =
  */
 export class ModificationCollector {
   private readonly items: Modification[] = [];
-  private bodyParts: Buffer[] | null = null;
+  private readonly limits: ModificationLimits;
+  private body: GrowingBuffer | null = null;
+  private bytes = 0;
 
-  /** Adds a decoded reply that is a modification. */
-  add(reply: MilterReply): void {
+  constructor(limits: Partial<ModificationLimits> = {}) {
+    this.limits = { ...DEFAULT_MODIFICATION_LIMITS, ...limits };
+  }
+
+  /**
+   * Adds a decoded reply that is a modification.
+   * @param payloadBytes the size of the packet's payload
+   * @returns a `MODIFICATION_LIMIT` error, and the reply is dropped, when it would exceed a limit
+   */
+  add(reply: MilterReply, payloadBytes: number): MilterProtocolError | undefined {
+    this.bytes += payloadBytes;
+    if (this.bytes > this.limits.maxBytes) {
+      return new MilterProtocolError('MODIFICATION_LIMIT', `milter sent more than ${this.limits.maxBytes} bytes of modifications at end of message, the most this client collects`, 'eom');
+    }
+    const startsItem = reply.type !== 'replaceBody' || this.body === null;
+    if (startsItem && this.items.length + (this.body === null ? 0 : 1) >= this.limits.maxCount) {
+      return new MilterProtocolError('MODIFICATION_LIMIT', `milter sent more than ${this.limits.maxCount} modifications at end of message, the most this client collects`, 'eom');
+    }
     if (reply.type === 'replaceBody') {
-      // The payload may be a view of a socket buffer: keep a copy.
-      const chunk = Buffer.from(reply.chunk);
-      if (this.bodyParts === null) this.bodyParts = [chunk];
-      else this.bodyParts.push(chunk);
-      return;
+      // Copied into one growing buffer: the payload may be a view of a socket buffer, and many
+      // small packets must not cost an object each.
+      this.body ??= new GrowingBuffer();
+      this.body.append(reply.chunk);
+      return undefined;
     }
     this.flushBody();
     const modification = toModification(reply);
     if (modification !== undefined) this.items.push(modification);
+    return undefined;
   }
 
   /** The modifications so far, in arrival order. */
@@ -47,9 +86,34 @@ export class ModificationCollector {
   }
 
   private flushBody(): void {
-    if (this.bodyParts === null) return;
-    this.items.push({ type: 'replaceBody', body: Buffer.concat(this.bodyParts), packets: this.bodyParts.length });
-    this.bodyParts = null;
+    if (this.body === null) return;
+    this.items.push({ type: 'replaceBody', body: this.body.contents(), packets: this.body.parts });
+    this.body = null;
+  }
+}
+
+/** Bytes appended in parts, kept in one buffer that doubles when full. */
+class GrowingBuffer {
+  private buffer = Buffer.alloc(0);
+  private length = 0;
+  /** How many parts were appended. */
+  parts = 0;
+
+  append(chunk: Uint8Array): void {
+    const needed = this.length + chunk.length;
+    if (needed > this.buffer.length) {
+      const larger = Buffer.allocUnsafe(Math.max(needed, this.buffer.length * 2, 4096));
+      this.buffer.copy(larger, 0, 0, this.length);
+      this.buffer = larger;
+    }
+    this.buffer.set(chunk, this.length);
+    this.length = needed;
+    this.parts++;
+  }
+
+  /** The bytes appended so far, in a buffer of their exact size. */
+  contents(): Buffer {
+    return this.length === this.buffer.length ? this.buffer : Buffer.from(this.buffer.subarray(0, this.length));
   }
 }
 

@@ -2,6 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Protocol, encodeFrame, encodeReply, type Bytes, type MilterReply, type MtaCommand } from '../../src/protocol/index.js';
 import { MilterConnectionError, MilterProtocolError, MilterTimeoutError, MilterUsageError } from '../../src/client/errors.js';
+import type { MilterClientOptions } from '../../src/client/connection.js';
 import { FakeMilter, FULL_OPTNEG, continueAll, type Answer } from './fake-milter.js';
 
 const client = { hostname: 'mail.example.org', family: 'inet' as const, address: '192.0.2.1', port: 4711 };
@@ -341,3 +342,45 @@ for (const { name, answered, reply, run } of closingAfterReply) {
     assert.equal(milter.received.length, written, 'nothing written after the milter closed');
   });
 }
+
+const overLimit: Array<{ name: string; limits: MilterClientOptions['modificationLimits']; replies: Array<MilterReply<Bytes>>; message: RegExp }> = [
+  {
+    name: 'a body replacement larger than the byte limit',
+    limits: { maxBytes: 2500 },
+    replies: [1000, 1000, 1000].map((size) => ({ type: 'replaceBody', chunk: Buffer.alloc(size, 0x61) })),
+    message: /more than 2500 bytes of modifications/,
+  },
+  {
+    name: 'more modifications than the count limit',
+    limits: { maxCount: 4 },
+    replies: Array.from({ length: 5 }, (_, i) => ({ type: 'addRcpt', rcpt: `<r${i}@example.net>` })),
+    message: /more than 4 modifications/,
+  },
+];
+
+for (const { name, limits, replies, message } of overLimit) {
+  test(`${name} fails end of message with MODIFICATION_LIMIT and closes the connection`, async () => {
+    const milter = new FakeMilter((command) => (command.type === 'eob' ? [...replies, { type: 'accept' }] : continueAll()(command)), { modificationLimits: limits });
+    await openMessage(milter);
+    await assert.rejects(milter.connection.endOfMessage(), (error: unknown) => error instanceof MilterProtocolError && error.code === 'MODIFICATION_LIMIT' && message.test(error.message));
+    assert.equal(milter.closed, true);
+  });
+}
+
+test('modifications up to the limits are collected; many small body packets join into one body', async () => {
+  const chunks = Array.from({ length: 3000 }, (_, i) => Buffer.from([0x30 + (i % 10)]));
+  const milter = new FakeMilter(
+    (command) => (command.type === 'eob' ? [...chunks.map((chunk) => ({ type: 'replaceBody' as const, chunk })), { type: 'addHeader', name: 'X-A', value: 'b' }, { type: 'accept' }] : continueAll()(command)),
+    { modificationLimits: { maxBytes: 3000 + 'X-A\0b\0'.length, maxCount: 2 } },
+  );
+  await openMessage(milter);
+  const eom = await milter.connection.endOfMessage();
+  assert.deepEqual(eom.modifications, [
+    { type: 'replaceBody', body: Buffer.concat(chunks), packets: 3000 },
+    { type: 'addHeader', name: 'X-A', value: 'b' },
+  ]);
+});
+
+test('modification limits that are not positive integers are a usage error', () => {
+  assert.throws(() => new FakeMilter(continueAll(), { modificationLimits: { maxBytes: 0 } }), (error: unknown) => error instanceof MilterUsageError && /maxBytes/.test(error.message));
+});
