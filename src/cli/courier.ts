@@ -10,7 +10,8 @@ import { parseArgs } from 'node:util';
 import { FilterChain } from '../courier/chain.js';
 import { AlreadyRunningError, CourierFilterDaemon } from '../courier/daemon.js';
 import { CourierConfig } from '../courier/helpers/config.js';
-import { createCourierLogger, setHelperLogger, type CourierLogger } from '../courier/logging.js';
+import type { CourierLogger } from '../courier/logging.js';
+import { createLogger } from './logger.js';
 import { discoverCourierDirectories, type CourierDirectories } from '../courier/paths.js';
 import { closeReadyFd, hasReadyFd } from '../courier/ready-fd.js';
 import { formatReply, parseModuleReply, type FilterReply } from '../courier/reply.js';
@@ -126,8 +127,7 @@ async function prepare(flags: Flags): Promise<Prepared> {
     : early.directories;
   const { configCommand: _ignored, ...directoryOverrides } = fromSettings;
   const directories = { ...discovered, ...directoryOverrides, ...cliDirectories };
-  const logger = createCourierLogger({ name: settings?.name ?? name, level: flags['log-level'] ?? settings?.logLevel ?? 'info' });
-  setHelperLogger(logger);
+  const logger = createLogger({ name: settings?.name ?? name, level: flags['log-level'] ?? settings?.logLevel ?? 'info', fd: 2, timestamp: false });
   return { name: settings?.name ?? name, settings, settingsError, configPath, directories, logger };
 }
 
@@ -145,7 +145,7 @@ async function runDaemon(flags: Flags, startedByCourier: boolean): Promise<numbe
   const effective = settings ?? settingsFromObject({}, process.cwd());
   if (settingsError) {
     logger.error(
-      { event: 'config-error', err: settingsError.message, config: prepared.configPath },
+      { event: 'config-error', err: settingsError, config: prepared.configPath },
       `configuration unusable, every message gets "${effective.replies.tempfail}": ${settingsError.message}`,
     );
   }
@@ -158,7 +158,7 @@ async function runDaemon(flags: Flags, startedByCourier: boolean): Promise<numbe
       (await socketDirectoryFromModeFile(directories.sysconfdir, name)) ??
       'allfilters';
   } catch (error) {
-    logger.error({ event: 'config-error', err: (error as Error).message }, (error as Error).message);
+    logger.error({ event: 'config-error', err: error }, (error as Error).message);
     if (startedByCourier) closeReadyFd();
     return 2;
   }
@@ -192,7 +192,7 @@ async function runDaemon(flags: Flags, startedByCourier: boolean): Promise<numbe
     await daemon.start();
   } catch (error) {
     const message = (error as Error).message;
-    logger.error({ event: 'start-failed', err: message }, `cannot start: ${message}`);
+    logger.error({ event: 'start-failed', err: error }, `cannot start: ${message}`);
     if (startedByCourier) closeReadyFd();
     return error instanceof AlreadyRunningError ? 3 : 1;
   }
@@ -202,8 +202,8 @@ async function runDaemon(flags: Flags, startedByCourier: boolean): Promise<numbe
 
   // A crashed filter is never restarted by courierfilter and its socket then makes Courier
   // answer 432 for all mail; an error that escaped a module is logged and the daemon goes on.
-  process.on('uncaughtException', (error) => logger.error({ event: 'uncaught', err: error.message, stack: error.stack }, `uncaught exception: ${error.message}`));
-  process.on('unhandledRejection', (reason) => logger.error({ event: 'uncaught', err: String(reason) }, `unhandled rejection: ${String(reason)}`));
+  process.on('uncaughtException', (error) => logger.error({ event: 'uncaught', err: error }, `uncaught exception: ${error.message}`));
+  process.on('unhandledRejection', (reason) => logger.error({ event: 'uncaught', err: reason }, `unhandled rejection: ${String(reason)}`));
 
   const stop = (signal: string) => void daemon.stop(`signal ${signal}`);
   process.once('SIGTERM', () => stop('SIGTERM'));
@@ -225,7 +225,7 @@ async function reload(configPath: string, courier: CourierConfig, logger: Courie
     logger.info({ event: 'reloaded', modules: next.moduleNames }, `reloaded ${configPath}`);
     return next;
   } catch (error) {
-    logger.error({ event: 'reload-failed', err: (error as Error).message }, `reload failed, keeping the running configuration: ${(error as Error).message}`);
+    logger.error({ event: 'reload-failed', err: error }, `reload failed, keeping the running configuration: ${(error as Error).message}`);
     return undefined;
   }
 }

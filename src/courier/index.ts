@@ -12,7 +12,7 @@ export { discoverCourierDirectories, parseCourierConfigOutput, DEBIAN_COURIER_DI
 export { formatReply, parseModuleReply, replyEffect, InvalidReplyError, type FilterReply, type ReplyEffect } from './reply.js';
 export { parseRequest, MalformedRequestError, type FilterRequest } from './request.js';
 export { loadSettings, parseSettings, SettingsError, type DaemonSettings, type ModuleSettings, type FailureOutcome } from './settings.js';
-export { createCourierLogger, type CourierLogger } from './logging.js';
+export type { CourierLogger } from './logging.js';
 export * as control from './helpers/control.js';
 export { CourierConfig, compareVersions } from './helpers/config.js';
 export { CourierMessage, type HeaderField } from './helpers/message.js';

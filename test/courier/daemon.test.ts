@@ -195,7 +195,7 @@ describe('Courier daemon under a fake courierfilter', { timeout: 120_000 }, () =
     const filter = await startReady(['--name', 'mk', '--config', await configFile('modules: [{module: x, onError: sometimes}]\n')]);
     const reply = await sendRequest(join(var_, 'allfilters', 'mk'), requestFor(join(spoolFixtures, 'D-plain'), join(spoolFixtures, 'C-ipv4-mapped')));
     assert.equal(reply, '451 4.3.0 Mail filter temporarily unavailable, please try again later\n');
-    assert.ok(filter.records.some((r) => r.event === 'config-error' && /onError/.test(String(r.err))));
+    assert.ok(filter.records.some((r) => r.event === 'config-error' && /onError/.test(JSON.stringify(r.err))));
     assert.equal(await filter.stop(), 0);
   });
 

@@ -1,9 +1,9 @@
 /** `milterkit serve <filter-module>`: a milter daemon. */
 import { parseArgs } from 'node:util';
-import { pino } from 'pino';
 import { MilterServer, DEFAULT_SOCKET } from '../../server/server.js';
 import type { ErrorVerdict } from '../../milter/session.js';
 import { loadFilter } from '../load-filter.js';
+import { createLogger } from '../logger.js';
 import { isClusterWorker } from '../../server/cluster.js';
 
 const help = `usage: milterkit serve <filter-module> [options]
@@ -45,7 +45,7 @@ export async function run(argv: string[]): Promise<number> {
   }
   const errorVerdict = values['error-verdict'] ?? 'tempfail';
   if (!errorVerdicts.has(errorVerdict)) throw new Error(`--error-verdict must be one of ${[...errorVerdicts].join(', ')}`);
-  const logger = pino({ level: values['log-level'] ?? 'info', base: { name: 'milterkit' } });
+  const logger = createLogger({ name: 'milterkit', level: values['log-level'] ?? 'info' });
   const number = (value: string | undefined, name: string): number | undefined => {
     if (value === undefined) return undefined;
     const n = Number(value);

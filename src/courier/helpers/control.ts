@@ -11,7 +11,7 @@
  */
 import { open } from 'node:fs/promises';
 import { isIPv4 } from 'node:net';
-import { helperLogger, type CourierLogger } from '../logging.js';
+import type { CourierLogger } from '../logging.js';
 import { decodeUtf8OrMark, splitLines } from './text.js';
 
 /** Control files larger than this are refused rather than read into memory. */
@@ -343,8 +343,8 @@ export async function addRecipient(paths: readonly string[], recipient: string |
 export interface RemoveRecipientOptions {
   /** Why it was removed; goes into the delivery record and the log line. */
   reason?: string;
-  /** Where to log the removal (the process-wide helper logger by default). */
-  logger?: CourierLogger;
+  /** Where to log the removal (a module passes its context's `logger`): Courier logs nothing for it. */
+  logger: CourierLogger;
   /** Clock for the `S` record, in epoch seconds (tests pin it). */
   now?: () => number;
 }
@@ -361,7 +361,7 @@ export interface RemoveRecipientOptions {
 export async function removeRecipient(
   paths: readonly string[],
   recipient: string | RecipientData | ControlRecipient,
-  options: RemoveRecipientOptions = {},
+  options: RemoveRecipientOptions,
 ): Promise<ControlRecipient | undefined> {
   const matches =
     typeof recipient === 'string'
@@ -375,7 +375,7 @@ export async function removeRecipient(
   const reason = (options.reason ?? 'Removed by milterkit').replace(/[\r\n\0]+/g, ' ');
   const now = Math.floor(options.now?.() ?? Date.now() / 1000);
   await appendDurably(target.file, `I${target.index} R 250 Ok - ${reason}\nS${target.index} ${now}\n`);
-  (options.logger ?? helperLogger()).info(
+  options.logger.info(
     { event: 'recipient-removed', recipient: target.address, messageId: controlDataOf(files).messageId, reason },
     `removed recipient <${target.address}>: ${reason}`,
   );
