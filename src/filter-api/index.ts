@@ -1,0 +1,30 @@
+/**
+ * milterkit/filters: one filter API for every MTA. A filter is written once with
+ * {@link defineFilter}, put in a {@link Chain} with other filters, and run as a milter (Postfix,
+ * Sendmail), as a Courier global filter, or offline with the test kit.
+ *
+ * @packageDocumentation
+ */
+export * from './contract.js';
+export * from './decisions.js';
+export * from './transaction.js';
+export { HeaderList, HeaderEditError, type HeaderField } from './headers.js';
+export { Edits, EditError, type EditKind, type BodyInput, type EditLimits } from './draft.js';
+export { MessageView, type MessageContent, type BodyStore } from './message.js';
+export { OptionsError, validateOptions } from './options.js';
+export {
+  Chain,
+  ChainConfigError,
+  ConnectionRun,
+  MessageRun,
+  FAILURE_POLICIES,
+  DEFAULT_TIMEOUT_MS,
+  type ChainConfig,
+  type ChainEntryConfig,
+  type ChainEntry,
+  type ChainNeeds,
+  type FailurePolicy,
+  type MessageOutcome,
+  type StageOutcome,
+  type RecipientOutcome,
+} from './chain.js';
