@@ -99,10 +99,19 @@ export interface FilterDefinition<O = Record<string, unknown>, R = undefined> {
 // `any` here: the chain holds filters of unrelated option types; each hook gets its own.
 export type AnyFilter = FilterDefinition<any, any>;
 
-/** Checks a definition's shape and returns it, typed; use it as a module's default export. */
+/** Marks definitions made by {@link defineFilter}; a registry symbol, so that it holds across copies of the package. */
+const FILTER_MARK: unique symbol = Symbol.for('milterkit.filter-definition') as never;
+
+/** Checks a definition's shape and returns it, typed and marked; use it as a module's default export. */
 export function defineFilter<O = Record<string, unknown>, R = undefined>(definition: FilterDefinition<O, R>): FilterDefinition<O, R> {
   checkDefinition(definition, definition?.name ?? 'filter');
+  if (!Object.isFrozen(definition)) Object.defineProperty(definition, FILTER_MARK, { value: true });
   return definition;
+}
+
+/** True for a definition made by {@link defineFilter} (what a module exports to be run as a filter). */
+export function isFilterDefinition(value: unknown): value is AnyFilter {
+  return typeof value === 'object' && value !== null && (value as Record<symbol, unknown>)[FILTER_MARK] === true;
 }
 
 const EDIT_KINDS: ReadonlySet<string> = new Set(['headers', 'recipients', 'sender', 'body', 'quarantine']);

@@ -3,6 +3,7 @@ import { parseArgs } from 'node:util';
 import { MilterServer, DEFAULT_SOCKET } from '../../server/server.js';
 import type { ErrorVerdict } from '../../milter/session.js';
 import { loadFilter } from '../load-filter.js';
+import { milterFilterOf } from '../../frontends/load.js';
 import { createLogger } from '../logger.js';
 import { isClusterWorker } from '../../server/cluster.js';
 
@@ -53,7 +54,7 @@ export async function run(argv: string[]): Promise<number> {
     return n;
   };
   const server = new MilterServer({
-    filter: await loadFilter(positionals[0]!),
+    filter: await milterFilterOf(await loadFilter(positionals[0]!), logger),
     socket: values.socket ?? DEFAULT_SOCKET,
     socketMode: values['socket-mode'] === undefined ? undefined : parseInt(values['socket-mode'], 8),
     maxConnections: number(values['max-connections'], '--max-connections'),

@@ -5,11 +5,12 @@
 import { runTransactionCommand } from '../transaction.js';
 import { testMilter } from '../../testing/index.js';
 import { loadFilter } from '../load-filter.js';
+import { milterFilterOf } from '../../frontends/load.js';
 
 /** Runs the command; resolves to the exit status. */
 export async function run(argv: string[]): Promise<number> {
   return runTransactionCommand('test', argv, async (line) => {
-    const filter = await loadFilter(line.target);
+    const filter = await milterFilterOf(await loadFilter(line.target));
     const { connectTimeout: _unused, ...clientOptions } = line.client;
     return testMilter(filter, line.message, { ...line.options, clientOptions });
   });
