@@ -23,7 +23,7 @@ import {
   type AddressFamily,
   type MilterReply,
   type MtaCommand,
-} from '../protocol/index.js';
+} from '../protocol/codec.js';
 import { MilterConnectionError, MilterProtocolError, MilterTimeoutError, MilterUsageError, type MilterClientError } from './errors.js';
 import { ModificationCollector, type Modification, type ModificationLimits } from './modifications.js';
 import { DEFAULT_OFFER, readOptnegReply, type MilterOffer, type NegotiatedOptions, type NegotiationChecks } from './negotiation.js';

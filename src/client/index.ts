@@ -7,7 +7,7 @@
  */
 export { MilterClientError, MilterProtocolError, MilterTimeoutError, MilterConnectionError, MilterUsageError, type MilterProtocolErrorCode } from './errors.js';
 export { DEFAULT_OFFER, type MilterOffer, type MacroListStage, type NegotiatedOptions, type NegotiationChecks } from './negotiation.js';
-export { describeModification, type Modification } from './modifications.js';
+export type { Modification } from './modifications.js';
 export {
   MilterConnection,
   DEFAULT_TIMEOUTS,
@@ -23,5 +23,5 @@ export {
   type EndOfMessageReply,
   type ConnectDetails,
 } from './connection.js';
-export { connectMilter, attachSocket, DEFAULT_CONNECT_TIMEOUT, type ConnectOptions } from './socket.js';
-export { parseSocketSpec, formatSocketAddress, SocketSpecError, type SocketAddress } from '../net/socket-spec.js';
+export { connectMilter, DEFAULT_CONNECT_TIMEOUT, type ConnectOptions } from './socket.js';
+export { SocketSpecError, type SocketAddress } from '../net/socket-spec.js';

@@ -4,7 +4,7 @@
  * bounded: a milter that sends an endless body replacement fails the exchange, it does not fill
  * the client's memory.
  */
-import { text, type MilterReply } from '../protocol/index.js';
+import { text, type MilterReply } from '../protocol/codec.js';
 import { MilterProtocolError } from './errors.js';
 
 /** How much the client collects from a milter at end of message. */

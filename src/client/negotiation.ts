@@ -12,7 +12,7 @@ import {
   text,
   type MacroStageCode,
   type MilterReply,
-} from '../protocol/index.js';
+} from '../protocol/codec.js';
 import { MilterProtocolError } from './errors.js';
 
 /** What the MTA offers in its OPTNEG command. */

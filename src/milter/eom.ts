@@ -3,7 +3,7 @@
  * them, then the replacement body, all before the final verdict. Body packets are kept together
  * because Postfix refuses body replacement mixed with other modifications.
  */
-import { Limits, Reply, decodeReply, writeFrameHeader, FRAME_HEADER_SIZE } from '../protocol/index.js';
+import { Limits, Reply, decodeReply, writeFrameHeader, FRAME_HEADER_SIZE } from '../protocol/codec.js';
 import type { BodySource } from './milter.js';
 
 type Emit = (frame: Buffer) => void;

@@ -3,10 +3,10 @@
  * callbacks) into a way to make one filter instance per connection, and derives the negotiation
  * request from the callbacks it implements.
  */
-import { Action, ActionMask, MacroStage, Protocol, ProtocolMask, type MacroStageCode, type NegotiationRequest } from '../protocol/index.js';
+import { Action, ActionMask, MacroStage, Protocol, ProtocolMask, type MacroStageCode, type NegotiationRequest } from '../protocol/codec.js';
 import { Milter, actionBits, noCallbackBits, noReplyBits } from './milter.js';
 import type { CallbackResult, ClientInfo, MilterOptions, StageName } from './types.js';
-import type { AddressFamily } from '../protocol/index.js';
+import type { AddressFamily } from '../protocol/codec.js';
 
 /** Callbacks of the plain-object style: each receives the connection's filter instance first. */
 export interface MilterDefinition {

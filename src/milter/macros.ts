@@ -4,7 +4,7 @@
  * by each recipient. A `D` packet is kept raw and only parsed when a filter looks a macro up:
  * Postfix sends one before every header and every body chunk, and most filters read few macros.
  */
-import { Command, decodeMacros } from '../protocol/index.js';
+import { Command, decodeMacros } from '../protocol/codec.js';
 
 /** Slot per `D` stage byte; the lookup order is latest stage first. */
 const slotOrder = [

@@ -13,7 +13,7 @@ import {
   formatReplyText,
   hasNul,
   type Bytes,
-} from '../protocol/index.js';
+} from '../protocol/codec.js';
 import type { Logger } from '../log.js';
 import { ActionArgumentError, DisabledActionError, StageError } from './errors.js';
 import type { MacroStore } from './macros.js';

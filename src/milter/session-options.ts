@@ -38,3 +38,19 @@ export interface SessionIO {
   pause?(): void;
   resume?(): void;
 }
+
+/** A milter-side session as its transport drives it: bytes in, end of input, and its end. */
+export interface MilterSessionHandle {
+  /** Connection number, as in the logs. */
+  readonly id: number;
+  /** Resolves once the session has ended and the filter's `close()` has run. */
+  readonly closed: Promise<void>;
+  /** True when no callback runs and no packet waits: everything received has been answered. */
+  readonly idle: boolean;
+  /** Bytes received from the MTA. */
+  receive(chunk: Buffer): void;
+  /** The MTA closed its side of the connection. */
+  end(): void;
+  /** Ends the session now (abort and close callbacks still run); `force` skips waiting for a running callback. */
+  terminate(reason: string, force?: boolean): void;
+}

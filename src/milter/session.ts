@@ -25,7 +25,7 @@ import {
   type AddressFamily,
   type ConnectInfo,
   type NegotiationResult,
-} from '../protocol/index.js';
+} from '../protocol/codec.js';
 import { isIPv6 } from 'node:net';
 import { childLogger, silentLogger, type Logger } from '../log.js';
 import { EndOfMessage } from './eom.js';

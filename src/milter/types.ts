@@ -1,5 +1,5 @@
 /** Public types of the filter API. */
-import type { AddressFamily, NegotiationOffer, NegotiationRequest } from '../protocol/index.js';
+import type { AddressFamily, NegotiationOffer, NegotiationRequest } from '../protocol/codec.js';
 
 /**
  * What a callback answers. `continue` goes on; `accept` ends filtering of the message (or of the

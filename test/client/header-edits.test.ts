@@ -1,6 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { applyHeaderEdit, finishHeaderEdits, parseMessage, serializeMessage, type HeaderEdit, type HeaderEditRules, type HeaderEntry } from '../../src/mta/index.js';
+import { parseMessage, serializeMessage } from '../../src/mta/index.js';
+import { applyHeaderEdit, finishHeaderEdits, type HeaderEdit, type HeaderEditRules, type HeaderEntry } from '../../src/mta/header-edits.js';
 import { toCrlf } from '../../src/mta/message.js';
 
 /** Received (the MTA's), then A, B, A, C from the message. */

@@ -1,7 +1,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Protocol } from '../../src/protocol/index.js';
-import { Milter, defineMilter, compileFilter } from '../../src/index.js';
+import { Milter, defineMilter } from '../../src/index.js';
+import { compileFilter } from '../../src/milter/filter.js';
 import { Driver, mail, textOf, types } from './driver.js';
 
 test('plain-object style: callbacks get the connection instance first; NO bits follow the object', async () => {

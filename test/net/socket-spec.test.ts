@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { parseSocketSpec, formatSocketAddress, SocketSpecError, type SocketAddress } from '../../src/index.js';
+import { parseSocketSpec, formatSocketAddress, SocketSpecError, type SocketAddress } from '../../src/net/socket-spec.js';
 
 /** Every spelling administrators write, and what it means. */
 const specs: Array<[string, SocketAddress]> = [
