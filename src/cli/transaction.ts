@@ -219,7 +219,7 @@ export function formatReport(report: DeliveryReport, profile: MtaProfile): strin
   for (const modification of report.modifications) lines.push(`  ${describeModification(modification)}`);
   lines.push(`verdict: ${report.verdict}${report.decidedAt === undefined ? '' : ` (at ${report.decidedAt})`}`);
   if (report.smtpReply !== '') lines.push(`smtp reply: ${report.smtpReply.replace(/\r\n/g, '\n            ')}`);
-  if (report.quarantine !== undefined) lines.push(`quarantined: ${report.quarantine}`);
+  if (report.held) lines.push(`held (quarantined)${report.quarantine === undefined ? `: ${profile.name} keeps no reason` : `: ${report.quarantine}`}`);
   for (const rejected of report.recipients.rejected) lines.push(`recipient refused: ${rejected.recipient}: ${rejected.reply}`);
   if (report.configurationError !== undefined) lines.push(`configuration error: ${report.configurationError}`);
   if (report.error !== undefined) {
@@ -233,7 +233,7 @@ export function formatReport(report: DeliveryReport, profile: MtaProfile): strin
     lines.push(`envelope: from ${sender} to ${recipients.join(', ')}`);
   }
   if (report.message !== undefined) {
-    lines.push(`--- message as ${profile.name} would deliver it ---`);
+    lines.push(`--- message as ${profile.name} would ${report.held ? 'hold' : 'deliver'} it ---`);
     lines.push(serializeMessage(report.message).toString('utf8').replace(/\r\n/g, '\n').replace(/\n$/, ''));
   }
   return lines.join('\n') + '\n';

@@ -344,8 +344,11 @@ export class MilterConnection {
     });
   }
 
-  /** One header field: the value as the MTA sends it (folding with LF, leading space per HDR_LEADSPC). */
-  header(name: string, value: string, options: CommandOptions = {}): Promise<StageReply> {
+  /**
+   * One header field: the value as the MTA sends it (folding with LF, leading space per
+   * HDR_LEADSPC); bytes are sent as they are (8-bit header data), strings as UTF-8.
+   */
+  header(name: string, value: string | Buffer, options: CommandOptions = {}): Promise<StageReply> {
     return this.serial(async () => {
       this.expectPhase('header', ['message']);
       return this.stage('header', Command.HEADER, { type: 'header', name, value }, options.macros);

@@ -4,14 +4,14 @@
  *
  * | | Postfix | Sendmail |
  * |---|---|---|
- * | INSHEADER index | 0-based over the whole header, its own `Received:` included (0 = above it) | walks its internal list and links the field *after* the entry reached, so 0 lands below the first entry (`Received:`) |
+ * | INSHEADER index | 0-based over the whole header, its own `Received:` included (0 = above it) | walks its internal list, which starts with the configuration's default fields (a conditional `Return-Path:`, `Received:`, seven more conditional ones), and links the field *after* the entry reached: 0 lands above `Received:` |
  * | CHGHEADER index | 1-based among fields of that name, the first field of the header (its own `Received:`) skipped; 0 acts as 1 | 1-based among fields of that name that came from the client or a milter; 0 acts as 1 |
  * | delete | the field is gone: later indexes shift | the field stays counted until the end of the message |
  * | change of a missing field | appended (nothing for a delete) | appended (nothing for a delete) |
  *
  * Without HDR_LEADSPC both MTAs put one space before every value a milter sets.
  */
-import type { HeaderField } from './message.js';
+import { withValue, type HeaderField } from './message.js';
 
 /** Which MTA's rules apply. */
 export type HeaderEditRules = 'postfix' | 'sendmail';
@@ -20,6 +20,8 @@ export type HeaderEditRules = 'postfix' | 'sendmail';
 export interface HeaderEntry extends HeaderField {
   /** `mta`: added by the MTA itself (its `Received:`), never shown to milters. */
   origin: 'mta' | 'message' | 'milter';
+  /** An entry of the MTA's list that counts for indexes but is not delivered (Sendmail's conditional default fields). */
+  hidden?: boolean;
   /** Sendmail keeps deleted fields in its list (and counted) until the message is written. */
   deleted?: boolean;
 }
@@ -60,8 +62,9 @@ export function applyHeaderEdit(rules: HeaderEditRules, headers: HeaderEntry[], 
       }
       const target = headers[position]!;
       if (!deleting) {
-        target.value = value;
-        delete target.deleted;
+        const changed = withValue(target, value);
+        delete changed.deleted;
+        headers[position] = changed;
       } else if (rules === 'postfix') {
         headers.splice(position, 1);
       } else {
@@ -91,7 +94,9 @@ function findSendmail(headers: readonly HeaderEntry[], name: string, index: numb
   return -1;
 }
 
-/** The header as delivered: deleted fields dropped. */
+/** The header as delivered: deleted and hidden entries dropped. */
 export function finishHeaderEdits(headers: readonly HeaderEntry[]): HeaderField[] {
-  return headers.filter((field) => field.deleted !== true).map(({ name, value }) => ({ name, value }));
+  return headers
+    .filter((field) => field.deleted !== true && field.hidden !== true)
+    .map(({ origin: _origin, hidden: _hidden, deleted: _deleted, ...field }) => field);
 }

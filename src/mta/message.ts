@@ -1,8 +1,10 @@
 /**
  * A mail message as an MTA holds it: an ordered list of header fields, and a body with CRLF line
  * ends. Header values are kept exactly as they follow the colon (leading space included), with
- * folded lines joined by LF, which is how both MTAs hand them to milters.
+ * folded lines joined by LF, which is how both MTAs hand them to milters. Header bytes that are not
+ * UTF-8 (Latin-1, raw 8-bit) are kept as they are: both MTAs pass them on untouched.
  */
+import { isUtf8 } from 'node:buffer';
 
 /** One header field. */
 export interface HeaderField {
@@ -10,6 +12,11 @@ export interface HeaderField {
   name: string;
   /** Everything after the colon: leading whitespace kept, continuation lines joined with `\n`. */
   value: string;
+  /**
+   * The bytes of `value` when they are not UTF-8 (`value` then shows U+FFFD in their place). These
+   * bytes, not `value`, are what the milter gets and what is delivered.
+   */
+  raw?: Buffer;
 }
 
 /** A message: header fields in order, then the body. */
@@ -21,6 +28,7 @@ export interface MailMessage {
 
 const LF = 0x0a;
 const CR = 0x0d;
+const CRLF = Buffer.from('\r\n');
 
 /** Splits bytes into lines at LF, dropping the LF and a CR just before it. The last line may lack its LF. */
 function splitLines(data: Buffer): Buffer[] {
@@ -53,10 +61,37 @@ export function toCrlf(data: Buffer): Buffer {
   return out.subarray(0, offset);
 }
 
-/** Whether a line starts a header field: a name of printable characters, then a colon. */
-function headerNameLength(line: string): number {
-  const match = /^([\x21-\x39\x3b-\x7e]+)[ \t]*:/.exec(line);
-  return match === null ? -1 : match[0].length - 1;
+const COLON = 0x3a;
+const SPACE = 0x20;
+const TAB = 0x09;
+
+/** The length of the name when a line starts a header field (printable characters, then a colon), else -1. */
+function headerNameLength(line: Buffer): number {
+  let end = 0;
+  while (end < line.length && line[end]! >= 0x21 && line[end]! <= 0x7e && line[end] !== COLON) end++;
+  if (end === 0) return -1;
+  let colon = end;
+  while (colon < line.length && (line[colon] === SPACE || line[colon] === TAB)) colon++;
+  return line[colon] === COLON ? end : -1;
+}
+
+/** A header field from the bytes of its name and value; non-UTF-8 value bytes are kept in `raw`. */
+export function headerField(name: string, value: Buffer): HeaderField {
+  const field: HeaderField = { name, value: value.toString('utf8') };
+  if (!isUtf8(value)) field.raw = value;
+  return field;
+}
+
+/** The bytes of a field's value, as the milter gets it and as it is delivered. */
+export function headerValueBytes(field: HeaderField): Buffer {
+  return field.raw ?? Buffer.from(field.value, 'utf8');
+}
+
+/** A field with a new value (its old raw bytes dropped). */
+export function withValue<F extends HeaderField>(field: F, value: string): F {
+  const copy = { ...field, value };
+  delete copy.raw;
+  return copy;
 }
 
 /**
@@ -67,41 +102,58 @@ function headerNameLength(line: string): number {
  */
 export function parseMessage(input: Buffer | string): MailMessage {
   const data = typeof input === 'string' ? Buffer.from(input, 'utf8') : input;
-  const headers: HeaderField[] = [];
+  // Each field's name and the value bytes of its lines, decoded once the field is complete.
+  const fields: Array<{ name: string; lines: Buffer[] }> = [];
   let offset = 0;
   let first = true;
   while (offset < data.length) {
     const lf = data.indexOf(LF, offset);
     const next = lf < 0 ? data.length : lf + 1;
     const end = lf < 0 ? data.length : lf > offset && data[lf - 1] === CR ? lf - 1 : lf;
-    const line = data.toString('utf8', offset, end);
-    if (line === '') {
+    const line = data.subarray(offset, end);
+    if (line.length === 0) {
       offset = next;
       break;
     }
-    if (first && line.startsWith('From ')) {
+    if (first && line.toString('latin1', 0, 5) === 'From ') {
       first = false;
       offset = next;
       continue;
     }
     first = false;
-    const previous = headers[headers.length - 1];
-    if ((line[0] === ' ' || line[0] === '\t') && previous !== undefined) {
-      previous.value += '\n' + line;
+    const previous = fields[fields.length - 1];
+    if ((line[0] === SPACE || line[0] === TAB) && previous !== undefined) {
+      previous.lines.push(line);
     } else {
       const nameLength = headerNameLength(line);
       if (nameLength < 0) break;
-      headers.push({ name: line.slice(0, nameLength), value: line.slice(line.indexOf(':', nameLength) + 1) });
+      fields.push({ name: line.toString('latin1', 0, nameLength), lines: [line.subarray(line.indexOf(COLON, nameLength) + 1)] });
     }
     offset = next;
   }
+  const newline = Buffer.from('\n');
+  const headers = fields.map(({ name, lines }) => headerField(name, Buffer.concat(lines.flatMap((part, index) => (index === 0 ? [part] : [newline, part])))));
   return { headers, body: toCrlf(data.subarray(offset)) };
 }
 
 /** Writes a message back out with CRLF line ends. */
 export function serializeMessage(message: MailMessage): Buffer {
-  const head = message.headers.map((field) => `${field.name}:${field.value.replace(/\n/g, '\r\n')}\r\n`).join('');
-  return Buffer.concat([Buffer.from(head + '\r\n', 'utf8'), message.body]);
+  const parts: Buffer[] = [];
+  for (const field of message.headers) {
+    const value = headerValueBytes(field);
+    // toCrlf ends every line, the last one included; an empty value still needs its line end.
+    parts.push(Buffer.from(`${field.name}:`, 'utf8'), value.length === 0 ? CRLF : toCrlf(value));
+  }
+  parts.push(CRLF, message.body);
+  return Buffer.concat(parts);
+}
+
+/** Blind-copy fields, which neither MTA delivers. */
+export const BCC_FIELDS: ReadonlySet<string> = new Set(['bcc', 'resent-bcc']);
+
+/** Whether a field is one of the names in `set` (lower case; the field's case and trailing blanks ignored). */
+export function fieldNamed(field: HeaderField, set: ReadonlySet<string>): boolean {
+  return set.has(field.name.trim().toLowerCase());
 }
 
 /** A deep copy, so that edits do not reach the caller's message. */

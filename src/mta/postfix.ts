@@ -6,6 +6,7 @@ import { randomBytes } from 'node:crypto';
 import type { StageReply } from '../client/connection.js';
 import { DEFAULT_OFFER } from '../client/negotiation.js';
 import { classifyClientAddress } from './client-address.js';
+import { BCC_FIELDS, fieldNamed } from './message.js';
 import { envelopeMacro, rfc5322Date, type MtaProfile, type MtaState, type SmtpOutcome } from './profile.js';
 
 const REJECT = '550 5.7.1 Command rejected';
@@ -88,13 +89,23 @@ export const postfixProfile: MtaProfile = {
     const hostname = smtpClient.hostname ?? (family === 'unix' ? 'localhost' : `[${address}]`);
     return { hostname, family, address: address!, port: family === 'unix' ? 0 : smtpClient.port };
   },
-  receivedHeader(state, recipients, date) {
+  ownHeaders(state, recipients, date) {
     const peer = client(state);
     const forClause = recipients.length === 1 ? `\n\tfor ${recipients[0]}` : '';
-    return {
-      name: 'Received',
-      value: ` from ${state.client.helo} (${peer.name} [${peer.ip ?? 'unknown'}])\n\tby ${state.hostname} (Postfix) with ESMTP id ${state.queueId ?? 'unknown'}${forClause}; ${rfc5322Date(date)}`,
-    };
+    return [
+      {
+        name: 'Received',
+        value: ` from ${state.client.helo} (${peer.name} [${peer.ip ?? 'unknown'}])\n\tby ${state.hostname} (Postfix) with ESMTP id ${state.queueId ?? 'unknown'}${forClause}; ${rfc5322Date(date)}`,
+        origin: 'mta',
+      },
+    ];
+  },
+  receivedFields(fields) {
+    // cleanup(8) removes Bcc: before the milters see the header.
+    return fields.filter((field) => !fieldNamed(field, BCC_FIELDS));
+  },
+  deliveredFields(fields) {
+    return [...fields];
   },
   headerEditRules: 'postfix',
   queueIdAssigned(stage, acceptedRecipients) {
@@ -120,8 +131,6 @@ export const postfixProfile: MtaProfile = {
       }
       case 'shutdown':
         return { verdict: 'tempfail', reply: SHUTDOWN };
-      case 'discard':
-        return { verdict: 'discard', reply: '250 2.0.0 Ok: queued (discarded)' };
       default:
         return { verdict: 'accept', reply: '' };
     }
@@ -129,6 +138,8 @@ export const postfixProfile: MtaProfile = {
   acceptedReply(queueId) {
     return `250 2.0.0 Ok: queued as ${queueId}`;
   },
+  // The message goes to the hold queue; 3.7 logs "milter triggers HOLD action" and stores no reason.
+  keepsQuarantineReason: false,
   noRecipientsReply: '554 5.5.1 Error: no valid recipients',
   defaultAction: 'tempfail',
   defaultActionReply: TEMPFAIL,

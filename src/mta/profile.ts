@@ -5,7 +5,7 @@
  */
 import type { ConnectDetails, MilterClientOptions, StageReply } from '../client/connection.js';
 import type { MacroListStage } from '../client/negotiation.js';
-import type { HeaderEditRules } from './header-edits.js';
+import type { HeaderEditRules, HeaderEntry } from './header-edits.js';
 import type { HeaderField, MailMessage } from './message.js';
 
 /** The SMTP client, as the MTA sees it. */
@@ -46,7 +46,7 @@ export type DefaultAction = 'accept' | 'reject' | 'tempfail';
 
 /** A final reply as the MTA would give it to the SMTP client. */
 export interface SmtpOutcome {
-  verdict: 'accept' | 'reject' | 'tempfail' | 'discard';
+  verdict: 'accept' | 'reject' | 'tempfail';
   /** The SMTP reply line(s), CRLF between lines. */
   reply: string;
   /** Set when the MTA treats the milter's answer as a configuration error. */
@@ -77,8 +77,16 @@ export interface MtaProfile {
   macroValue(name: string, state: MtaState): string | undefined;
   /** The CONNECT command for a client. */
   connectDetails(client: SmtpClient): ConnectDetails;
-  /** The MTA's own header field, added above the message and never shown to milters. */
-  receivedHeader(state: MtaState, recipients: readonly string[], date: Date): HeaderField;
+  /**
+   * The MTA's own entries at the top of its header list, never shown to milters: its `Received:`
+   * and, for Sendmail, the default fields of its configuration that the delivery leaves out but
+   * INSHEADER indexes count (`hidden`).
+   */
+  ownHeaders(state: MtaState, recipients: readonly string[], date: Date): HeaderEntry[];
+  /** The client's header fields as the MTA keeps them, before milters see them (Postfix drops `Bcc:`). */
+  receivedFields(fields: readonly HeaderField[]): HeaderField[];
+  /** The header fields as written into the delivered copy (Sendmail rewrites address lists and drops `Bcc:`). */
+  deliveredFields(fields: readonly HeaderField[]): HeaderField[];
   /** Rules for header index arithmetic. */
   headerEditRules: HeaderEditRules;
   /** Whether the queue ID is known at this point (Postfix: after the first accepted recipient; Sendmail: from MAIL on). */
@@ -93,10 +101,16 @@ export interface MtaProfile {
   abortsAfter(ending: 'completed' | 'decided' | 'abandoned'): boolean;
   /** Whether QUIT is sent after the milter gave a verdict at CONNECT or HELO (Sendmail: yes; Postfix just closes). */
   quitAfterConnectionVerdict: boolean;
-  /** The SMTP outcome of a milter reply that ends a command. */
-  smtpOutcome(stage: SmtpCommandStage, reply: StageReply): SmtpOutcome;
-  /** The reply to an accepted message. */
+  /**
+   * The SMTP outcome of a reject or tempfail (or Postfix's shutdown) that ends a command; a discard
+   * is answered like an accepted message, by the session.
+   * @param address the address of the MAIL or RCPT command being answered (Sendmail quotes it)
+   */
+  smtpOutcome(stage: SmtpCommandStage, reply: StageReply, address?: string): SmtpOutcome;
+  /** The reply to an accepted message; also the reply to a discarded one. */
   acceptedReply(queueId: string): string;
+  /** Whether the reason of a quarantine is kept with the held message (Sendmail: its `q` line; Postfix 3.7 keeps none). */
+  keepsQuarantineReason: boolean;
   /** The reply at DATA when every recipient was refused. */
   noRecipientsReply: string;
   /** What happens to the message when the milter fails. */

@@ -62,13 +62,18 @@ export interface DeliveryReportData {
   smtpReply: string;
   /** The stage whose reply decided the verdict (absent when the message went all the way through). */
   decidedAt?: string;
-  /** Set when the message is held (quarantine). */
+  /**
+   * True when the milter quarantined the message: the MTA holds it (Postfix: hold queue; Sendmail:
+   * an `hf` queue file) instead of delivering it; `message` and `envelope` are what it holds.
+   */
+  held: boolean;
+  /** The quarantine reason, where the MTA keeps one with the held message (Sendmail; Postfix 3.7 keeps none). */
   quarantine?: string;
   recipients: { accepted: string[]; rejected: Array<{ recipient: string; reply: string }> };
   modifications: Modification[];
-  /** The envelope as delivered (after the milter's changes); absent when nothing is delivered. */
+  /** The envelope as delivered or held (after the milter's changes); absent when nothing is delivered. */
   envelope?: DeliveryEnvelope;
-  /** The message as delivered, MTA's `Received:` included; absent when nothing is delivered. */
+  /** The message as delivered or held, MTA's `Received:` included; absent when nothing is delivered. */
   message?: MailMessage;
   /** The failure that made the MTA apply its default action. */
   error?: MilterClientError | Error;
@@ -104,6 +109,7 @@ export class DeliveryReport implements DeliveryReportData {
   verdict!: MessageVerdict;
   smtpReply!: string;
   decidedAt?: string;
+  held!: boolean;
   quarantine?: string;
   recipients!: DeliveryReportData['recipients'];
   modifications!: Modification[];

@@ -7,8 +7,10 @@ import type { StageReply } from '../client/connection.js';
 import { DEFAULT_OFFER } from '../client/negotiation.js';
 import { Limits } from '../protocol/index.js';
 import { classifyClientAddress } from './client-address.js';
+import type { HeaderEntry } from './header-edits.js';
 import { headerValue } from './message.js';
 import { envelopeMacro, rfc5322Date, type MtaProfile, type MtaState, type SmtpCommandStage, type SmtpOutcome } from './profile.js';
+import { sendmailDeliveredFields } from './sendmail-headers.js';
 
 const TEMPFAIL = '451 4.3.2 Please try again later';
 
@@ -37,10 +39,51 @@ function sendmailReplyText(text: string): string | undefined {
   return text.replace(/%%/g, '%');
 }
 
+/** Reply codes whose text Sendmail starts with the address of the command (`<a@b>... `), at MAIL and RCPT. */
+const ADDRESSED_CODES: ReadonlySet<string> = new Set(['450', '550', '553']);
+
+/**
+ * A reply to MAIL or RCPT as Sendmail words it: for a 450, 550 or 553, the address and `... `
+ * follow the codes on the first line, and a single line without an enhanced code gets `X.0.0`.
+ */
+function addressedReply(text: string, address: string): string {
+  const code = text.slice(0, 3);
+  if (!ADDRESSED_CODES.has(code)) return text;
+  const multiLine = text.includes('\r\n');
+  const codes = /^\d{3}[ -](?:[245]\.\d{1,3}\.\d{1,3} )?/.exec(text)![0];
+  const enhanced = codes.length > 4 || multiLine ? '' : `${code[0]}.0.0 `;
+  return `${codes}${enhanced}${address}... ${text.slice(codes.length)}`;
+}
+
+/**
+ * The entries Sendmail's header list starts with: the `H` lines of an m4-generated configuration,
+ * in order. Apart from `Received:`, each is conditional on a mailer flag (`?P?` Return-Path,
+ * `?D?` dates, `?F?` From, `?x?` Full-Name, `?M?` Message-Id) and left out of the delivered copy;
+ * they still count for INSHEADER indexes.
+ */
+const DEFAULT_FIELDS_BEFORE_RECEIVED = ['Return-Path'];
+const DEFAULT_FIELDS_AFTER_RECEIVED = ['Resent-Date', 'Date', 'Resent-From', 'From', 'Full-Name', 'Resent-Message-Id', 'Message-Id'];
+
+function hiddenDefault(name: string): HeaderEntry {
+  return { name, value: '', origin: 'mta', hidden: true };
+}
+
 /** IPv6 addresses carry Sendmail's `IPv6:` prefix, in CONNECT and in macros alike. */
 function sendmailAddress(state: MtaState): string | undefined {
   const { family, address } = classifyClientAddress(state.client.address);
   return family === 'inet6' ? `IPv6:${address}` : address;
+}
+
+/** The outcome of a reject or tempfail, before the address is added to MAIL and RCPT replies. */
+function sendmailOutcome(stage: SmtpCommandStage, reply: StageReply): SmtpOutcome {
+  if (reply.verdict !== 'reject' && reply.verdict !== 'tempfail') return { verdict: 'accept', reply: '' };
+  if (reply.replyText !== undefined) {
+    const text = sendmailReplyText(reply.replyText);
+    // At CONNECT the text is ignored; its class still decides.
+    if (text !== undefined && stage !== 'connect') return { verdict: text[0] === '4' ? 'tempfail' : 'reject', reply: text };
+    if (text === undefined) return { verdict: 'reject', reply: rejectText(stage) };
+  }
+  return reply.verdict === 'reject' ? { verdict: 'reject', reply: rejectText(stage) } : { verdict: 'tempfail', reply: TEMPFAIL };
 }
 
 const ALPHANUMERIC = '0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwx';
@@ -112,14 +155,20 @@ export const sendmailProfile: MtaProfile = {
     const wire = family === 'inet6' ? `IPv6:${address}` : address!;
     return { hostname: smtpClient.hostname ?? `[${wire}]`, family, address: wire, port: smtpClient.port };
   },
-  receivedHeader(state, recipients, date) {
+  ownHeaders(state, recipients, date) {
     const address = sendmailAddress(state) ?? 'unknown';
     const forClause = recipients.length === 1 ? `\n\tfor ${recipients[0]}` : '';
-    return {
+    const received: HeaderEntry = {
       name: 'Received',
       value: ` from ${state.client.helo} (${state.client.hostname ?? `[${address}]`} [${address}])\n\tby ${state.hostname} (8.17.1.9/8.17.1.9) with ESMTP id ${state.queueId ?? 'unknown'}${forClause}; ${rfc5322Date(date)}`,
+      origin: 'mta',
     };
+    return [...DEFAULT_FIELDS_BEFORE_RECEIVED.map(hiddenDefault), received, ...DEFAULT_FIELDS_AFTER_RECEIVED.map(hiddenDefault)];
   },
+  receivedFields(fields) {
+    return [...fields];
+  },
+  deliveredFields: sendmailDeliveredFields,
   headerEditRules: 'sendmail',
   queueIdAssigned() {
     return true;
@@ -132,27 +181,14 @@ export const sendmailProfile: MtaProfile = {
     return ending === 'abandoned';
   },
   quitAfterConnectionVerdict: true,
-  smtpOutcome(stage, reply: StageReply): SmtpOutcome {
-    switch (reply.verdict) {
-      case 'reject':
-      case 'tempfail': {
-        if (reply.replyText !== undefined) {
-          const text = sendmailReplyText(reply.replyText);
-          // At CONNECT the text is ignored; its class still decides.
-          if (text !== undefined && stage !== 'connect') return { verdict: text[0] === '4' ? 'tempfail' : 'reject', reply: text };
-          if (text === undefined) return { verdict: 'reject', reply: rejectText(stage) };
-        }
-        return reply.verdict === 'reject' ? { verdict: 'reject', reply: rejectText(stage) } : { verdict: 'tempfail', reply: TEMPFAIL };
-      }
-      case 'discard':
-        return { verdict: 'discard', reply: '250 2.0.0 Message accepted for delivery (discarded)' };
-      default:
-        return { verdict: 'accept', reply: '' };
-    }
+  smtpOutcome(stage, reply: StageReply, address?: string): SmtpOutcome {
+    const outcome = sendmailOutcome(stage, reply);
+    return address === undefined || (stage !== 'mail' && stage !== 'rcpt') ? outcome : { ...outcome, reply: addressedReply(outcome.reply, address) };
   },
   acceptedReply(queueId) {
     return `250 2.0.0 ${queueId} Message accepted for delivery`;
   },
+  keepsQuarantineReason: true,
   noRecipientsReply: '503 5.0.0 Need RCPT (recipient)',
   // No F= flag: the message goes on as if the filter were not there.
   defaultAction: 'accept',

@@ -10,7 +10,7 @@ import type { MacroListStage, NegotiatedOptions } from '../client/negotiation.js
 import { Protocol } from '../protocol/index.js';
 import { applyModifications, bracketAddress, type DeliveryEnvelope, type EnvelopeRecipient } from './apply.js';
 import type { HeaderEntry } from './header-edits.js';
-import { addressesIn, cloneMessage, parseMessage, type MailMessage } from './message.js';
+import { addressesIn, cloneMessage, headerValueBytes, parseMessage, type MailMessage } from './message.js';
 import { macroKey, type MtaProfile, type MtaState, type SmtpClient, type SmtpCommandStage, type SmtpOutcome } from './profile.js';
 import { DeliveryReport, summarizeNegotiation, type MessageVerdict, type StageRecord } from './report.js';
 
@@ -45,6 +45,8 @@ export interface SessionOptions {
   /** SMTP commands the MTA did not recognise, sent as UNKNOWN after HELO. */
   unknownCommands?: string[];
 }
+
+const SPACE = 0x20;
 
 const listStageOf: Readonly<Record<'connect' | 'helo' | 'mail' | 'rcpt' | 'data' | 'eoh' | 'eom', MacroListStage>> = {
   connect: 'connect',
@@ -148,6 +150,7 @@ export class MtaSession {
   async deliver(input: MailMessage | Buffer | string, envelopeInput: EnvelopeInput = {}): Promise<DeliveryReport> {
     const message = Buffer.isBuffer(input) || typeof input === 'string' ? parseMessage(input) : cloneMessage(input);
     const envelope = resolveEnvelope(message, envelopeInput);
+    message.headers = this.profile.receivedFields(message.headers);
     if (!this.opened) await this.open();
     if (this.pendingRecordsReported) this.pendingRecords = [];
     this.pendingRecordsReported = true;
@@ -199,7 +202,7 @@ export class MtaSession {
     const mail = await this.step(records, 'mail', envelope.sender, (macros) =>
       this.connection.mail(envelope.sender, { ...macros, args: envelope.senderArgs === undefined ? [] : envelope.senderArgs.split(' ') }),
     );
-    const mailEnd = this.decided(run, 'mail', mail, message, envelope, envelope.recipients.map((r) => r.address));
+    const mailEnd = this.decided(run, 'mail', mail, message, envelope, envelope.recipients.map((r) => r.address), envelope.sender);
     if (mailEnd !== undefined) return { ending: 'decided', report: mailEnd };
 
     const recipients: EnvelopeRecipient[] = [];
@@ -211,7 +214,7 @@ export class MtaSession {
       );
       delete this.state.recipient;
       if (reply.verdict === 'reject' || reply.verdict === 'tempfail') {
-        const outcome = profile.smtpOutcome('rcpt', reply);
+        const outcome = profile.smtpOutcome('rcpt', reply, recipient.address);
         if (outcome.configurationError !== undefined) return { ending: 'decided', report: this.configurationError(run, 'rcpt', outcome) };
         run.rejected.push({ recipient: recipient.address, reply: outcome.reply });
         continue;
@@ -220,7 +223,15 @@ export class MtaSession {
       if (reply.verdict !== 'continue') {
         // ACCEPT or DISCARD on a recipient settles the whole message; the rest get no milter call.
         const rest = envelope.recipients.slice(envelope.recipients.indexOf(recipient) + 1);
-        const settled = this.decided(run, 'rcpt', reply, message, { ...envelope, recipients: [...recipients, ...rest] }, [...recipients, ...rest].map((r) => r.address));
+        const settled = this.decided(
+          run,
+          'rcpt',
+          reply,
+          message,
+          { ...envelope, recipients: [...recipients, ...rest] },
+          [...recipients, ...rest].map((r) => r.address),
+          recipient.address,
+        );
         if (settled !== undefined) return { ending: 'decided', report: settled };
       }
     }
@@ -257,7 +268,9 @@ export class MtaSession {
       this.profile.contentMacros && (protocol & off) === 0 ? this.macroOption(stage) : this.noMacros();
     for (const field of message.headers) {
       // Both MTAs drop exactly one space after the colon unless HDR_LEADSPC; Postfix trims the name.
-      const value = leadingSpace || !field.value.startsWith(' ') ? field.value : field.value.slice(1);
+      // The bytes go as they came: 8-bit header data reaches the milter unchanged.
+      const bytes = headerValueBytes(field);
+      const value = leadingSpace || bytes[0] !== SPACE ? bytes : bytes.subarray(1);
       const name = field.name.trimEnd();
       const options = contentMacros(Protocol.NOHDRS, 'eoh');
       const reply = await this.connection.header(name, value, options);
@@ -352,18 +365,41 @@ export class MtaSession {
     }
   }
 
-  /** A final verdict before end of message; undefined when the milter said continue. */
-  private decided(run: MessageRun, stage: SmtpCommandStage, reply: StageReply, message: MailMessage, envelope: DeliveryEnvelope, recipients: string[]): DeliveryReport | undefined {
+  /**
+   * A final verdict before end of message; undefined when the milter said continue.
+   * @param address the sender at MAIL, the recipient at RCPT
+   */
+  private decided(
+    run: MessageRun,
+    stage: SmtpCommandStage,
+    reply: StageReply,
+    message: MailMessage,
+    envelope: DeliveryEnvelope,
+    recipients: string[],
+    address?: string,
+  ): DeliveryReport | undefined {
     if (reply.quarantine !== undefined) run.quarantine = reply.quarantine;
     if (reply.verdict === 'continue' || reply.verdict === 'skip') return undefined;
     if (reply.verdict === 'accept') {
       run.accepted = recipients;
       return this.unfiltered(run, message, envelope, recipients, stage);
     }
-    const outcome = this.profile.smtpOutcome(stage, reply);
+    if (reply.verdict === 'discard') {
+      run.accepted = recipients;
+      return this.discarded(run, stage);
+    }
+    const outcome = this.profile.smtpOutcome(stage, reply, address);
     if (outcome.configurationError !== undefined) return this.configurationError(run, stage, outcome);
-    if (outcome.verdict === 'discard') run.accepted = recipients;
     return this.report(run, { verdict: outcome.verdict, smtpReply: outcome.reply, decidedAt: stage });
+  }
+
+  /**
+   * A discarded message: the client is told what an accepted one would be (both MTAs give their
+   * ordinary queued reply, queue ID included); nothing is delivered.
+   */
+  private discarded(run: MessageRun, stage: string, modifications: Modification[] = []): DeliveryReport {
+    this.assignQueueId();
+    return this.report(run, { verdict: 'discard', smtpReply: this.profile.acceptedReply(this.state.queueId!), decidedAt: stage, modifications });
   }
 
   /** The message goes through without (further) changes by the milter. */
@@ -374,14 +410,15 @@ export class MtaSession {
 
   /** Applies end-of-message results and builds the report of a message that reached delivery or a verdict at EOM. */
   private finishMessage(run: MessageRun, message: MailMessage, envelope: DeliveryEnvelope, finalReply: StageReply | undefined, modifications: Modification[], decidedAt?: string): DeliveryReport {
+    if (finalReply?.verdict === 'discard') return this.discarded(run, 'eom', modifications);
     if (finalReply !== undefined) {
       const outcome = this.profile.smtpOutcome('eom', finalReply);
       if (outcome.configurationError !== undefined) return this.configurationError(run, 'eom', outcome, modifications);
       return this.report(run, { verdict: outcome.verdict, smtpReply: outcome.reply, decidedAt: 'eom', modifications });
     }
     this.assignQueueId();
-    const mtaHeader: HeaderEntry = { ...this.profile.receivedHeader(this.state, run.accepted, this.options.date ?? new Date()), origin: 'mta' };
-    const headers: HeaderEntry[] = [mtaHeader, ...message.headers.map((field): HeaderEntry => ({ ...field, origin: 'message' }))];
+    const ownHeaders = this.profile.ownHeaders(this.state, run.accepted, this.options.date ?? new Date());
+    const headers: HeaderEntry[] = [...ownHeaders, ...message.headers.map((field): HeaderEntry => ({ ...field, origin: 'message' }))];
     const leadingSpace = this.negotiated !== undefined && (this.negotiated.protocol & Protocol.HDR_LEADSPC) !== 0;
     const applied = applyModifications(this.profile, headers, message.body, envelope, modifications, leadingSpace);
     if (applied.configurationError !== undefined) {
@@ -392,11 +429,15 @@ export class MtaSession {
       verdict: 'accept',
       smtpReply: this.profile.acceptedReply(this.state.queueId!),
       modifications,
-      message: applied.message,
+      message: { headers: this.profile.deliveredFields(applied.message.headers), body: applied.message.body },
       envelope: applied.envelope,
     };
     if (decidedAt !== undefined) data.decidedAt = decidedAt;
-    if (quarantine !== undefined) data.quarantine = quarantine;
+    if (quarantine !== undefined) {
+      // Held, not delivered: the message and envelope are what the MTA keeps in its quarantine.
+      data.held = true;
+      if (this.profile.keepsQuarantineReason) data.quarantine = quarantine;
+    }
     return this.report(run, data);
   }
 
@@ -429,6 +470,7 @@ export class MtaSession {
       modifications?: Modification[];
       message?: MailMessage;
       envelope?: DeliveryEnvelope;
+      held?: boolean;
       quarantine?: string;
       error?: Error;
       configurationError?: string;
@@ -439,10 +481,10 @@ export class MtaSession {
       stages: run.records,
       recipients: { accepted: data.verdict === 'accept' || data.verdict === 'discard' ? run.accepted : [], rejected: run.rejected },
       modifications: [],
+      held: false,
       ...data,
     });
     if (this.negotiated !== undefined) report.negotiated = summarizeNegotiation(this.negotiated);
-    if (report.quarantine === undefined && run.quarantine !== undefined && data.verdict === 'accept') report.quarantine = run.quarantine;
     return report;
   }
 }

@@ -188,11 +188,91 @@ test('ACCEPT at MAIL ends filtering of the message: no more commands, the messag
   assert.equal(report.header('Subject'), 'two spaces');
 });
 
-test('DISCARD at a recipient discards the whole message', async () => {
-  const script = (command: MtaCommand): Answer => (command.type === 'rcpt' ? [{ type: 'discard' }] : continueAll()(command));
-  const { report } = await run(sendmailProfile, script);
-  assert.equal(report.verdict, 'discard');
-  assert.equal(report.message, undefined);
+test('DISCARD at MAIL, at a recipient or at end of message drops the whole message; the client gets the ordinary queued reply', async () => {
+  const discardAt = (type: MtaCommand['type']) => (command: MtaCommand): Answer => (command.type === type ? [{ type: 'discard' }] : continueAll()(command));
+  const accepted = { postfix: '250 2.0.0 Ok: queued as QID1', sendmail: '250 2.0.0 QID1 Message accepted for delivery' };
+  for (const profile of [postfixProfile, sendmailProfile]) {
+    for (const stage of ['mail', 'rcpt', 'eob'] as const) {
+      const { report } = await run(profile, discardAt(stage));
+      assert.equal(report.verdict, 'discard', `${profile.name} ${stage}`);
+      assert.equal(report.smtpReply, accepted[profile.name as 'postfix' | 'sendmail'], `${profile.name} ${stage}`);
+      assert.equal(report.message, undefined);
+    }
+  }
+  // Without a given queue ID, the MTA's own one is in the reply.
+  const fresh = await run(sendmailProfile, discardAt('eob'), { macros: {} });
+  assert.match(fresh.report.smtpReply, /^250 2\.0\.0 \w{14} Message accepted for delivery$/);
+});
+
+test('reply texts at MAIL and RCPT: Sendmail puts "<address>... " after the codes of 450, 550 and 553 and supplies a missing enhanced code; Postfix keeps them (the e2e case reply-text-mail-rcpt)', async () => {
+  const cases: Array<{ stage: 'mail' | 'rcpt'; answer: MilterReply<Bytes>; postfix: string; sendmail: string }> = [
+    { stage: 'mail', answer: { type: 'replyCode', text: '550 5.7.1 Sender refused' }, postfix: '550 5.7.1 Sender refused', sendmail: '550 5.7.1 <alice@example.org>... Sender refused' },
+    { stage: 'mail', answer: { type: 'reject' }, postfix: '550 5.7.1 Command rejected', sendmail: '550 5.7.1 <alice@example.org>... Command rejected' },
+    { stage: 'mail', answer: { type: 'tempfail' }, postfix: '451 4.7.1 Service unavailable - try again later', sendmail: '451 4.3.2 Please try again later' },
+    { stage: 'rcpt', answer: { type: 'replyCode', text: '450 4.2.2 Mailbox full' }, postfix: '450 4.2.2 Mailbox full', sendmail: '450 4.2.2 <bob@example.net>... Mailbox full' },
+    { stage: 'rcpt', answer: { type: 'replyCode', text: '451 4.7.1 Greylisted' }, postfix: '451 4.7.1 Greylisted', sendmail: '451 4.7.1 Greylisted' },
+    { stage: 'rcpt', answer: { type: 'replyCode', text: '553 not here' }, postfix: '553 not here', sendmail: '553 5.0.0 <bob@example.net>... not here' },
+    { stage: 'rcpt', answer: { type: 'replyCode', text: '554 5.7.1 Policy' }, postfix: '554 5.7.1 Policy', sendmail: '554 5.7.1 Policy' },
+    {
+      stage: 'rcpt',
+      answer: { type: 'replyCode', text: '550-5.7.1 line one\r\n550 5.7.1 line two' },
+      postfix: '550-5.7.1 line one\r\n550 5.7.1 line two',
+      sendmail: '550-5.7.1 <bob@example.net>... line one\r\n550 5.7.1 line two',
+    },
+  ];
+  for (const { stage, answer, ...expected } of cases) {
+    const script = (command: MtaCommand): Answer => (command.type === stage ? [answer] : continueAll()(command));
+    for (const profile of [postfixProfile, sendmailProfile]) {
+      const { report } = await run(profile, script);
+      const reply = stage === 'mail' ? report.smtpReply : report.recipients.rejected[0]?.reply;
+      assert.equal(reply, expected[profile.name as 'postfix' | 'sendmail'], `${profile.name} ${stage} ${JSON.stringify(answer)}`);
+    }
+  }
+  // End of message has no address to quote.
+  const eom = await run(sendmailProfile, atEom({ type: 'replyCode', text: '550 5.7.1 Spam' }));
+  assert.equal(eom.report.smtpReply, '550 5.7.1 Spam');
+});
+
+test('address headers as delivered: Sendmail rewrites the lists and drops Bcc; Postfix drops Bcc before the milter sees it and keeps the rest (the e2e case address-headers)', async () => {
+  const addressed = [
+    'From: Sender Name <alice@example.org>',
+    'To: a@example.com,b@example.com',
+    'Cc: Carol <c@example.com>,',
+    '\tDave <d@example.com>',
+    'Reply-To: x@example.com ,  y@example.com',
+    'Sender: "Quoted, Name" <s@example.org>',
+    'To: Group: m@example.com,n@example.com;, (comment) o@example.com',
+    `Cc: ${Array.from({ length: 8 }, (_, i) => `user0${i}@example.com`).join(',')}`,
+    'Bcc: hidden@example.com',
+    'X-List: a@example.com,b@example.com',
+    'Subject: a,b',
+    '',
+    'body',
+  ].join('\n');
+  const deliver = async (profile: MtaProfile) => {
+    const milter = milterWith(continueAll(), profile);
+    const report = await runTransaction(milter.connection, addressed, { ...fixed, profile });
+    return { report, seen: milter.log.filter((line) => line.startsWith('header')).map((line) => line.split('=')[0]!.slice('header '.length)) };
+  };
+  const sendmail = await deliver(sendmailProfile);
+  assert.ok(sendmail.seen.includes('Bcc'), 'Sendmail shows Bcc to the milter');
+  assert.deepEqual(sendmail.report.headers('To').map((h) => h.value), [' a@example.com, b@example.com', ' Group: m@example.com, n@example.com;, (comment) o@example.com']);
+  assert.deepEqual(sendmail.report.headers('Cc').map((h) => h.value), [
+    ' Carol <c@example.com>, Dave <d@example.com>',
+    ' user00@example.com, user01@example.com, user02@example.com,\n        user03@example.com, user04@example.com, user05@example.com,\n        user06@example.com, user07@example.com',
+  ]);
+  assert.equal(sendmail.report.header('Reply-To'), 'x@example.com, y@example.com');
+  assert.equal(sendmail.report.header('Sender'), '"Quoted, Name" <s@example.org>');
+  assert.equal(sendmail.report.header('X-List'), 'a@example.com,b@example.com');
+  assert.equal(sendmail.report.header('Subject'), 'a,b');
+  assert.equal(sendmail.report.header('Bcc'), undefined);
+
+  const postfix = await deliver(postfixProfile);
+  assert.ok(!postfix.seen.includes('Bcc'), 'Postfix removes Bcc before the milter');
+  assert.equal(postfix.report.header('To'), 'a@example.com,b@example.com');
+  assert.equal(postfix.report.header('Cc'), 'Carol <c@example.com>,\n\tDave <d@example.com>');
+  assert.equal(postfix.report.header('Reply-To'), 'x@example.com ,  y@example.com');
+  assert.equal(postfix.report.header('Bcc'), undefined);
 });
 
 test('custom reply texts: %% becomes %, Postfix refuses a malformed one as a configuration error, Sendmail falls back to its default', async () => {
@@ -229,7 +309,20 @@ test('modifications are applied as each MTA would: envelope, body with CRLF, hea
   assert.equal(postfix.raw!.toString().split('\r\n')[0], 'X-Top: first');
 
   const sendmail = (await run(sendmailProfile, script)).report;
-  assert.deepEqual(sendmail.headers().map((h) => h.name).slice(0, 3), ['Received', 'X-Top', 'From']);
+  // Index 0 links the field after Sendmail's conditional Return-Path: above its Received too.
+  assert.deepEqual(sendmail.headers().map((h) => h.name).slice(0, 3), ['X-Top', 'Received', 'From']);
+});
+
+test('INSHEADER positions as each MTA delivers them (the e2e case insert-header-at-0): Sendmail counts its nine default entries', async () => {
+  const script = atEom(
+    { type: 'insertHeader', index: 0, name: 'X-First', value: '0' },
+    { type: 'insertHeader', index: 3, name: 'X-Third', value: '3' },
+    { type: 'insertHeader', index: 40, name: 'X-Past-End', value: '40' },
+    { type: 'continue' },
+  );
+  const names = async (profile: MtaProfile) => (await run(profile, script)).report.headers().map((h) => h.name);
+  assert.deepEqual(await names(postfixProfile), ['X-First', 'Received', 'From', 'X-Third', 'To', 'Subject', 'X-Folded', 'Message-Id', 'X-Past-End']);
+  assert.deepEqual(await names(sendmailProfile), ['X-First', 'Received', 'X-Third', 'From', 'To', 'Subject', 'X-Folded', 'Message-Id', 'X-Past-End']);
 });
 
 test('Postfix refuses a body replacement split by other edits; Sendmail joins the pieces', async () => {
@@ -247,14 +340,22 @@ test('Postfix refuses a body replacement split by other edits; Sendmail joins th
   assert.equal(sendmail.bodyText, 'two\r\n');
 });
 
-test('QUARANTINE holds the message: at end of message in both MTAs, at any stage in Postfix', async () => {
-  const eom = await run(sendmailProfile, atEom({ type: 'quarantine', reason: 'suspicious' }, { type: 'continue' }));
-  assert.equal(eom.report.verdict, 'accept');
-  assert.equal(eom.report.quarantine, 'suspicious');
+test('QUARANTINE holds the message, not delivers it: at end of message in both MTAs, at any stage in Postfix, which keeps no reason', async () => {
+  const quarantined = atEom({ type: 'quarantine', reason: 'suspicious' }, { type: 'continue' });
+  const sendmail = (await run(sendmailProfile, quarantined)).report;
+  assert.equal(sendmail.verdict, 'accept');
+  assert.equal(sendmail.held, true);
+  assert.equal(sendmail.quarantine, 'suspicious');
+  assert.equal(sendmail.header('Subject'), 'two spaces', 'the held copy');
+  const postfix = (await run(postfixProfile, quarantined)).report;
+  assert.equal(postfix.held, true);
+  assert.equal(postfix.quarantine, undefined);
   const early = (command: MtaCommand): Answer => (command.type === 'mail' ? [{ type: 'quarantine', reason: 'early' }, { type: 'continue' }] : continueAll()(command));
-  assert.equal((await run(postfixProfile, early)).report.quarantine, 'early');
+  const postfixEarly = (await run(postfixProfile, early)).report;
+  assert.deepEqual([postfixEarly.held, postfixEarly.quarantine], [true, undefined]);
   const sendmailEarly = await run(sendmailProfile, early);
   assert.equal(sendmailEarly.report.error?.name, 'MilterProtocolError');
+  assert.equal((await run(postfixProfile)).report.held, false);
 });
 
 test('a milter failure applies the default action: Postfix tempfails, Sendmail (no F= flag) delivers unfiltered', async () => {
