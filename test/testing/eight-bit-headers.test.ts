@@ -1,7 +1,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Milter } from '../../src/index.js';
-import { parseMessage, serializeMessage, testMilter } from '../../src/testing/index.js';
+import { parseMessage, serializeMessage } from '../../src/mta/index.js';
+import { testMilter } from '../../src/testing/index.js';
 
 /** Keeps the bytes of every header value exactly as the filter received them. */
 class HeaderBytes extends Milter {
