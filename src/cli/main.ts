@@ -9,10 +9,11 @@ const commands: Record<string, string> = {
   test: 'run a filter module offline on a message file',
   send: 'drive a running milter over its socket with a message file',
   courier: 'run the Courier global filter daemon',
+  'check-config': 'check a filter chain configuration file and print the effective chain',
 };
 
 function usage(): string {
-  const lines = Object.entries(commands).map(([name, text]) => `  ${name.padEnd(8)} ${text}`);
+  const lines = Object.entries(commands).map(([name, text]) => `  ${name.padEnd(12)} ${text}`);
   return `usage: milterkit <command> [options]\n\n${lines.join('\n')}\n\nmilterkit <command> --help shows a command's options.\n`;
 }
 

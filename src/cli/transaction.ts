@@ -50,7 +50,7 @@ const macroStages: ReadonlySet<string> = new Set(['connect', 'helo', 'envfrom', 
 
 /** Usage text of a command. */
 export function usage(command: 'test' | 'send'): string {
-  const target = command === 'test' ? '<filter-module>' : '<socket-spec>';
+  const target = command === 'test' ? '<filter-module|chain.yaml>' : '<socket-spec>';
   const what = command === 'test' ? 'Runs a filter module in-process on a message' : 'Drives a running milter (any language) over its socket with a message';
   return `usage: milterkit ${command} ${target} <message.eml|-> [options]
 

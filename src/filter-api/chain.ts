@@ -117,7 +117,7 @@ export class Chain {
     readonly limits: EditLimits,
     readonly log: Logger,
   ) {
-    this.needs = computeNeeds(entries, trusting);
+    this.needs = chainNeeds(entries, trusting);
   }
 
   /**
@@ -126,25 +126,10 @@ export class Chain {
    */
   static async load(config: ChainConfig): Promise<Chain> {
     const log = config.logger ?? silentLogger;
-    const names = config.filters.map((entry) => entry.name ?? entry.filter.name);
-    names.forEach((name, index) => {
-      if (names.indexOf(name) !== index) throw new ChainConfigError(`the name "${name}" is used twice in the chain (give one a name)`, index, ['name']);
-    });
+    const checked = Chain.check(config);
     const entries: ChainEntry[] = [];
     for (const [index, entry] of config.filters.entries()) {
-      const name = names[index]!;
-      for (const other of entry.for ?? []) {
-        const at = names.indexOf(other);
-        if (at < 0) throw new ChainConfigError(`"${name}" for ${other}: no filter of that name in the chain`, index, ['for']);
-        if (at <= index) throw new ChainConfigError(`"${name}" for ${other}: a filter can only bypass filters after it`, index, ['for']);
-      }
-      let options: Record<string, unknown>;
-      try {
-        options = validateOptions(entry.filter, entry.options);
-      } catch (error) {
-        const path = (error as { path?: (string | number)[] }).path ?? [];
-        throw new ChainConfigError(`filter "${name}": ${(error as Error).message}`, index, ['options', ...path]);
-      }
+      const { name, options } = checked[index]!;
       const entryLog = childLogger(log, { filter: name });
       let resources: unknown;
       try {
@@ -178,14 +163,43 @@ export class Chain {
     );
   }
 
+  /**
+   * Checks a chain's settings without starting any filter: names, `for` lists, options.
+   * @returns each entry's name and options with the schema's defaults filled in
+   * @throws ChainConfigError naming the entry (and the option) at fault
+   */
+  static check(config: ChainConfig): Array<{ name: string; options: Record<string, unknown> }> {
+    const names = config.filters.map((entry) => entry.name ?? entry.filter.name);
+    names.forEach((name, index) => {
+      if (names.indexOf(name) !== index) throw new ChainConfigError(`the name "${name}" is used twice in the chain (give one a name)`, index, ['name']);
+    });
+    return config.filters.map((entry, index) => {
+      const name = names[index]!;
+      for (const other of entry.for ?? []) {
+        const at = names.indexOf(other);
+        if (at < 0) throw new ChainConfigError(`"${name}" for ${other}: no filter of that name in the chain`, index, ['for']);
+        if (at <= index) throw new ChainConfigError(`"${name}" for ${other}: a filter can only bypass filters after it`, index, ['for']);
+      }
+      try {
+        return { name, options: validateOptions(entry.filter, entry.options) };
+      } catch (error) {
+        const path = (error as { path?: (string | number)[] }).path ?? [];
+        throw new ChainConfigError(`filter "${name}": ${(error as Error).message}`, index, ['options', ...path]);
+      }
+    });
+  }
+
   /** Starts serving one SMTP connection (on Courier: one message). */
   connection(client: ClientInfo, raw: RawMtaData): ConnectionRun {
     return new ConnectionRun(this, client, raw);
   }
 
-  /** Runs every filter's `close` (errors are logged). */
-  async close(): Promise<void> {
-    await closeEntries(this.entries);
+  private closing: Promise<void> | undefined;
+
+  /** Runs every filter's `close` once (errors are logged). */
+  close(): Promise<void> {
+    this.closing ??= closeEntries(this.entries);
+    return this.closing;
   }
 }
 
@@ -199,7 +213,8 @@ async function closeEntries(entries: readonly ChainEntry[]): Promise<void> {
   }
 }
 
-function computeNeeds(entries: readonly ChainEntry[], trusting: boolean): ChainNeeds {
+/** What a chain with these entries needs from the MTA (known before any filter starts). */
+export function chainNeeds(entries: readonly { readonly filter: AnyFilter; readonly trusting?: boolean }[], trusting: boolean): ChainNeeds {
   const stages = new Set<HookStage>();
   const edits = new Set<EditKind>();
   const facets = new Set<TransactionFacet>();
@@ -207,7 +222,7 @@ function computeNeeds(entries: readonly ChainEntry[], trusting: boolean): ChainN
   if (trusting || entries.some((entry) => entry.trusting)) facets.add('auth');
   for (const entry of entries) {
     for (const stage of HOOK_STAGES) if (typeof entry.filter[stage] === 'function') stages.add(stage);
-    for (const kind of entry.edits) edits.add(kind);
+    for (const kind of entry.filter.edits ?? []) edits.add(kind);
     for (const facet of entry.filter.needs ?? []) facets.add(facet);
     for (const [stage, names] of Object.entries(entry.filter.macros ?? {}) as [MacroStage, readonly string[]][]) {
       const list = (macros[stage] ??= []);

@@ -14,6 +14,7 @@ export { MessageView, type MessageContent, type BodyStore } from './message.js';
 export { OptionsError, validateOptions } from './options.js';
 export {
   Chain,
+  chainNeeds,
   ChainConfigError,
   ConnectionRun,
   MessageRun,
@@ -28,3 +29,5 @@ export {
   type StageOutcome,
   type RecipientOutcome,
 } from './chain.js';
+export { ConfigError, parseConfig, readConfig, startChain, type Configuration, type ConfigLoadOptions } from './config.js';
+export { CONFIG_SCHEMA, type ConfigFile, type ChainEntrySpec } from './config-schema.js';

@@ -7,7 +7,7 @@
  *
  * @packageDocumentation
  */
-import type { Chain, ConnectionRun, MessageRun, StageOutcome } from '../filter-api/chain.js';
+import type { Chain, ChainNeeds, ConnectionRun, MessageRun, StageOutcome } from '../filter-api/chain.js';
 import type { Decision, SmtpReply } from '../filter-api/decisions.js';
 import type { Draft, EditKind } from '../filter-api/draft.js';
 import type { HeaderField } from '../filter-api/headers.js';
@@ -26,8 +26,8 @@ const ACTIONS_BY_EDIT: Readonly<Record<EditKind, readonly ActionName[]>> = {
 };
 
 /** The milter options a chain needs: actions for its edits, macros for the facts it reads. */
-export function milterOptionsFor(chain: Chain): MilterOptions {
-  const { edits, facets, macros: filterMacros } = chain.needs;
+export function milterOptionsFor(needs: ChainNeeds): MilterOptions {
+  const { edits, facets, macros: filterMacros } = needs;
   const actions = new Set<ActionName>();
   for (const kind of edits) for (const action of ACTIONS_BY_EDIT[kind]) actions.add(action);
   // A quarantine decision needs the action whether or not any filter edits.
@@ -43,7 +43,7 @@ export function milterOptionsFor(chain: Chain): MilterOptions {
   if (facets.has('tls')) want('envfrom', '{tls_version}', '{cipher}', '{cipher_bits}');
   want('eom', 'i');
   for (const [stage, names] of Object.entries(filterMacros)) want(stage as MacroStageName, ...names);
-  return { actions: [...actions], noReply: chain.needs.stages.has('message') ? ['header', 'body'] : [], macros };
+  return { actions: [...actions], noReply: needs.stages.has('message') ? ['header', 'body'] : [], macros };
 }
 
 function verdictFor(milter: Milter, decision: Decision): Verdict {
@@ -67,6 +67,12 @@ function verifiedName(hostname: string): string | undefined {
   return hostname === '' || hostname === 'unknown' || hostname.startsWith('[') ? undefined : hostname;
 }
 
+/** Told when a connection starts and ends using the chain (to know when an old chain is idle). */
+export interface ConnectionLifecycle {
+  opened?(): void;
+  closed?(): void;
+}
+
 /**
  * Builds the Milter class that runs `chain`. Pass it to a `MilterServer` or the test kit.
  *
@@ -76,12 +82,13 @@ function verifiedName(hostname: string): string | undefined {
  * const server = new MilterServer({ filter: chainMilter(chain), socket: 'inet:8890@127.0.0.1' });
  * ```
  */
-export function chainMilter(chain: Chain): typeof Milter {
+export function chainMilter(chain: Chain, lifecycle: ConnectionLifecycle = {}): typeof Milter {
   const maxMessageBytes = chain.limits.maxBodyBytes;
 
   class ChainMilter extends Milter {
-    static override options: MilterOptions = milterOptionsFor(chain);
+    static override options: MilterOptions = milterOptionsFor(chain.needs);
     private client: ClientInfo = {};
+    private connected = false;
     private connection: ConnectionRun | undefined;
     private run: MessageRun | undefined;
     /** Recipients as the MTA wrote them, for DELRCPT. */
@@ -100,6 +107,8 @@ export function chainMilter(chain: Chain): typeof Milter {
     }
 
     override connect(hostname: string, _family: AddressFamily, address: string | undefined, port: number | undefined): CallbackResult {
+      if (!this.connected) lifecycle.opened?.();
+      this.connected = true;
       const name = verifiedName(hostname);
       this.client = { ...(address === undefined ? {} : { address }), ...(port ? { port } : {}), ...(name === undefined ? {} : { hostname: name }) };
     }
@@ -204,6 +213,8 @@ export function chainMilter(chain: Chain): typeof Milter {
     override close(): void {
       this.endMessage();
       this.connection?.close();
+      if (this.connected) lifecycle.closed?.();
+      this.connected = false;
     }
   }
 
