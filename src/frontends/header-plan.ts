@@ -9,13 +9,16 @@
  * 3. new fields, in final order: ADDHEADER when they go last, else INSHEADER at the index that
  *    puts them right below the field before them, counted the way that MTA counts.
  *
- * The MTA's own first field (its `Received:`), which filters never see, is part of the
- * simulation, so new fields never land above it.
+ * The MTA's own entries at the top of its list, which filters never see, are part of the
+ * simulation, so new fields never land above them: Postfix's `Received:`; for Sendmail, the
+ * default fields of an m4-generated configuration around its `Received:` (conditional ones are
+ * not delivered but count for INSHEADER).
  *
  * @packageDocumentation
  */
 import type { ModelField } from '../filter-api/headers.js';
 import { applyHeaderEdit, type HeaderEditRules, type HeaderEntry } from '../mta/header-edits.js';
+import { DEFAULT_FIELDS_AFTER_RECEIVED, DEFAULT_FIELDS_BEFORE_RECEIVED } from '../mta/sendmail.js';
 
 /** One header operation for the MTA. */
 export type HeaderOperation =
@@ -25,6 +28,14 @@ export type HeaderOperation =
   | { readonly type: 'add'; readonly name: string; readonly value: string };
 
 type Tracked = HeaderEntry & { key?: ModelField };
+
+/** The entries each MTA's header list starts with, before the client's fields. */
+export function mtaHeaderPrefix(rules: HeaderEditRules): HeaderEntry[] {
+  const received: HeaderEntry = { name: 'Received', value: ' by the MTA', origin: 'mta' };
+  if (rules === 'postfix') return [received];
+  const hidden = (name: string): HeaderEntry => ({ name, value: '', origin: 'mta', hidden: true });
+  return [...DEFAULT_FIELDS_BEFORE_RECEIVED.map(hidden), received, ...DEFAULT_FIELDS_AFTER_RECEIVED.map(hidden)];
+}
 
 function occurrence(received: readonly { name: string }[], position: number): number {
   const name = received[position]!.name.toLowerCase();
@@ -56,7 +67,8 @@ export function planHeaderOperations(rules: HeaderEditRules, received: readonly 
   const placed: HeaderOperation[] = [...operations];
 
   // Simulate the MTA's header after the changes and deletes, then place each new field.
-  const simulated: Tracked[] = [{ name: 'Received', value: ' by the MTA', origin: 'mta' }];
+  const simulated: Tracked[] = mtaHeaderPrefix(rules);
+  const top = simulated.length - 1;
   const byPosition = new Map<number, ModelField>(final.filter((f) => f.received !== undefined).map((f) => [f.received!, f]));
   received.forEach((field, position) => simulated.push({ name: field.name, value: ' ' + field.value, origin: 'message', ...(byPosition.has(position) ? { key: byPosition.get(position)! } : {}) }));
   for (const operation of operations) {
@@ -65,8 +77,8 @@ export function planHeaderOperations(rules: HeaderEditRules, received: readonly 
   let previous: ModelField | undefined;
   for (const field of final) {
     if (field.received === undefined) {
-      const after = previous === undefined ? 0 : simulated.findIndex((entry) => entry.key === previous);
-      const last = simulated.findLastIndex((entry) => entry.deleted !== true);
+      const after = previous === undefined ? top : simulated.findIndex((entry) => entry.key === previous);
+      const last = simulated.findLastIndex((entry) => entry.deleted !== true && entry.hidden !== true);
       let operation: HeaderOperation;
       if (after >= last) {
         operation = { type: 'add', name: field.name, value: field.value };

@@ -61,8 +61,8 @@ function addressedReply(text: string, address: string): string {
  * `?D?` dates, `?F?` From, `?x?` Full-Name, `?M?` Message-Id) and left out of the delivered copy;
  * they still count for INSHEADER indexes.
  */
-const DEFAULT_FIELDS_BEFORE_RECEIVED = ['Return-Path'];
-const DEFAULT_FIELDS_AFTER_RECEIVED = ['Resent-Date', 'Date', 'Resent-From', 'From', 'Full-Name', 'Resent-Message-Id', 'Message-Id'];
+export const DEFAULT_FIELDS_BEFORE_RECEIVED = ['Return-Path'];
+export const DEFAULT_FIELDS_AFTER_RECEIVED = ['Resent-Date', 'Date', 'Resent-From', 'From', 'Full-Name', 'Resent-Message-Id', 'Message-Id'];
 
 function hiddenDefault(name: string): HeaderEntry {
   return { name, value: '', origin: 'mta', hidden: true };

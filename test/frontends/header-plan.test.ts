@@ -1,12 +1,12 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { HeaderList } from '../../src/filter-api/index.js';
-import { planHeaderOperations } from '../../src/frontends/header-plan.js';
+import { mtaHeaderPrefix, planHeaderOperations } from '../../src/frontends/header-plan.js';
 import { applyHeaderEdit, finishHeaderEdits, type HeaderEditRules, type HeaderEntry } from '../../src/mta/header-edits.js';
 
 /** Applies planned operations the way each MTA does (the test kit's rules, checked on the real MTAs). */
 function deliver(rules: HeaderEditRules, received: Array<{ name: string; value: string }>, list: HeaderList): Array<{ name: string; value: string }> {
-  const headers: HeaderEntry[] = [{ name: 'Received', value: ' by mta', origin: 'mta' }, ...received.map((f) => ({ name: f.name, value: ' ' + f.value, origin: 'message' as const }))];
+  const headers: HeaderEntry[] = [...mtaHeaderPrefix(rules), ...received.map((f) => ({ name: f.name, value: ' ' + f.value, origin: 'message' as const }))];
   for (const op of planHeaderOperations(rules, received, list.fields)) {
     const edit =
       op.type === 'add'
@@ -18,7 +18,7 @@ function deliver(rules: HeaderEditRules, received: Array<{ name: string; value: 
   }
   const delivered = finishHeaderEdits(headers).map((f) => ({ name: f.name, value: f.value.slice(1) }));
   // Nothing may land above the MTA's own field.
-  assert.deepEqual(delivered[0], { name: 'Received', value: 'by mta' });
+  assert.deepEqual(delivered[0], { name: 'Received', value: 'by the MTA' });
   return delivered.slice(1);
 }
 
@@ -69,5 +69,6 @@ test('deletes of same-name fields go highest first; new fields go right below th
     { type: 'delete', name: 'Received', index: 1 },
     { type: 'insert', index: 1, name: 'X-Top', value: 'top' },
   ]);
-  assert.deepEqual(planHeaderOperations('sendmail', received, list.fields).at(-1), { type: 'insert', index: 0, name: 'X-Top', value: 'top' });
+  // Sendmail links the field after the entry at the index: the last of its nine default entries.
+  assert.deepEqual(planHeaderOperations('sendmail', received, list.fields).at(-1), { type: 'insert', index: 8, name: 'X-Top', value: 'top' });
 });

@@ -38,7 +38,8 @@ for (const profile of ['postfix', 'sendmail'] as const) {
     const report = await run([{ filter: noAlice }], { profile });
     assert.equal(report.verdict, 'reject');
     assert.equal(report.decidedAt, 'mail');
-    assert.match(report.smtpReply, /^553-5\.7\.1 Not you\r?\n553 5\.7\.1 again/);
+    // Sendmail puts the address before the text of MAIL and RCPT replies.
+    assert.match(report.smtpReply, /^553-5\.7\.1 (<alice@example\.org>\.\.\. )?Not you\r?\n553 5\.7\.1 again/);
   });
 
   test(`${profile}: header edits with several same-name fields arrive as the chain left them`, async () => {
@@ -138,7 +139,9 @@ test('a shadow chain lets everything through unchanged', async () => {
 test('a quarantine decision holds the message with the reason', async () => {
   const { quarantine } = await import('../../src/filter-api/index.js');
   const hold = defineFilter({ name: 'hold', message: () => quarantine('looks odd') });
-  const report = await run([{ filter: hold }]);
+  const report = await run([{ filter: hold }], { profile: 'sendmail' });
   assert.equal(report.verdict, 'accept');
+  assert.equal(report.held, true);
   assert.equal(report.quarantine, 'looks odd');
+  assert.equal((await run([{ filter: hold }], { profile: 'postfix' })).held, true);
 });
