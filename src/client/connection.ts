@@ -47,8 +47,13 @@ export interface ClientTimeouts {
   content: number;
   /** Waiting for the final reply at end of message (default: the content timeout, as Postfix; Sendmail `T=E:` 5 min). */
   endOfMessage?: number;
-  /** Whether each PROGRESS restarts the end-of-message timer (Postfix) or the limit is a total (Sendmail). */
+  /** Whether each PROGRESS restarts the end-of-message timer (Postfix) or the limit is a total. */
   progressRestartsEndOfMessage: boolean;
+  /**
+   * A limit on the whole end of message that nothing extends (Sendmail `T=E:`, 5 min); with it,
+   * `endOfMessage` is the wait for each packet (`T=R:`), restarted by every packet.
+   */
+  endOfMessageTotal?: number;
 }
 
 /** Default time limits: Postfix's. */
@@ -162,6 +167,8 @@ type Phase = 'new' | 'negotiated' | 'connected' | 'message' | 'closed';
 interface PendingReply {
   stage: ClientStage;
   timeoutMs: number;
+  /** When the whole wait ends whatever arrives (`endOfMessageTotal`), in `Date.now()` time. */
+  deadline?: number;
   timer: NodeJS.Timeout | undefined;
   progress: number;
   quarantine?: string;
@@ -189,7 +196,7 @@ interface PendingReply {
  */
 export class MilterConnection {
   private readonly reader: FrameReader;
-  private readonly timeouts: Required<ClientTimeouts>;
+  private readonly timeouts: Required<Omit<ClientTimeouts, 'endOfMessageTotal'>> & Pick<ClientTimeouts, 'endOfMessageTotal'>;
   private readonly leniency: ReplyLeniency;
   private readonly checks: NegotiationChecks;
   private readonly chunkSize: number;
@@ -524,6 +531,7 @@ export class MilterConnection {
         reject,
       };
       if (collector !== undefined) state.collector = collector;
+      if (stage === 'eom' && this.timeouts.endOfMessageTotal !== undefined) state.deadline = Date.now() + this.timeouts.endOfMessageTotal;
     });
     // Pending before writing: an in-process milter may answer during write().
     this.pending = state;
@@ -540,12 +548,14 @@ export class MilterConnection {
 
   private armTimer(state: PendingReply): void {
     if (state.timer !== undefined) clearTimeout(state.timer);
-    state.timer = setTimeout(() => this.expire(state), state.timeoutMs);
+    const left = state.deadline === undefined ? state.timeoutMs : Math.min(state.timeoutMs, state.deadline - Date.now());
+    state.timer = setTimeout(() => this.expire(state), Math.max(left, 0));
   }
 
   /** The reply timer ran out: the command fails even if the connection already failed otherwise. */
   private expire(state: PendingReply): void {
-    const timeout = new MilterTimeoutError(state.stage, state.timeoutMs);
+    const total = state.deadline !== undefined && Date.now() >= state.deadline;
+    const timeout = new MilterTimeoutError(state.stage, total ? this.timeouts.endOfMessageTotal! : state.timeoutMs);
     if (this.failure === undefined) this.fail(timeout);
     else this.abandon(state, this.failure);
   }
@@ -591,6 +601,8 @@ export class MilterConnection {
       if (reply.type !== 'optneg') return new MilterProtocolError('NEGOTIATION', `milter answered OPTNEG with ${reply.type}`, stage);
       return this.settle(pending, reply);
     }
+    // With a total limit, every packet restarts the wait for the next one (Sendmail's T=R:).
+    if (pending.deadline !== undefined) this.armTimer(pending);
     if (reply.type === 'progress') {
       if (stage !== 'eom' && !this.leniency.progressAnyStage) return unexpected();
       pending.progress++;

@@ -21,6 +21,10 @@ function rejectText(stage: SmtpCommandStage): string {
       return '554 Command rejected';
     case 'helo':
       return '550 Command rejected';
+    // Headers, end of header and body reach milters only once the whole message is in: a reject
+    // there is the answer to the end of data, as at end of message.
+    case 'header':
+    case 'eoh':
     case 'body':
     case 'eom':
       return '554 5.7.1 Command rejected';
@@ -94,8 +98,8 @@ export const sendmailProfile: MtaProfile = {
   product: 'Sendmail 8.17.1.9',
   client: {
     offer: { ...DEFAULT_OFFER },
-    // R:10s per reply; E:5m for the whole end of message, which PROGRESS does not extend.
-    timeouts: { command: 10_000, content: 10_000, endOfMessage: 300_000, progressRestartsEndOfMessage: false },
+    // R:10s for each reply packet, at end of message too; E:5m for the whole end of message, which PROGRESS does not extend.
+    timeouts: { command: 10_000, content: 10_000, endOfMessage: 10_000, endOfMessageTotal: 300_000, progressRestartsEndOfMessage: true },
     connectTimeout: 300_000,
     leniency: { progressAnyStage: false, quarantineAnyStage: false, skipAnyStage: false, acceptShutdown: false },
     negotiationChecks: { allowHigherVersion: true, ignoreUnofferedProtocol: false },

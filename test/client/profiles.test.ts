@@ -233,6 +233,12 @@ test('reply texts at MAIL and RCPT: Sendmail puts "<address>... " after the code
   assert.equal(eom.report.smtpReply, '550 5.7.1 Spam');
 });
 
+test('a plain reject of a header: Sendmail answers the end of data with 554 (it shows headers to milters only then), Postfix with 550 (the e2e case header-stage-reject)', async () => {
+  const rejectHeader = (command: MtaCommand): Answer => (command.type === 'header' ? [{ type: 'reject' }] : continueAll()(command));
+  assert.equal((await run(sendmailProfile, rejectHeader)).report.smtpReply, '554 5.7.1 Command rejected');
+  assert.equal((await run(postfixProfile, rejectHeader)).report.smtpReply, '550 5.7.1 Command rejected');
+});
+
 test('address headers as delivered: Sendmail rewrites the lists and drops Bcc; Postfix drops Bcc before the milter sees it and keeps the rest (the e2e case address-headers)', async () => {
   const addressed = [
     'From: Sender Name <alice@example.org>',

@@ -1,4 +1,5 @@
 /** What the runner needs from an MTA under test, whichever it is. */
+import type { MtaProfile } from '../../../src/mta/index.js';
 import type { Maildir } from './maildir.js';
 import type { ParsedMessage } from './message.js';
 
@@ -22,6 +23,8 @@ export interface Mta {
   /** Unix socket path where the MTA expects the milter. */
   readonly milterSocket: string;
   readonly mailbox: Maildir;
+  /** The offline kit's profile of this MTA with this instance's milter settings (timeouts, failure action). */
+  readonly profile: MtaProfile;
   start(): Promise<void>;
   /** Stops the MTA and everything it started; resolves once no process of it is left. */
   stop(): Promise<void>;

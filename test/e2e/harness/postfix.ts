@@ -13,6 +13,7 @@ import { Maildir } from './maildir.js';
 import { parseMessage } from './message.js';
 import type { HeldMessage, Mta } from './mta.js';
 import { deliverScript } from './paths.js';
+import { postfixProfile, type MtaProfile } from '../../../src/mta/index.js';
 import { waitFor } from './wait.js';
 
 /** Settings of a private Postfix instance. */
@@ -38,8 +39,16 @@ export class PostfixInstance implements Mta {
   private readonly configDir: string;
   private readonly queueDir: string;
   private readonly logFile: string;
+  readonly profile: MtaProfile;
 
   constructor(private readonly settings: PostfixSettings) {
+    this.profile = {
+      ...postfixProfile,
+      client: {
+        ...postfixProfile.client,
+        timeouts: { command: settings.milterCommandTimeout * 1000, content: settings.milterContentTimeout * 1000 },
+      },
+    };
     this.smtpPort = settings.smtpPort;
     this.configDir = join(settings.dir, 'conf');
     this.queueDir = join(settings.dir, 'queue');

@@ -15,6 +15,7 @@ import { Maildir } from './maildir.js';
 import { parseMessage } from './message.js';
 import type { HeldMessage, Mta } from './mta.js';
 import { deliverScript, sendmailRoot } from './paths.js';
+import { sendmailProfile, type MtaProfile } from '../../../src/mta/index.js';
 import { SyslogListener } from './syslog.js';
 import { waitFor, withinLimit } from './wait.js';
 
@@ -44,8 +45,20 @@ export class SendmailInstance implements Mta {
   private readonly syslog: SyslogListener;
   private namespace: ChildProcess | undefined;
   private namespaceOutput = '';
+  readonly profile: MtaProfile;
 
   constructor(private readonly settings: SendmailSettings) {
+    const reply = milterTimeout(settings.milterTimeouts, 'R');
+    this.profile = {
+      ...sendmailProfile,
+      client: {
+        ...sendmailProfile.client,
+        timeouts: { command: reply, content: reply, endOfMessage: reply, endOfMessageTotal: milterTimeout(settings.milterTimeouts, 'E'), progressRestartsEndOfMessage: true },
+      },
+      // F=T: a failing milter tempfails the message.
+      defaultAction: 'tempfail',
+      defaultActionReply: '451 4.3.2 Please try again later',
+    };
     this.smtpPort = settings.smtpPort;
     this.queueDir = join(settings.dir, 'queue');
     this.devDir = join(settings.dir, 'dev');
@@ -243,6 +256,13 @@ ${binds}
 mount --rbind ${devDir} /dev
 exec ${binary} -bD -C ${configFile}
 `;
+}
+
+/** One timeout of a `T=` setting (`C:5s;S:10s;R:3s;E:60s`), in milliseconds. */
+function milterTimeout(setting: string, key: 'R' | 'E'): number {
+  const match = new RegExp(`(?:^|;)${key}:(\\d+)([sm])`).exec(setting);
+  if (match === null) throw new Error(`milter timeouts "${setting}" lack ${key}:`);
+  return Number(match[1]) * (match[2] === 'm' ? 60_000 : 1000);
 }
 
 /** Sendmail quotes bytes of its internal meta range with 0xFF in queue files. */

@@ -7,7 +7,8 @@ import { waitFor, withinLimit } from '../harness/wait.js';
 import type { Case } from './case-file.js';
 import { caseMilterClass } from './case-milter.js';
 import { checkDeliveries, checkHeld } from './expectations.js';
-import { playSession } from './smtp-session.js';
+import { comparePrediction, notPredictable, predict } from './offline.js';
+import { buildMessage, playSession } from './smtp-session.js';
 
 /** Limits of the waits after the SMTP session (deliveries are local and quick; this is a ceiling). */
 const DELIVERY_LIMIT_MS = 30_000;
@@ -24,7 +25,9 @@ function collectingLogger(lines: string[]): Logger {
 }
 
 /**
- * Runs `kase` against `mta`.
+ * Runs `kase` against `mta`, then the same milter offline with the MTA's profile: the prediction
+ * must match what the MTA answered, delivered and held (unless the case is one the offline kit
+ * cannot play; the summary says so).
  * @returns a one-line summary of what the client and the mailbox saw
  * @throws AssertionError listing every mismatch, with the SMTP transcript and both logs
  */
@@ -50,7 +53,9 @@ export async function runCase(mta: Mta, kase: Case): Promise<string> {
   let transcript: string[] = [];
   let summary = '';
   try {
-    const session = await playSession(kase.smtp, mta.smtpPort, `${kase.name}.${mta.name}`);
+    const sentAt = new Date();
+    const sent = kase.smtp.messages.map((message, index) => buildMessage(message, `${kase.name}.${mta.name}.${index + 1}`, sentAt));
+    const session = await playSession(kase.smtp, mta.smtpPort, sent);
     transcript = session.transcript;
     problems.push(...session.mismatches);
     const expectedDeliveries = kase.expect.delivered ?? [];
@@ -67,9 +72,11 @@ export async function runCase(mta: Mta, kase: Case): Promise<string> {
     for (const text of kase.expect.log ?? []) {
       if (!caseLog.some((line) => line.includes(text))) problems.push(`the ${mta.name} log has no line with ${JSON.stringify(text)}`);
     }
+    const unpredictable = notPredictable(kase);
+    if (unpredictable === undefined) problems.push(...comparePrediction(kase, mta.name, { session, delivered, held }, await predict(kase, mta, sent)));
     summary = `replies: ${session.finalReplies.map((reply) => reply.replace(/\n/g, ' | ')).join(' ; ')} — delivered: ${
       delivered.map((delivery) => delivery.recipient).join(', ') || 'none'
-    } — held: ${held.length}`;
+    } — held: ${held.length} — offline prediction: ${unpredictable === undefined ? 'matches' : `not compared (${unpredictable})`}`;
   } finally {
     if (server) {
       await withinLimit('the milter server to close', server.close(), MILTER_CLOSE_LIMIT_MS).catch((error: Error) => {

@@ -10,16 +10,23 @@ export interface SessionOutcome {
   mismatches: string[];
   /** The reply to the last command of each message (what the client learned about its fate). */
   finalReplies: string[];
+  /** The reply to each RCPT of each message. */
+  recipientReplies: Array<Array<{ address: string; reply: string }>>;
 }
 
 /** Reply used when the server closed the connection instead of answering. */
 const CLOSED = '(connection closed)';
 const REPLY_TIMEOUT_MS = 60_000;
 
-export async function playSession(spec: SmtpSpec, port: number, messageIdPrefix: string): Promise<SessionOutcome> {
+/**
+ * Plays the case's SMTP side.
+ * @param contents each message as sent after DATA (see {@link buildMessage})
+ */
+export async function playSession(spec: SmtpSpec, port: number, contents: readonly Buffer[]): Promise<SessionOutcome> {
   const host = spec.client ?? '127.0.0.1';
   const mismatches: string[] = [];
   const finalReplies: string[] = [];
+  const recipientReplies: SessionOutcome['recipientReplies'] = [];
   const { client, greeting } = await SmtpClient.connect(host, port, REPLY_TIMEOUT_MS);
   const check = (what: string, expected: string, reply: string): boolean => {
     const ok = matchesReply(expected, reply);
@@ -38,18 +45,27 @@ export async function playSession(spec: SmtpSpec, port: number, messageIdPrefix:
     check('greeting', spec.greeting ?? '220', greeting.text);
     check('EHLO', spec.ehloReply ?? '250', await send('EHLO client.e2e.test'));
     for (const [index, message] of spec.messages.entries()) {
-      finalReplies.push(await playMessage(message, `${messageIdPrefix}.${index + 1}`, send, client, check));
+      const replies: Array<{ address: string; reply: string }> = [];
+      recipientReplies.push(replies);
+      finalReplies.push(await playMessage(message, contents[index]!, send, client, check, replies));
       if (message.rset) check('RSET', '250', await send('RSET'));
     }
   } finally {
     await client.quit();
   }
-  return { transcript: client.transcript, mismatches, finalReplies };
+  return { transcript: client.transcript, mismatches, finalReplies, recipientReplies };
 }
 
 type Check = (what: string, expected: string, reply: string) => boolean;
 
-async function playMessage(message: MessageSpec, messageId: string, send: (line: string) => Promise<string>, client: SmtpClient, check: Check): Promise<string> {
+async function playMessage(
+  message: MessageSpec,
+  content: Buffer,
+  send: (line: string) => Promise<string>,
+  client: SmtpClient,
+  check: Check,
+  recipientReplies: Array<{ address: string; reply: string }>,
+): Promise<string> {
   const mailCommand = ['MAIL FROM:' + message.from, ...(message.fromArgs ?? [])].join(' ');
   const mailReply = await send(mailCommand);
   check(mailCommand, message.mailReply ?? '250', mailReply);
@@ -59,6 +75,7 @@ async function playMessage(message: MessageSpec, messageId: string, send: (line:
   for (const rcpt of message.to) {
     const command = ['RCPT TO:' + rcpt.address, ...(rcpt.args ?? [])].join(' ');
     last = await send(command);
+    recipientReplies.push({ address: rcpt.address, reply: last });
     check(command, rcpt.reply ?? '250', last);
     if (last.startsWith('2')) accepted += 1;
   }
@@ -68,7 +85,7 @@ async function playMessage(message: MessageSpec, messageId: string, send: (line:
   if (!dataReply.startsWith('354')) return dataReply;
   let reply: SmtpReply | undefined;
   try {
-    reply = await client.sendMessage(buildMessage(message, messageId));
+    reply = await client.sendMessage(content);
   } catch (error) {
     if (!(error instanceof SmtpConnectionError)) throw error;
   }
@@ -78,10 +95,10 @@ async function playMessage(message: MessageSpec, messageId: string, send: (line:
 }
 
 /** The message as sent: the case's header fields (plus Date and Message-ID when missing) and body. */
-export function buildMessage(message: MessageSpec, messageId: string): Buffer {
+export function buildMessage(message: MessageSpec, messageId: string, date: Date): Buffer {
   const headers = [...(message.headers ?? [])];
   const has = (name: string) => headers.some(([field]) => field.toLowerCase() === name);
-  if (!has('date')) headers.push(['Date', new Date().toUTCString()]);
+  if (!has('date')) headers.push(['Date', date.toUTCString()]);
   if (!has('message-id')) headers.push(['Message-ID', `<${messageId}@client.e2e.test>`]);
   const head = withLineEnds(Buffer.from(headers.map(([name, value]) => `${name}: ${value}\n`).join('') + '\n', 'utf8'), '\r\n');
   return Buffer.concat([head, withLineEnds(renderBytes(message.body ?? ''), '\r\n')]);
