@@ -10,6 +10,7 @@ import { encodeCommand, type Bytes, type MtaCommand } from '../../src/protocol/i
 import { Milter, type MilterOptions } from '../../src/index.js';
 import { MilterSession } from '../../src/milter/session.js';
 import { silentLogger } from '../../src/log.js';
+import { seededRandom } from '../fuzz/engine.js';
 import { POSTFIX_V6, connect, header, macro, mail, rcpt } from './driver.js';
 
 class Busy extends Milter {
@@ -60,17 +61,6 @@ const conversation: Buffer = Buffer.concat(
   ] as Array<MtaCommand<Bytes>>).map((c) => encodeCommand(c)),
 );
 
-/** Mulberry32: a small seeded generator, so a failing case replays exactly. */
-function generator(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = Math.imul(a ^ (a >>> 15), 1 | a);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 function mutate(random: () => number): Buffer {
   const bytes = Buffer.from(conversation);
   const kind = Math.floor(random() * 4);
@@ -89,7 +79,7 @@ function mutate(random: () => number): Buffer {
 }
 
 test('mutated conversations never throw, never write after close, and always end', async () => {
-  const random = generator(20261122);
+  const random = seededRandom(20261122);
   for (let round = 0; round < 400; round++) {
     const input = mutate(random);
     let closed = false;
