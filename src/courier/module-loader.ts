@@ -7,6 +7,8 @@
 import { isAbsolute, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import type { CourierFilterModule } from './module-api.js';
+import { isFilterDefinition } from '../filter-api/contract.js';
+import { courierModuleOf } from './api-filters.js';
 
 /** Built-in modules by the name used in the configuration (pythonfilter's names). */
 export const BUILTIN_MODULES: Readonly<Record<string, string>> = {
@@ -36,5 +38,7 @@ export async function loadFilterModule(reference: string, baseDirectory: string)
     if (initFilter !== undefined && typeof initFilter !== 'function') throw new Error(`${reference}: initFilter is not a function`);
     return candidate as unknown as CourierFilterModule;
   }
-  throw new Error(`${reference}: exports no doFilter function`);
+  const definition = loaded.default ?? loaded.filter;
+  if (isFilterDefinition(definition)) return courierModuleOf(definition);
+  throw new Error(`${reference}: exports no doFilter function and no filter definition`);
 }

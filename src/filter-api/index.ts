@@ -10,7 +10,7 @@ export * from './decisions.js';
 export * from './transaction.js';
 export { HeaderList, HeaderEditError, type HeaderField } from './headers.js';
 export { Edits, EditError, type EditKind, type BodyInput, type EditLimits } from './draft.js';
-export { MessageView, type MessageContent, type BodyStore } from './message.js';
+export { MessageView, type MessageContent } from './message.js';
 export { OptionsError, validateOptions } from './options.js';
 export {
   Chain,

@@ -1,25 +1,24 @@
 /**
  * The complete message as the message hook sees it: the header as earlier filters left it
- * (editable), the body as a stream, a buffer or — where the front-end has one — a file path, and
- * a MIME parse made on demand.
+ * (editable), the body as a stream or a buffer (CRLF line ends on every front-end), the path of a
+ * file holding the message as received where the front-end has one, and a MIME parse made on
+ * demand.
  *
  * @packageDocumentation
  */
-import { createReadStream } from 'node:fs';
-import { readFile } from 'node:fs/promises';
 import type { Readable } from 'node:stream';
 import PostalMime, { type Email } from 'postal-mime';
 import { bufferStream, type Draft } from './draft.js';
 import type { HeaderField, HeaderList } from './headers.js';
 
-/** The body as a front-end hands it over: in memory or in a file. */
-export type BodyStore = { readonly kind: 'buffer'; readonly data: Buffer } | { readonly kind: 'file'; readonly path: string; readonly size: number };
-
 /** What a front-end hands the chain at end of message. */
 export interface MessageContent {
   /** The header as received (values without the one leading space). */
   readonly headers: readonly HeaderField[];
-  readonly body: BodyStore;
+  /** The body as received, CRLF line ends. */
+  readonly body: Buffer;
+  /** A file holding the whole message as received (Courier's data file), for scanners that read files. */
+  readonly messagePath?: string;
 }
 
 /** The message as a filter's message hook sees it. */
@@ -44,28 +43,26 @@ export class MessageView {
 
   /** Size of the body in bytes. */
   get bodySize(): number {
-    if (this.draft.body !== undefined) return this.draft.body.length;
-    return this.content.body.kind === 'buffer' ? this.content.body.data.length : this.content.body.size;
+    return (this.draft.body ?? this.content.body).length;
   }
 
   /**
-   * Path of a file holding exactly the body (CRLF line ends), where the front-end has one and no
-   * filter replaced the body; for scanners that read files (ClamAV's `SCAN`).
+   * Path of a file holding the whole message as received, before any filter's edits, where the
+   * front-end has one (Courier: its data file, LF line ends); for scanners that read files
+   * (ClamAV's `SCAN`). Read it, never write it.
    */
-  get bodyPath(): string | undefined {
-    return this.draft.body === undefined && this.content.body.kind === 'file' ? this.content.body.path : undefined;
+  get messagePath(): string | undefined {
+    return this.content.messagePath;
   }
 
-  /** The body as a stream of bytes. */
+  /** The body (as earlier filters left it) as a stream of bytes. */
   bodyStream(): Readable {
-    if (this.draft.body !== undefined) return bufferStream(this.draft.body);
-    return this.content.body.kind === 'buffer' ? bufferStream(this.content.body.data) : createReadStream(this.content.body.path);
+    return bufferStream(this.draft.body ?? this.content.body);
   }
 
-  /** The body as one buffer. */
+  /** The body (as earlier filters left it) as one buffer. */
   async bodyBuffer(): Promise<Buffer> {
-    if (this.draft.body !== undefined) return this.draft.body;
-    return this.content.body.kind === 'buffer' ? this.content.body.data : readFile(this.content.body.path);
+    return this.draft.body ?? this.content.body;
   }
 
   /** The whole message (header as it is now, then the body) with CRLF line ends. */

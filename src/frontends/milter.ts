@@ -169,7 +169,7 @@ export function chainMilter(chain: Chain, lifecycle: ConnectionLifecycle = {}): 
         setReply(this, chain.replies.tempfail);
         return 'tempfail';
       }
-      const outcome = await run.message({ headers: this.headers, body: { kind: 'buffer', data: Buffer.concat(this.chunks) } });
+      const outcome = await run.message({ headers: this.headers, body: Buffer.concat(this.chunks) });
       if (outcome.action !== 'accept') return verdictFor(this, outcome.action === 'discard' ? { kind: 'discard' } : { kind: outcome.action, reply: outcome.reply! });
       this.applyDraft(outcome.draft);
       if (outcome.quarantine !== undefined) this.quarantine(outcome.quarantine);

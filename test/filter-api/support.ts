@@ -34,7 +34,7 @@ export async function runMessage(chain: Chain, spec: MessageSpec = {}, connectio
     if (outcome.kind === 'final') return run;
   }
   if (!run.recipients.some((r) => r.kind === 'continue')) return run;
-  run.outcome = await message.message({ headers: spec.headers ?? defaultHeaders, body: { kind: 'buffer', data: Buffer.from(spec.body ?? 'Hi Bob\r\n') } });
+  run.outcome = await message.message({ headers: spec.headers ?? defaultHeaders, body: Buffer.from(spec.body ?? 'Hi Bob\r\n') });
   return run;
 }
 

@@ -1,0 +1,261 @@
+/**
+ * The Courier front-end of the filter API: runs a chain over one message at the end of DATA, as
+ * Courier hands it to global filters, with every hook in order (connect, sender, each recipient,
+ * message). The transaction comes from the control files; edits are written into the data and
+ * control files. Where Courier cannot do what a milter MTA does:
+ *
+ * - a refused recipient cannot be refused alone after DATA: a permanent refusal removes it (marked
+ *   delivered, logged) when others remain, and rejects the message when none do; a temporary one
+ *   makes the whole message temporarily refused, so that no recipient loses mail;
+ * - `discard` removes every recipient and accepts; `quarantine` (Courier has no hold queue)
+ *   refuses the message temporarily, so that nothing is accepted by accident;
+ * - the envelope sender cannot be changed: a filter that does so fails (its `onError` applies).
+ *
+ * A module whose default export is a filter definition runs this way beside `doFilter` modules.
+ *
+ * @packageDocumentation
+ */
+import { Chain } from '../filter-api/chain.js';
+import type { AnyFilter } from '../filter-api/contract.js';
+import { toDecision, type Decision, type SmtpReply } from '../filter-api/decisions.js';
+import { EditError, type Draft, type DraftRecipient } from '../filter-api/draft.js';
+import { sameAddress, type ClientInfo, type Recipient, type Transaction } from '../filter-api/transaction.js';
+import * as control from './helpers/control.js';
+import { CourierMessage } from './helpers/message.js';
+import type { CourierLogger } from './logging.js';
+import type { CourierFilterModule } from './module-api.js';
+import type { FilterRequest } from './request.js';
+
+/** How the outcome is told to Courier. */
+export interface CourierRunOptions {
+  readonly logger: CourierLogger;
+  /** Reply when a filter accepts: `200 …` (Courier's later filters still run) or `050 …` (they do not). */
+  readonly acceptReply?: string;
+  /** Aborts the running hooks (the daemon's deadline, shutdown); nothing is written after it fires. */
+  readonly signal?: AbortSignal;
+  /**
+   * Called before anything is written and before any reply is returned; throwing ends the run
+   * (the module adapter reports hook failures so).
+   */
+  readonly check?: (tx: Transaction) => void;
+}
+
+const NOTIFY_LETTERS: Readonly<Record<string, string>> = { S: 'SUCCESS', F: 'FAILURE', D: 'DELAY', N: 'NEVER' };
+
+/** ESMTP parameters of a control-file recipient. */
+function recipientArgs(data: control.RecipientData): string[] {
+  const args: string[] = [];
+  const notify = [...data.dsn].map((letter) => NOTIFY_LETTERS[letter]).filter((word) => word !== undefined);
+  if (notify.length > 0) args.push(`NOTIFY=${notify.join(',')}`);
+  if (data.orcpt !== '') args.push(`ORCPT=${data.orcpt}`);
+  return args;
+}
+
+/** Control-file recipient data from ESMTP parameters. */
+function recipientData(recipient: Recipient): control.RecipientData {
+  let dsn = '';
+  let orcpt = '';
+  for (const arg of recipient.args) {
+    const [key, value = ''] = arg.split('=', 2) as [string, string?];
+    if (key.toUpperCase() === 'NOTIFY') dsn = value.split(',').map((word) => word.trim().toUpperCase()[0] ?? '').join('');
+    else if (key.toUpperCase() === 'ORCPT') orcpt = value;
+  }
+  return { address: recipient.address, orcpt, dsn };
+}
+
+function clientOf(data: control.ControlData, address: string | undefined): ClientInfo {
+  // Received-From-MTA: "dns; HELO (HOST [ADDRESS])".
+  const helo = /^dns;\s*(\S+)/.exec(data.receivedFromMta ?? '')?.[1];
+  const hostname = data.environment.TCPREMOTEHOST;
+  return { ...(address ? { address } : {}), ...(hostname ? { hostname } : {}), ...(helo ? { helo } : {}) };
+}
+
+function replyText(reply: SmtpReply): string {
+  const prefix = reply.xcode ? `${reply.xcode} ` : '';
+  const lines = reply.lines.length > 0 ? reply.lines : [''];
+  return lines.map((line, i) => `${reply.code}${i === lines.length - 1 ? ' ' : '-'}${prefix}${line}`).join('\n');
+}
+
+function decisionReply(decision: Decision & { kind: 'reject' | 'tempfail' }): string {
+  return replyText(decision.reply);
+}
+
+/** Unfolded Courier values carry no line ends; bodies use LF on disk and CRLF for filters. */
+function toCrlf(bytes: Buffer): Buffer {
+  return Buffer.from(bytes.toString('latin1').replace(/\r?\n/g, '\r\n'), 'latin1');
+}
+
+/**
+ * Runs `chain` over one Courier message and returns the module reply: `''` (no decision), the
+ * accept reply, or a `4xx`/`5xx` refusal. Edits are saved before an accepting reply is returned.
+ */
+export async function runChainOnCourierMessage(chain: Chain, request: FilterRequest, options: CourierRunOptions): Promise<string> {
+  const { dataPath, controlPaths } = request;
+  const files = await control.readControlFiles(controlPaths);
+  const data = control.controlDataOf(files);
+  const pending = files.flatMap((file) => file.recipients).filter((r) => !r.delivered);
+  const connection = chain.connection(clientOf(data, await control.getSendersIp(controlPaths)), { frontEnd: 'courier', controlPaths, dataPath });
+  const onAbort = (): void => connection.close();
+  options.signal?.addEventListener('abort', onAbort, { once: true });
+  try {
+    const run = connection.message({
+      sender: { address: data.sender, args: [] },
+      ...(data.authenticatedUser ? { auth: { user: data.authenticatedUser } } : {}),
+      ...(data.messageId ? { queueId: data.messageId } : {}),
+      raw: { frontEnd: 'courier', controlPaths, dataPath },
+    });
+    const checked = (): void => {
+      options.signal?.throwIfAborted();
+      options.check?.(run.tx);
+    };
+    const answer = (reply: string): string => {
+      checked();
+      return reply;
+    };
+    const discard = (): Promise<string> => {
+      checked();
+      return discardAll(pending, controlPaths, options);
+    };
+    const started = await run.start();
+    if (started.kind === 'final') return started.decision.kind === 'discard' ? discard() : answer(decisionReply(started.decision));
+
+    const refused: Array<{ recipient: control.ControlRecipient; decision: Decision & { kind: 'reject' | 'tempfail' }; by: string }> = [];
+    for (const recipient of pending) {
+      const outcome = await run.recipient({ address: recipient.address, args: recipientArgs(recipient) });
+      if (outcome.kind === 'final') return outcome.decision.kind === 'discard' ? discard() : answer(decisionReply(outcome.decision));
+      if (outcome.kind === 'refused') refused.push({ recipient, decision: outcome.decision, by: outcome.by });
+    }
+    // After DATA a recipient cannot be told "later" alone: a temporary refusal holds the whole message back.
+    const temporary = refused.find((r) => r.decision.kind === 'tempfail');
+    if (temporary) return answer(decisionReply(temporary.decision));
+    if (pending.length > 0 && refused.length === pending.length) return answer(decisionReply(refused[refused.length - 1]!.decision));
+
+    const message = await CourierMessage.open(dataPath, { maxBytes: chain.limits.maxBodyBytes });
+    const received = message.headers().filter((field) => field.name !== '');
+    const outcome = await run.message({ headers: received.map(({ name, value }) => ({ name, value })), body: toCrlf(message.bodyBytes), messagePath: dataPath });
+    if (outcome.action === 'reject' || outcome.action === 'tempfail') return answer(replyText(outcome.reply!));
+    if (outcome.action === 'discard') return discard();
+    if (outcome.quarantine !== undefined) {
+      options.logger.error({ event: 'quarantine-unsupported', by: outcome.by, reason: outcome.quarantine }, `Courier has no quarantine: "${outcome.by}" asked to hold the message (${outcome.quarantine}); refused temporarily`);
+      return answer(replyText(chain.replies.tempfail));
+    }
+    checked();
+    for (const { recipient, decision, by } of refused) {
+      await control.removeRecipient(controlPaths, recipient, { logger: options.logger, reason: `refused by ${by}: ${decision.reply.lines.join(' ')}` });
+    }
+    await applyDraft(outcome.draft, message, pending, controlPaths, options);
+    return answer(outcome.by !== undefined ? (options.acceptReply ?? '200 Ok') : '');
+  } finally {
+    options.signal?.removeEventListener('abort', onAbort);
+    connection.close();
+  }
+}
+
+async function discardAll(pending: readonly control.ControlRecipient[], controlPaths: readonly string[], options: CourierRunOptions): Promise<string> {
+  for (const recipient of pending) await control.removeRecipient(controlPaths, recipient, { logger: options.logger, reason: 'discarded by mail filter' });
+  return options.acceptReply ?? '200 Ok';
+}
+
+/** Writes the chain's edits into the data and control files. */
+async function applyDraft(draft: Draft, message: CourierMessage, pending: readonly control.ControlRecipient[], controlPaths: readonly string[], options: CourierRunOptions): Promise<void> {
+  if (draft.senderChanged) throw new EditError('Courier cannot change the envelope sender of a message it has accepted');
+  if (draft.headers !== undefined) applyHeaders(draft, message);
+  if (draft.body !== undefined) message.replaceBody(draft.body);
+  await message.save();
+  for (const recipient of pending) {
+    if (!draft.recipients.some((r: DraftRecipient) => r.received && sameAddress(r.address, recipient.address))) {
+      await control.removeRecipient(controlPaths, recipient, { logger: options.logger, reason: 'removed by mail filter' });
+    }
+  }
+  for (const recipient of draft.recipients) if (!recipient.received) await control.addRecipient(controlPaths, recipientData(recipient));
+}
+
+/**
+ * Turns the header model into data-file edits: changes and deletes by occurrence in the header as
+ * received (deletes highest first), then new fields right below the field before them.
+ */
+function applyHeaders(draft: Draft, message: CourierMessage): void {
+  const all = message.headers();
+  const named = all.filter((field) => field.name !== '');
+  const occurrence = (position: number): number => named.slice(0, position + 1).filter((f) => f.name.toLowerCase() === named[position]!.name.toLowerCase()).length;
+  const final = draft.headers!.fields;
+  const kept = new Set(final.flatMap((field) => (field.received === undefined ? [] : [field.received])));
+  for (const field of final) {
+    if (field.received !== undefined && field.changed) message.changeHeader(named[field.received]!.name, occurrence(field.received), field.value, { raw8bit: true });
+  }
+  // A mirror of the data file's field list: received fields by position, other lines, new fields.
+  const mirror: Array<number | object> = [];
+  let position = 0;
+  for (const field of all) mirror.push(field.name === '' ? {} : position++);
+  for (let k = named.length - 1; k >= 0; k--) {
+    if (kept.has(k)) continue;
+    message.deleteHeader(named[k]!.name, occurrence(k));
+    mirror.splice(mirror.indexOf(k), 1);
+  }
+  let previous: number | object | undefined;
+  for (const field of final) {
+    const key: number | object = field.received ?? field;
+    if (field.received === undefined) {
+      const at = previous === undefined ? 0 : mirror.indexOf(previous) + 1;
+      message.insertHeader(at, field.name, field.value, { raw8bit: true });
+      mirror.splice(at, 0, key);
+    }
+    previous = key;
+  }
+}
+
+/** The longest timer Node keeps: the daemon's own deadline is what limits a module. */
+const NO_DEADLINE_MS = 2 ** 31 - 1;
+
+const HOOKS = ['connect', 'sender', 'recipient', 'message'] as const;
+
+/**
+ * A `doFilter` module that runs one filter of the API. The daemon's chain does `for`, `trusting`,
+ * `testing`, the deadline and the failure policy as for any module: a hook that throws makes
+ * `doFilter` throw (after the hook's edits are dropped and before anything is written).
+ */
+export function courierModuleOf(filter: AnyFilter): CourierFilterModule {
+  // A hook's failure, by the transaction it ran for.
+  const failures = new WeakMap<object, Error>();
+  const wrapped: AnyFilter = { ...filter };
+  for (const hook of HOOKS) {
+    const original = filter[hook] as ((...args: unknown[]) => unknown) | undefined;
+    if (original === undefined) continue;
+    (wrapped as unknown as Record<string, unknown>)[hook] = async (...args: unknown[]) => {
+      const tx = args[0] as object;
+      try {
+        const result = await original.apply(filter, args);
+        // An answer that is not a decision is the filter's failure too.
+        toDecision(result);
+        return result;
+      } catch (error) {
+        if (!failures.has(tx)) failures.set(tx, error instanceof Error ? error : new Error(String(error)));
+        throw error;
+      }
+    };
+  }
+  const load = (context: { name: string; options: Readonly<Record<string, unknown>>; logger: CourierLogger }): Promise<Chain> =>
+    Chain.load({ filters: [{ filter: wrapped, name: context.name, options: context.options, timeoutMs: NO_DEADLINE_MS, onError: 'continue' }], logger: context.logger });
+  let chain: Promise<Chain> | undefined;
+  return {
+    async initFilter(context) {
+      chain = load(context);
+      await chain;
+    },
+    async doFilter(dataPath, controlPaths, context) {
+      chain ??= load(context);
+      return runChainOnCourierMessage(
+        await chain,
+        { dataPath, controlPaths },
+        {
+          logger: context.logger,
+          signal: context.signal,
+          check: (tx) => {
+            const failure = failures.get(tx);
+            if (failure) throw failure;
+          },
+        },
+      );
+    },
+  };
+}
