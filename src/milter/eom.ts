@@ -1,75 +1,80 @@
 /**
- * The end-of-message reply being built: modification packets in the order the filter asked for
- * them, then the replacement body, all before the final verdict. Body packets are kept together
- * because Postfix refuses body replacement mixed with other modifications.
+ * The end-of-message reply being built: the modifications in the order the filter asked for
+ * them, kept as typed replies, then the replacement body, all before the final verdict. They are
+ * encoded only when the reply is written. Body packets are kept together because Postfix refuses
+ * body replacement mixed with other modifications.
  */
-import { Limits, Reply, decodeReply, writeFrameHeader, FRAME_HEADER_SIZE } from '../protocol/codec.js';
+import { Limits, Reply, writeReply, type Bytes, type Modification } from '../protocol/codec.js';
+import { PacketWriter } from '../protocol/writer.js';
 import type { BodySource } from './milter.js';
 
-type Emit = (frame: Buffer) => void;
+type Emit = (packets: Buffer) => void;
 
 function isBytes(source: BodySource): source is string | Uint8Array {
   return typeof source === 'string' || source instanceof Uint8Array;
 }
 
+function toBytes(part: Uint8Array | string): Uint8Array {
+  return typeof part === 'string' ? Buffer.from(part, 'utf8') : part;
+}
+
 /** Splits bytes into REPLBODY packets of at most 65535 payload bytes (whatever MDS was negotiated). */
 class BodyChunker {
-  private pending: Buffer[] = [];
-  private pendingBytes = 0;
-  /** True once any packet went out: an empty replacement still needs one empty packet. */
-  private sent = false;
+  /** Payload bytes of the packet being filled. */
+  private filled = 0;
+  private packetOpen = false;
+  /** True once a packet was started: an empty replacement still needs one empty packet. */
+  private started = false;
 
-  constructor(private readonly emit: Emit) {}
+  constructor(private readonly writer: PacketWriter) {}
 
   push(bytes: Uint8Array): void {
-    let data = Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length);
+    let data = bytes;
     while (data.length > 0) {
-      const room = Limits.CHUNK_SIZE - this.pendingBytes;
-      if (this.pendingBytes === 0 && data.length >= Limits.CHUNK_SIZE) {
-        this.packet([data.subarray(0, Limits.CHUNK_SIZE)], Limits.CHUNK_SIZE);
-        data = data.subarray(Limits.CHUNK_SIZE);
-        continue;
+      if (!this.packetOpen) {
+        this.writer.begin(Reply.REPLBODY);
+        this.packetOpen = true;
+        this.started = true;
+        this.filled = 0;
       }
-      const take = Math.min(room, data.length);
-      this.pending.push(data.subarray(0, take));
-      this.pendingBytes += take;
+      const take = Math.min(Limits.CHUNK_SIZE - this.filled, data.length);
+      this.writer.bytes(take === data.length ? data : data.subarray(0, take));
+      this.filled += take;
       data = data.subarray(take);
-      if (this.pendingBytes === Limits.CHUNK_SIZE) this.drain();
+      if (this.filled === Limits.CHUNK_SIZE) {
+        this.writer.end();
+        this.packetOpen = false;
+      }
     }
   }
 
+  /** Ends the last packet. */
   end(): void {
-    if (this.pendingBytes > 0 || !this.sent) this.drain();
+    if (!this.started) this.writer.begin(Reply.REPLBODY).end();
+    else if (this.packetOpen) this.writer.end();
+    this.packetOpen = false;
+    this.started = true;
   }
+}
 
-  private drain(): void {
-    this.packet(this.pending, this.pendingBytes);
-    this.pending = [];
-    this.pendingBytes = 0;
-  }
-
-  private packet(parts: Buffer[], size: number): void {
-    const frame = Buffer.allocUnsafe(FRAME_HEADER_SIZE + size);
-    let offset = writeFrameHeader(frame, 0, Reply.REPLBODY, size);
-    for (const part of parts) {
-      part.copy(frame, offset);
-      offset += part.length;
-    }
-    this.sent = true;
-    this.emit(frame);
-  }
+/** A modification as a log line: its type and fields as text. */
+function describe(modification: Modification<Bytes>): string {
+  const fields = Object.entries(modification)
+    .filter(([key]) => key !== 'type')
+    .map(([key, value]) => `${key}=${JSON.stringify(value instanceof Uint8Array ? Buffer.from(value).toString('utf8') : value)}`);
+  return `${modification.type} ${fields.join(' ')}`;
 }
 
 /** Collects what eom() asks for. */
 export class EndOfMessage {
-  private readonly frames: Buffer[] = [];
+  readonly modifications: Modification<Bytes>[] = [];
   private readonly body: BodySource[] = [];
   /** False once eom() has returned: later actions are refused. */
   open = true;
   hasStreamingBody = false;
 
-  modify(frame: Buffer): void {
-    this.frames.push(frame);
+  modify(modification: Modification<Bytes>): void {
+    this.modifications.push(modification);
   }
 
   replaceBody(source: BodySource): void {
@@ -83,42 +88,57 @@ export class EndOfMessage {
 
   /** What was asked for, readable, for logs (shadow mode). */
   get changes(): string[] {
-    const described = this.frames.map((frame) => {
-      const reply = decodeReply(frame[4]!, frame.subarray(FRAME_HEADER_SIZE));
-      const fields = Object.entries(reply)
-        .filter(([key]) => key !== 'type')
-        .map(([key, value]) => `${key}=${JSON.stringify(Buffer.isBuffer(value) ? value.toString('utf8') : value)}`);
-      return `${reply.type} ${fields.join(' ')}`;
-    });
+    const described = this.modifications.map(describe);
     if (this.body.length > 0) {
-      const sizes = this.body.map((source) => (typeof source === 'string' ? Buffer.byteLength(source) : source instanceof Uint8Array ? source.length : undefined));
+      const sizes = this.body.map((source) => (isBytes(source) ? toBytes(source).length : undefined));
       described.push(sizes.includes(undefined) ? 'replaceBody (streamed)' : `replaceBody ${sizes.reduce((a, b) => a! + b!, 0)} bytes`);
     }
     return described;
   }
 
-  /** Emits everything when the body is held in memory. */
-  writeTo(emit: Emit): void {
-    for (const frame of this.frames) emit(frame);
-    if (this.body.length === 0) return;
-    const chunker = new BodyChunker(emit);
-    for (const source of this.body) chunker.push(typeof source === 'string' ? Buffer.from(source, 'utf8') : (source as Uint8Array));
-    chunker.end();
+  /** Encodes everything, when the body is held in memory, as one buffer. */
+  encode(): Buffer {
+    const writer = this.writeModifications();
+    if (this.body.length > 0) {
+      const chunker = new BodyChunker(writer);
+      for (const source of this.body) chunker.push(toBytes(source as string | Uint8Array));
+      chunker.end();
+    }
+    return writer.take();
   }
 
-  /** Emits everything, reading streamed body parts as it goes. */
-  async stream(emit: Emit): Promise<void> {
-    for (const frame of this.frames) emit(frame);
-    const chunker = new BodyChunker(emit);
+  /**
+   * Emits everything, reading streamed body parts as it goes: complete packets are written as
+   * soon as there are any. Stops reading the body as soon as `writable()` turns false (the
+   * connection ended), so nothing is written after that.
+   */
+  async stream(emit: Emit, writable: () => boolean): Promise<void> {
+    const writer = this.writeModifications();
+    const chunker = new BodyChunker(writer);
+    /** Writes the complete packets; false once the connection can take no more. */
+    const send = (): boolean => {
+      if (!writable()) return false;
+      if (writer.complete > 0) emit(writer.take());
+      return true;
+    };
     for (const source of this.body) {
+      if (!send()) return;
       if (isBytes(source)) {
-        chunker.push(typeof source === 'string' ? Buffer.from(source, 'utf8') : source);
+        chunker.push(toBytes(source));
         continue;
       }
       for await (const part of source as AsyncIterable<Uint8Array | string>) {
-        chunker.push(typeof part === 'string' ? Buffer.from(part, 'utf8') : part);
+        chunker.push(toBytes(part));
+        if (!send()) return;
       }
     }
     chunker.end();
+    send();
+  }
+
+  private writeModifications(): PacketWriter {
+    const writer = new PacketWriter(1024);
+    for (const modification of this.modifications) writeReply(writer, modification);
+    return writer;
   }
 }

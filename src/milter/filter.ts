@@ -4,7 +4,7 @@
  * request from the callbacks it implements.
  */
 import { Action, ActionMask, MacroStage, Protocol, ProtocolMask, type MacroStageCode, type NegotiationRequest } from '../protocol/codec.js';
-import { Milter, actionBits, noCallbackBits, noReplyBits } from './milter.js';
+import { Milter, actionBits, isMilterClass, isMilterInstance, noCallbackBits, noReplyBits } from './milter.js';
 import type { CallbackResult, ClientInfo, MilterOptions, StageName } from './types.js';
 import type { AddressFamily } from '../protocol/codec.js';
 
@@ -62,20 +62,26 @@ export interface CompiledFilter {
   create(): Milter;
 }
 
-function isMilterClass(value: unknown): value is typeof Milter {
-  return typeof value === 'function' && (value === Milter || value.prototype instanceof Milter);
+/** True for a function written with `class`, which only `new` may call. */
+function isClassSyntax(fn: Function): boolean {
+  return /^class[\s{]/.test(Function.prototype.toString.call(fn));
 }
 
-/** Accepts any {@link MilterFilter} form. */
+/**
+ * Accepts any {@link MilterFilter} form. A filter of the wrong shape is refused here, once; a
+ * constructor or factory that throws fails only the connection it was called for.
+ * @throws TypeError for anything that is not a filter.
+ */
 export function compileFilter(filter: MilterFilter | CompiledFilter): CompiledFilter {
   if (typeof filter === 'object' && filter !== null && 'create' in filter && typeof filter.create === 'function') return filter as CompiledFilter;
   if (isMilterClass(filter)) return { create: () => new filter() };
   if (typeof filter === 'function') {
+    if (isClassSyntax(filter)) throw new TypeError(`the filter class ${filter.name || '(anonymous)'} does not extend Milter`);
     const factory = filter as () => Milter;
     return {
       create: () => {
-        const instance = factory();
-        if (!(instance instanceof Milter)) throw new TypeError('the filter factory must return a Milter instance');
+        const instance: unknown = factory();
+        if (!isMilterInstance(instance)) throw new TypeError('the filter factory must return a Milter instance');
         return instance;
       },
     };

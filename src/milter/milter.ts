@@ -4,16 +4,7 @@
  * the MTA never sends those commands. Actions are methods on the instance and are checked
  * against what was negotiated and against the stage.
  */
-import {
-  Action,
-  Protocol,
-  Reply,
-  byteLength,
-  encodeStringsReply,
-  formatReplyText,
-  hasNul,
-  type Bytes,
-} from '../protocol/codec.js';
+import { Action, Protocol, byteLength, formatReplyText, hasNul, type Bytes, type Modification } from '../protocol/codec.js';
 import type { Logger } from '../log.js';
 import { ActionArgumentError, DisabledActionError, StageError } from './errors.js';
 import type { MacroStore } from './macros.js';
@@ -35,8 +26,11 @@ export interface SessionAccess {
   readonly macros: MacroStore;
   readonly logger: Logger;
   readonly id: number;
-  /** Queues a modification packet for the end-of-message reply. */
-  modify(frame: Buffer): void;
+  /**
+   * Queues a modification for the end-of-message reply.
+   * @throws ActionArgumentError if it would exceed the payload size the MTA accepts.
+   */
+  modify(modification: Modification<Bytes>): void;
   /** Appends to the replacement body. */
   replaceBody(source: BodySource): void;
   /** Sends a progress packet now. */
@@ -45,8 +39,14 @@ export interface SessionAccess {
   setReply(text: string): void;
 }
 
-/** @internal */
-export const sessionAccess: unique symbol = Symbol('milterkit.session');
+/**
+ * Registered symbols (`Symbol.for`), so that a filter built on another copy of milterkit (the
+ * command line and the filter module may load two) is recognised and served by this one.
+ * @internal
+ */
+export const sessionAccess: unique symbol = Symbol.for('milterkit.session');
+/** Marks the {@link Milter} class, its subclasses and their instances, across copies. @internal */
+export const milterBrand: unique symbol = Symbol.for('milterkit.milter');
 
 const noSession: SessionAccess = new Proxy({} as SessionAccess, {
   get(_target, key) {
@@ -73,6 +73,9 @@ const noSession: SessionAccess = new Proxy({} as SessionAccess, {
 export class Milter {
   /** Static options: required actions, no-reply stages, macro lists, SKIP, RCPT_REJ, HDR_LEADSPC. */
   static options: MilterOptions = {};
+
+  /** @internal */
+  static readonly [milterBrand] = true;
 
   /** @internal */
   [sessionAccess]: SessionAccess = noSession;
@@ -152,21 +155,34 @@ export class Milter {
     this[sessionAccess].setReply(formatReplyText(code, xcode, lines));
   }
 
-  /** Appends a header at the end of the headers. */
+  /**
+   * Appends a header at the end of the headers. Line ends in `value` are sent as LF (the MTA adds
+   * the CRs); a line that does not start with a space or tab is folded with a tab, so a value can
+   * never end the header and start another.
+   */
   addHeader(name: Bytes, value: Bytes): void {
-    this.modifyHeader('addHeader', Action.ADDHDRS, Reply.ADDHEADER, undefined, name, value);
+    const s = this.headerEdit('addHeader', Action.ADDHDRS, name);
+    s.modify({ type: 'addHeader', name, value: foldHeaderValue('addHeader', value) });
   }
 
-  /** Inserts a header at `index` (0 = first) among all headers; an index past the end appends. */
+  /** Inserts a header at `index` (0 = first) among all headers; an index past the end appends. Values are folded as by {@link addHeader}. */
   insertHeader(index: number, name: Bytes, value: Bytes): void {
     checkIndex('insertHeader', index, 0);
-    this.modifyHeader('insertHeader', Action.ADDHDRS, Reply.INSHEADER, index, name, value);
+    const s = this.headerEdit('insertHeader', Action.ADDHDRS, name);
+    s.modify({ type: 'insertHeader', index, name, value: foldHeaderValue('insertHeader', value) });
   }
 
-  /** Changes the `index`-th (1-based) header called `name`; an empty value deletes it. */
+  /**
+   * Changes the `index`-th (1-based) header called `name` (adds it when there is none). An empty
+   * value keeps the header with an empty value; use {@link deleteHeader} to remove it. Values
+   * are folded as by {@link addHeader}.
+   */
   changeHeader(name: Bytes, index: number, value: Bytes): void {
     checkIndex('changeHeader', index, 1);
-    this.modifyHeader('changeHeader', Action.CHGHDRS, Reply.CHGHEADER, index, name, value);
+    const s = this.headerEdit('changeHeader', Action.CHGHDRS, name);
+    const folded = foldHeaderValue('changeHeader', value);
+    // Both MTAs read an empty value as "delete": a lone space is a header whose value is empty.
+    s.modify({ type: 'changeHeader', index, name, value: byteLength(folded) === 0 ? ' ' : folded });
   }
 
   /**
@@ -175,22 +191,25 @@ export class Milter {
    */
   deleteHeader(name: Bytes, index: number): void {
     checkIndex('deleteHeader', index, 1);
-    this.modifyHeader('deleteHeader', Action.CHGHDRS, Reply.CHGHEADER, index, name, '');
+    this.headerEdit('deleteHeader', Action.CHGHDRS, name).modify({ type: 'changeHeader', index, name, value: '' });
   }
 
-  /** Adds a recipient, optionally with ESMTP arguments (e.g. `NOTIFY=NEVER`). */
-  addRecipient(recipient: Bytes, args?: Bytes): void {
+  /**
+   * Adds a recipient, optionally with ESMTP arguments: one string (`'NOTIFY=NEVER ORCPT=...'`)
+   * or a list of them (`['NOTIFY=NEVER', 'ORCPT=...']`, pymilter's form).
+   */
+  addRecipient(recipient: Bytes, args?: EsmtpArguments): void {
     const s = this.eomSession('addRecipient');
     checkString('addRecipient', 'recipient', recipient, false);
-    if (args !== undefined && byteLength(args) > 0) {
-      checkString('addRecipient', 'args', args, false);
+    const joined = esmtpArguments('addRecipient', args);
+    if (joined !== undefined) {
       requireAction(s, 'addRecipient with ESMTP arguments', Action.ADDRCPT_PAR);
-      s.modify(encodeStringsReply(Reply.ADDRCPT_PAR, [recipient, args]));
+      s.modify({ type: 'addRcptPar', rcpt: recipient, args: joined });
     } else if (s.actions & Action.ADDRCPT) {
-      s.modify(encodeStringsReply(Reply.ADDRCPT, [recipient]));
+      s.modify({ type: 'addRcpt', rcpt: recipient });
     } else {
       requireAction(s, 'addRecipient', Action.ADDRCPT_PAR);
-      s.modify(encodeStringsReply(Reply.ADDRCPT_PAR, [recipient]));
+      s.modify({ type: 'addRcptPar', rcpt: recipient });
     }
   }
 
@@ -199,20 +218,16 @@ export class Milter {
     const s = this.eomSession('deleteRecipient');
     checkString('deleteRecipient', 'recipient', recipient, false);
     requireAction(s, 'deleteRecipient', Action.DELRCPT);
-    s.modify(encodeStringsReply(Reply.DELRCPT, [recipient]));
+    s.modify({ type: 'delRcpt', rcpt: recipient });
   }
 
-  /** Changes the envelope sender, optionally with ESMTP arguments. */
-  changeFrom(sender: Bytes, args?: Bytes): void {
+  /** Changes the envelope sender, optionally with ESMTP arguments (a string or a list, as for {@link addRecipient}). */
+  changeFrom(sender: Bytes, args?: EsmtpArguments): void {
     const s = this.eomSession('changeFrom');
     checkString('changeFrom', 'sender', sender, true);
+    const joined = esmtpArguments('changeFrom', args);
     requireAction(s, 'changeFrom', Action.CHGFROM);
-    if (args !== undefined && byteLength(args) > 0) {
-      checkString('changeFrom', 'args', args, false);
-      s.modify(encodeStringsReply(Reply.CHGFROM, [sender, args]));
-    } else {
-      s.modify(encodeStringsReply(Reply.CHGFROM, [sender]));
-    }
+    s.modify(joined === undefined ? { type: 'changeFrom', sender } : { type: 'changeFrom', sender, args: joined });
   }
 
   /**
@@ -231,7 +246,7 @@ export class Milter {
     const s = this.eomSession('quarantine');
     checkString('quarantine', 'reason', reason, false);
     requireAction(s, 'quarantine', Action.QUARANTINE);
-    s.modify(encodeStringsReply(Reply.QUARANTINE, [reason]));
+    s.modify({ type: 'quarantine', reason });
   }
 
   /** Tells the MTA to keep waiting for a slow end-of-message callback. */
@@ -245,15 +260,15 @@ export class Milter {
     return s;
   }
 
-  private modifyHeader(action: string, flag: number, code: number, index: number | undefined, name: Bytes, value: Bytes): void {
+  /** The session, once the name and the negotiated action are checked. */
+  private headerEdit(action: string, flag: number, name: Bytes): SessionAccess {
     const s = this.eomSession(action);
     checkString(action, 'name', name, false);
     if (typeof name === 'string' ? /[:\r\n\s]/.test(name) : name.some((b) => b === 0x3a || b <= 0x20 || b === 0x7f)) {
       throw new ActionArgumentError(`${action}: header name "${name.toString()}" holds a colon, space or control character`);
     }
     requireAction(s, action, flag);
-    const normalised = normaliseHeaderValue(action, value);
-    s.modify(encodeStringsReply(code, [name, normalised], index));
+    return s;
   }
 }
 
@@ -274,11 +289,57 @@ function checkString(action: string, what: string, value: Bytes, emptyAllowed: b
   if (!emptyAllowed && byteLength(value) === 0) throw new ActionArgumentError(`${action}: ${what} is empty`);
 }
 
-/** Multi-line values must use LF: the MTA adds the CRs (Postfix would double a CR we send). */
-function normaliseHeaderValue(action: string, value: Bytes): Bytes {
+/** ESMTP arguments of an added recipient or a changed sender: one string, or one string per argument. */
+export type EsmtpArguments = Bytes | readonly Bytes[];
+
+const SPACE = Buffer.from(' ');
+
+/** Joins ESMTP arguments into the one string the protocol carries; undefined when there are none. */
+function esmtpArguments(action: string, args: EsmtpArguments | undefined): Bytes | undefined {
+  if (args === undefined) return undefined;
+  if (typeof args === 'string' || args instanceof Uint8Array) {
+    checkString(action, 'args', args, true);
+    if (/[\r\n]/.test(typeof args === 'string' ? args : Buffer.from(args).toString('latin1'))) throw new ActionArgumentError(`${action}: args hold a line break`);
+    return byteLength(args) > 0 ? args : undefined;
+  }
+  if (!Array.isArray(args)) throw new ActionArgumentError(`${action}: args must be a string, bytes or a list of them, got ${typeof args}`);
+  const parts = args.map((arg: unknown, i) => {
+    if (typeof arg !== 'string' && !(arg instanceof Uint8Array)) throw new ActionArgumentError(`${action}: args[${i}] must be a string or bytes, got ${typeof arg}`);
+    const text = typeof arg === 'string' ? arg : Buffer.from(arg).toString('latin1');
+    if (text.length === 0 || /[\s\0]/.test(text)) throw new ActionArgumentError(`${action}: args[${i}] ${JSON.stringify(text)} must be one non-empty ESMTP argument without spaces or control characters`);
+    return typeof arg === 'string' ? Buffer.from(arg, 'utf8') : Buffer.from(arg);
+  });
+  if (parts.length === 0) return undefined;
+  return Buffer.concat(parts.flatMap((part, i) => (i === 0 ? [part] : [SPACE, part])));
+}
+
+/**
+ * A header value as the MTA must get it: line ends as LF (the MTA adds the CRs; Postfix would
+ * double a CR we send), empty lines dropped and every further line starting with a space or tab,
+ * so that no line of the value can be read as a header of its own or as the end of the headers.
+ */
+function foldHeaderValue(action: string, value: Bytes): Bytes {
   if (hasNul(value)) throw new ActionArgumentError(`${action}: value holds a NUL byte`);
-  if (typeof value === 'string') return value.includes('\r') ? value.replace(/\r\n?/g, '\n') : value;
-  return value.includes(0x0d) ? Buffer.from(Buffer.from(value).toString('latin1').replace(/\r\n?/g, '\n'), 'latin1') : value;
+  const text = typeof value === 'string' ? value : Buffer.from(value).toString('latin1');
+  if (!/[\r\n]/.test(text)) return value;
+  const lines = text.split(/\r\n?|\n/);
+  const folded = lines
+    .filter((line, i) => i === 0 || line.length > 0)
+    .map((line, i) => (i === 0 || line.startsWith(' ') || line.startsWith('\t') ? line : `\t${line}`))
+    .join('\n');
+  return typeof value === 'string' ? folded : Buffer.from(folded, 'latin1');
+}
+
+Object.defineProperty(Milter.prototype, milterBrand, { value: true });
+
+/** True for {@link Milter} and its subclasses, from this copy of milterkit or another. */
+export function isMilterClass(value: unknown): value is typeof Milter {
+  return typeof value === 'function' && (value === Milter || value.prototype instanceof Milter || (value as unknown as Record<symbol, unknown>)[milterBrand] === true);
+}
+
+/** True for an instance of a {@link Milter} subclass, from this copy of milterkit or another. */
+export function isMilterInstance(value: unknown): value is Milter {
+  return value instanceof Milter || (typeof value === 'object' && value !== null && (value as Record<symbol, unknown>)[milterBrand] === true);
 }
 
 /** Protocol bits of the callbacks a filter may leave out, by callback name. */

@@ -13,17 +13,18 @@ import {
   MalformedPacketError,
   NegotiationError,
   Protocol,
-  Reply,
   codeName,
   checkMacros,
   decodeCommand,
-  encodeOptnegReply,
-  encodeStringsReply,
+  encodeReply,
+  replyPayloadSize,
   negotiate,
   replyCodeClass,
   simpleReplyFrames,
   type AddressFamily,
+  type Bytes,
   type ConnectInfo,
+  type Modification,
   type NegotiationResult,
 } from '../protocol/codec.js';
 import { isIPv6 } from 'node:net';
@@ -42,6 +43,13 @@ import type { CallbackResult, StageName, Verdict } from './types.js';
 type Phase = 'negotiate' | 'open' | 'closing' | 'closed';
 /** Callbacks answered with a verdict. */
 type RepliedStage = StageName | 'eom';
+
+const verdicts: ReadonlySet<Verdict> = new Set<Verdict>(['continue', 'accept', 'reject', 'tempfail', 'discard', 'skip', 'noreply']);
+
+/** Serves a connection whose filter could not be made: it asks for CONNECT so the error verdict is given early. */
+class UnavailableFilter extends Milter {
+  override connect(): void {}
+}
 
 const messageStages: ReadonlySet<RepliedStage> = new Set(['envfrom', 'envrcpt', 'data', 'header', 'eoh', 'body', 'eom']);
 const EMPTY: readonly Buffer[] = [];
@@ -96,6 +104,8 @@ export class MilterSession implements SessionAccess {
   /** When bytes last arrived from the MTA (ms since the epoch), for idle timeouts. */
   lastActivity = Date.now();
   private inMessage = false;
+  /** The filter's constructor or factory threw: every command is answered with the error verdict. */
+  private filterUnavailable = false;
   /** A callback failed where no reply could be sent: the next reply of this message carries the error verdict. */
   private pendingFailure = false;
   private replyText: string | undefined;
@@ -154,12 +164,12 @@ export class MilterSession implements SessionAccess {
   get maxPayload(): number {
     return this.negotiated?.maxPayload ?? 65535;
   }
-  modify(frame: Buffer): void {
-    const payload = frame.length - 5;
-    if (payload > this.maxPayload) {
-      throw new ActionArgumentError(`${codeName(frame[4]!)} packet of ${payload} bytes exceeds the ${this.maxPayload} bytes the MTA accepts`);
+  modify(modification: Modification<Bytes>): void {
+    const size = replyPayloadSize(modification);
+    if (size > this.maxPayload) {
+      throw new ActionArgumentError(`${modification.type}: a packet of ${size} payload bytes exceeds the ${this.maxPayload} bytes the MTA accepts`);
     }
-    this.eomState!.modify(frame);
+    this.eomState!.modify(modification);
   }
   replaceBody(source: BodySource): void {
     this.eomState!.replaceBody(source);
@@ -219,6 +229,8 @@ export class MilterSession implements SessionAccess {
   }
 
   private readonly onFrame = (code: number, payload: Buffer, more: boolean): void => {
+    // A fatal error earlier in the same read closed the session: the rest of the read is dropped.
+    if (!this.running) return;
     if (this.busy || this.queue.length > 0) {
       this.queue.push(code, payload, more);
       return;
@@ -258,7 +270,8 @@ export class MilterSession implements SessionAccess {
   // ---- output ----
 
   private send(frame: Buffer): void {
-    if (this.phase === 'closed') return;
+    // Once closing, nothing more is answered (a late async callback, a protocol error).
+    if (!this.running) return;
     this.out.push(frame);
     this.outBytes += frame.length;
   }
@@ -362,7 +375,7 @@ export class MilterSession implements SessionAccess {
       }
       this.negotiated = result;
       this.phase = 'open';
-      this.send(encodeOptnegReply(result.version, result.actions, result.protocol, result.macros));
+      this.send(encodeReply({ type: 'optneg', version: result.version, actions: result.actions, protocol: result.protocol, ...(result.macros === undefined ? {} : { macros: result.macros }) }));
       this.logger.debug({ version: result.version, actions: result.actions, protocol: result.protocol }, 'negotiated');
     };
     if (isPromise<Awaited<typeof custom>>(custom)) return this.guard('negotiate', custom).then(finish);
@@ -401,6 +414,7 @@ export class MilterSession implements SessionAccess {
 
   private onQuitNewConnection(): void | Promise<void> {
     const done = (): void => {
+      if (!this.running) return;
       this.macros.clear();
       this.milter = this.newMilter();
       this.stage = 'connect';
@@ -410,8 +424,21 @@ export class MilterSession implements SessionAccess {
     done();
   }
 
+  /**
+   * A filter instance for the connection. When the filter's constructor or factory throws, only
+   * this connection fails: a stand-in takes the commands and each is answered with the error
+   * verdict.
+   */
   private newMilter(): Milter {
-    const milter = this.filter.create();
+    let milter: Milter;
+    try {
+      milter = this.filter.create();
+      this.filterUnavailable = false;
+    } catch (err) {
+      this.callbackFailed('constructor', err);
+      milter = new UnavailableFilter();
+      this.filterUnavailable = true;
+    }
     milter[sessionAccess] = this;
     return milter;
   }
@@ -420,7 +447,9 @@ export class MilterSession implements SessionAccess {
 
   /** Runs a callback answered with a verdict. */
   private run(stage: StageName, ...args: unknown[]): void | Promise<void> {
+    if (!this.running) return;
     this.stage = stage;
+    if (this.filterUnavailable) return this.answer(stage, undefined, true);
     const fn = (this.milter as unknown as Record<string, ((...a: unknown[]) => CallbackResult) | undefined>)[stage];
     if (fn === undefined) return this.answer(stage, undefined, false);
     let result: CallbackResult;
@@ -491,6 +520,7 @@ export class MilterSession implements SessionAccess {
   /** Sends the reply to a command, honouring NR negotiation, SKIP rules and the custom reply. */
   private answer(stage: RepliedStage, returned: Verdict | void | undefined, failed: boolean): void {
     this.milter.raw = EMPTY;
+    if (!failed && !this.isVerdict(stage, returned)) failed = true;
     const noReplyBit = stage === 'eom' ? 0 : noReplyBits[stage];
     if (this.protocol & noReplyBit) {
       if (failed) this.pendingFailure = true;
@@ -520,12 +550,24 @@ export class MilterSession implements SessionAccess {
     }
   }
 
+  /**
+   * Checks what a callback returned at run time (JavaScript filters are not type-checked): anything
+   * but a verdict is a failure of the filter, logged, rather than a reply the MTA cannot read.
+   */
+  private isVerdict(stage: RepliedStage, returned: unknown): returned is Verdict | undefined {
+    if (returned === undefined || verdicts.has(returned as Verdict)) return true;
+    const shown = typeof returned === 'string' ? `'${returned}'` : typeof returned;
+    const hint = returned === 'shutdown' ? '; to end the SMTP session, call setReply(\'421\', ...) and return \'tempfail\' (Sendmail refuses a SHUTDOWN reply from a filter)' : '';
+    this.callbackFailed(stage, new TypeError(`returned ${shown}, which is not a verdict (${[...verdicts].join(', ')})${hint}`));
+    return false;
+  }
+
   private sendVerdict(verdict: Exclude<Verdict, 'noreply'>): void {
     const text = this.replyText;
     this.replyText = undefined;
     if (text !== undefined && (verdict === 'reject' || verdict === 'tempfail')) {
       if (replyCodeClass(text) === verdict) {
-        this.send(encodeStringsReply(Reply.REPLYCODE, [text]));
+        this.send(encodeReply({ type: 'replyCode', text }));
         return;
       }
       this.logger.warn({ verdict, reply: text.slice(0, 3) }, `custom reply ${text.slice(0, 3)} does not match verdict ${verdict}; the MTA's default text is used`);
@@ -604,9 +646,11 @@ export class MilterSession implements SessionAccess {
   }
 
   private endOfMessage(): void | Promise<void> {
+    if (!this.running) return;
     this.stage = 'eom';
     const eom = new EndOfMessage();
     this.eomState = eom;
+    if (this.filterUnavailable) return this.finishEom(undefined, true);
     const fn = this.milter.eom;
     let result: CallbackResult;
     try {
@@ -636,6 +680,12 @@ export class MilterSession implements SessionAccess {
   private finishEom(returned: Verdict | void | undefined, failed: boolean): void | Promise<void> {
     const eom = this.eomState!;
     eom.close();
+    if (!this.running) {
+      this.eomState = undefined;
+      return;
+    }
+    // A wrong return value fails the filter before any of its modifications go out.
+    if (!failed && !this.isVerdict('eom', returned)) failed = true;
     if (failed || this.pendingFailure) {
       this.eomState = undefined;
       this.pendingFailure = false;
@@ -649,13 +699,17 @@ export class MilterSession implements SessionAccess {
       return;
     }
     if (!eom.hasStreamingBody) {
-      eom.writeTo((frame) => this.send(frame));
+      const packets = eom.encode();
+      if (packets.length > 0) this.send(packets);
       this.eomState = undefined;
       this.answer('eom', returned, false);
       return;
     }
     this.flush();
-    return eom.stream((frame) => this.io.write(frame)).then(
+    return eom.stream(
+      (packets) => this.io.write(packets),
+      () => this.running,
+    ).then(
       () => {
         this.eomState = undefined;
         this.answer('eom', returned, false);

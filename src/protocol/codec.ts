@@ -11,3 +11,4 @@ export * from './commands.js';
 export * from './replies.js';
 export * from './negotiation.js';
 export * from './reply-text.js';
+export * from './writer.js';

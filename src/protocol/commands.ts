@@ -2,9 +2,9 @@
  * Commands from the MTA to the milter (`SMFIC_*`): typed form, decoder and encoder. The milter
  * side decodes them; the MTA side (client, test kit) encodes them.
  */
-import { type Bytes, MalformedPacketError, byteLength, splitCStrings, readCStrings, writeCString } from './bytes.js';
+import { type Bytes, MalformedPacketError, splitCStrings, readCStrings } from './bytes.js';
 import { Command, Family, Limits, codeName, type AddressFamily } from './constants.js';
-import { EMPTY_PAYLOAD, FRAME_HEADER_SIZE, encodeFrame, writeFrameHeader } from './frame.js';
+import { PacketWriter } from './writer.js';
 
 /** The SMTP client as described by a CONNECT command. */
 export interface ConnectInfo<S> {
@@ -174,73 +174,50 @@ export function decodeCommand(code: number, payload: Buffer): MtaCommand {
   }
 }
 
-function stringsFrame(code: number, strings: readonly Bytes[], prefix?: number): Buffer {
-  let size = prefix === undefined ? 0 : 1;
-  for (const s of strings) size += byteLength(s) + 1;
-  const frame = Buffer.allocUnsafe(FRAME_HEADER_SIZE + size);
-  let offset = writeFrameHeader(frame, 0, code, size);
-  if (prefix !== undefined) frame[offset++] = prefix;
-  for (const s of strings) offset = writeCString(frame, offset, s);
-  return frame;
+/** Appends one MTA command, as a complete packet, to `writer`. */
+export function writeCommand(writer: PacketWriter, command: MtaCommand<Bytes>): PacketWriter {
+  switch (command.type) {
+    case 'optneg':
+      return writer.begin(Command.OPTNEG).uint32(command.version).uint32(command.actions).uint32(command.protocol).end();
+    case 'macro':
+      writer.begin(Command.MACRO).byte(command.stage);
+      for (const [name, value] of command.macros) writer.cstring(name).cstring(value);
+      return writer.end();
+    case 'connect':
+      writer.begin(Command.CONNECT).cstring(command.hostname).byte(codeByFamily[command.family]);
+      if (command.family !== 'unknown') writer.uint16(command.port ?? 0).cstring(command.address ?? '');
+      return writer.end();
+    case 'helo':
+      return writer.begin(Command.HELO).cstring(command.name).end();
+    case 'mail':
+    case 'rcpt':
+      writer.begin(command.type === 'mail' ? Command.MAIL : Command.RCPT);
+      for (const arg of command.args) writer.cstring(arg);
+      return writer.end();
+    case 'header':
+      return writer.begin(Command.HEADER).cstring(command.name).cstring(command.value).end();
+    case 'body':
+      return writer.begin(Command.BODY).bytes(command.chunk).end();
+    case 'eob':
+      writer.begin(Command.BODYEOB);
+      if (command.chunk !== undefined) writer.bytes(command.chunk);
+      return writer.end();
+    case 'unknown':
+      return writer.begin(Command.UNKNOWN).cstring(command.line).end();
+    case 'data':
+      return writer.begin(Command.DATA).end();
+    case 'eoh':
+      return writer.begin(Command.EOH).end();
+    case 'abort':
+      return writer.begin(Command.ABORT).end();
+    case 'quit':
+      return writer.begin(Command.QUIT).end();
+    case 'quitNc':
+      return writer.begin(Command.QUIT_NC).end();
+  }
 }
 
 /** Encodes one MTA command as a complete packet. */
 export function encodeCommand(command: MtaCommand<Bytes>): Buffer {
-  switch (command.type) {
-    case 'optneg': {
-      const payload = Buffer.allocUnsafe(Limits.OPTLEN);
-      payload.writeUInt32BE(command.version >>> 0, 0);
-      payload.writeUInt32BE(command.actions >>> 0, 4);
-      payload.writeUInt32BE(command.protocol >>> 0, 8);
-      return encodeFrame(Command.OPTNEG, payload);
-    }
-    case 'macro':
-      return stringsFrame(Command.MACRO, command.macros.flat(), command.stage);
-    case 'connect': {
-      const family = codeByFamily[command.family];
-      if (command.family === 'unknown') return encodeConnectUnknown(command.hostname, family);
-      const hostLength = byteLength(command.hostname);
-      const addressLength = byteLength(command.address ?? '');
-      const size = hostLength + 1 + 1 + 2 + addressLength + 1;
-      const frame = Buffer.allocUnsafe(FRAME_HEADER_SIZE + size);
-      let offset = writeFrameHeader(frame, 0, Command.CONNECT, size);
-      offset = writeCString(frame, offset, command.hostname);
-      frame[offset++] = family;
-      frame.writeUInt16BE(command.port ?? 0, offset);
-      writeCString(frame, offset + 2, command.address ?? '');
-      return frame;
-    }
-    case 'helo':
-      return stringsFrame(Command.HELO, [command.name]);
-    case 'mail':
-      return stringsFrame(Command.MAIL, command.args);
-    case 'rcpt':
-      return stringsFrame(Command.RCPT, command.args);
-    case 'header':
-      return stringsFrame(Command.HEADER, [command.name, command.value]);
-    case 'body':
-      return encodeFrame(Command.BODY, typeof command.chunk === 'string' ? Buffer.from(command.chunk) : command.chunk);
-    case 'eob':
-      return command.chunk === undefined ? encodeFrame(Command.BODYEOB) : encodeFrame(Command.BODYEOB, typeof command.chunk === 'string' ? Buffer.from(command.chunk) : command.chunk);
-    case 'unknown':
-      return stringsFrame(Command.UNKNOWN, [command.line]);
-    case 'data':
-      return encodeFrame(Command.DATA, EMPTY_PAYLOAD);
-    case 'eoh':
-      return encodeFrame(Command.EOH, EMPTY_PAYLOAD);
-    case 'abort':
-      return encodeFrame(Command.ABORT, EMPTY_PAYLOAD);
-    case 'quit':
-      return encodeFrame(Command.QUIT, EMPTY_PAYLOAD);
-    case 'quitNc':
-      return encodeFrame(Command.QUIT_NC, EMPTY_PAYLOAD);
-  }
-}
-
-function encodeConnectUnknown(hostname: Bytes, family: number): Buffer {
-  const size = byteLength(hostname) + 2;
-  const frame = Buffer.allocUnsafe(FRAME_HEADER_SIZE + size);
-  const offset = writeCString(frame, writeFrameHeader(frame, 0, Command.CONNECT, size), hostname);
-  frame[offset] = family;
-  return frame;
+  return writeCommand(new PacketWriter(), command).take();
 }

@@ -2,9 +2,10 @@
  * Replies and modification requests from the milter to the MTA (`SMFIR_*`): typed form, decoder
  * and encoder. The milter side encodes them; the MTA side decodes them.
  */
-import { type Bytes, MalformedPacketError, byteLength, readCStrings, splitCStrings, writeCString } from './bytes.js';
+import { type Bytes, MalformedPacketError, byteLength, readCStrings, splitCStrings } from './bytes.js';
 import { Limits, MacroStage, Reply, codeName, type MacroStageCode } from './constants.js';
-import { FRAME_HEADER_SIZE, encodeFrame, writeFrameHeader } from './frame.js';
+import { encodeFrame } from './frame.js';
+import { PacketWriter } from './writer.js';
 
 /** Macro names requested per stage in an OPTNEG reply (space-separated list per stage). */
 export type MacroRequest<S = Buffer> = Partial<Record<MacroStageCode, S>>;
@@ -42,8 +43,14 @@ export type MilterReply<S = Buffer> =
   | { type: 'changeFrom'; sender: S; args?: S }
   | { type: 'quarantine'; reason: S };
 
+/** A reply that modifies the message (legal only at end of message). */
+export type Modification<S = Buffer> = Extract<
+  MilterReply<S>,
+  { type: 'addHeader' | 'insertHeader' | 'changeHeader' | 'addRcpt' | 'addRcptPar' | 'delRcpt' | 'replaceBody' | 'changeFrom' | 'quarantine' }
+>;
+
 /** Types of the replies that modify the message (legal only after end of message). */
-export const modificationTypes: ReadonlySet<MilterReply['type']> = new Set([
+export const modificationTypes: ReadonlySet<MilterReply['type']> = new Set<Modification['type']>([
   'addHeader',
   'insertHeader',
   'changeHeader',
@@ -79,82 +86,73 @@ const simpleByCode: Readonly<Record<number, SimpleReplyType>> = Object.fromEntri
   Object.entries(simpleReplies).map(([type, code]) => [code, type as SimpleReplyType]),
 );
 
-// ---- encoders (one allocation per packet) ----
-
-/** A packet made of NUL-terminated strings, optionally after a u32 index. */
-export function encodeStringsReply(code: number, strings: readonly Bytes[], index?: number): Buffer {
-  let size = index === undefined ? 0 : 4;
-  for (const s of strings) size += byteLength(s) + 1;
-  const frame = Buffer.allocUnsafe(FRAME_HEADER_SIZE + size);
-  let offset = writeFrameHeader(frame, 0, code, size);
-  if (index !== undefined) {
-    frame.writeUInt32BE(index >>> 0, offset);
-    offset += 4;
-  }
-  for (const s of strings) offset = writeCString(frame, offset, s);
-  return frame;
-}
-
-/** Encodes an OPTNEG reply, with macro lists appended in stage order. */
-export function encodeOptnegReply(version: number, actions: number, protocol: number, macros?: MacroRequest<Bytes>): Buffer {
-  const lists: Array<[number, Bytes]> = [];
-  if (macros !== undefined) {
-    for (const stage of Object.values(MacroStage)) {
-      const list = macros[stage];
-      if (list !== undefined) lists.push([stage, list]);
-    }
-  }
-  let size = Limits.OPTLEN;
-  for (const [, list] of lists) size += 4 + byteLength(list) + 1;
-  const frame = Buffer.allocUnsafe(FRAME_HEADER_SIZE + size);
-  let offset = writeFrameHeader(frame, 0, Reply.OPTNEG, size);
-  offset = frame.writeUInt32BE(version >>> 0, offset);
-  offset = frame.writeUInt32BE(actions >>> 0, offset);
-  offset = frame.writeUInt32BE(protocol >>> 0, offset);
-  for (const [stage, list] of lists) {
-    offset = frame.writeUInt32BE(stage, offset);
-    offset = writeCString(frame, offset, list);
-  }
-  return frame;
-}
+// ---- encoders ----
 
 /** Pre-encoded packets of the replies without payload, shared (never mutate them). */
 export const simpleReplyFrames: Readonly<Record<SimpleReplyType, Buffer>> = Object.fromEntries(
   Object.entries(simpleReplies).map(([type, code]) => [type, encodeFrame(code)]),
 ) as Record<SimpleReplyType, Buffer>;
 
-function bodyBytes(chunk: Bytes): Uint8Array {
-  return typeof chunk === 'string' ? Buffer.from(chunk, 'utf8') : chunk;
+/** Appends one milter reply, as a complete packet, to `writer`. */
+export function writeReply(writer: PacketWriter, reply: MilterReply<Bytes>): PacketWriter {
+  switch (reply.type) {
+    case 'optneg': {
+      writer.begin(Reply.OPTNEG).uint32(reply.version).uint32(reply.actions).uint32(reply.protocol);
+      // Macro lists in stage order.
+      for (const stage of Object.values(MacroStage)) {
+        const list = reply.macros?.[stage];
+        if (list !== undefined) writer.uint32(stage).cstring(list);
+      }
+      return writer.end();
+    }
+    case 'replyCode':
+      return writer.begin(Reply.REPLYCODE).cstring(reply.text).end();
+    case 'addHeader':
+      return writer.begin(Reply.ADDHEADER).cstring(reply.name).cstring(reply.value).end();
+    case 'insertHeader':
+      return writer.begin(Reply.INSHEADER).uint32(reply.index).cstring(reply.name).cstring(reply.value).end();
+    case 'changeHeader':
+      return writer.begin(Reply.CHGHEADER).uint32(reply.index).cstring(reply.name).cstring(reply.value).end();
+    case 'addRcpt':
+      return writer.begin(Reply.ADDRCPT).cstring(reply.rcpt).end();
+    case 'addRcptPar':
+      writer.begin(Reply.ADDRCPT_PAR).cstring(reply.rcpt);
+      if (reply.args !== undefined) writer.cstring(reply.args);
+      return writer.end();
+    case 'delRcpt':
+      return writer.begin(Reply.DELRCPT).cstring(reply.rcpt).end();
+    case 'replaceBody':
+      return writer.begin(Reply.REPLBODY).bytes(reply.chunk).end();
+    case 'changeFrom':
+      writer.begin(Reply.CHGFROM).cstring(reply.sender);
+      if (reply.args !== undefined) writer.cstring(reply.args);
+      return writer.end();
+    case 'quarantine':
+      return writer.begin(Reply.QUARANTINE).cstring(reply.reason).end();
+    default:
+      return writer.bytes(simpleReplyFrames[reply.type]);
+  }
 }
 
 /** Encodes one milter reply as a complete packet. */
 export function encodeReply(reply: MilterReply<Bytes>): Buffer {
-  switch (reply.type) {
-    case 'optneg':
-      return encodeOptnegReply(reply.version, reply.actions, reply.protocol, reply.macros);
-    case 'replyCode':
-      return encodeStringsReply(Reply.REPLYCODE, [reply.text]);
-    case 'addHeader':
-      return encodeStringsReply(Reply.ADDHEADER, [reply.name, reply.value]);
-    case 'insertHeader':
-      return encodeStringsReply(Reply.INSHEADER, [reply.name, reply.value], reply.index);
-    case 'changeHeader':
-      return encodeStringsReply(Reply.CHGHEADER, [reply.name, reply.value], reply.index);
-    case 'addRcpt':
-      return encodeStringsReply(Reply.ADDRCPT, [reply.rcpt]);
-    case 'addRcptPar':
-      return encodeStringsReply(Reply.ADDRCPT_PAR, reply.args === undefined ? [reply.rcpt] : [reply.rcpt, reply.args]);
-    case 'delRcpt':
-      return encodeStringsReply(Reply.DELRCPT, [reply.rcpt]);
-    case 'replaceBody':
-      return encodeFrame(Reply.REPLBODY, bodyBytes(reply.chunk));
-    case 'changeFrom':
-      return encodeStringsReply(Reply.CHGFROM, reply.args === undefined ? [reply.sender] : [reply.sender, reply.args]);
-    case 'quarantine':
-      return encodeStringsReply(Reply.QUARANTINE, [reply.reason]);
-    default:
-      return simpleReplyFrames[reply.type];
+  if (reply.type in simpleReplies) return simpleReplyFrames[reply.type as SimpleReplyType];
+  return writeReply(new PacketWriter(), reply).take();
+}
+
+/**
+ * Payload size of a reply once encoded, for checking a modification against the limit the MTA
+ * accepts when the filter asks for it (it is encoded later, with the rest of the reply): a u32
+ * for the index, each string with its NUL, a body chunk as it is.
+ */
+export function replyPayloadSize(reply: Modification<Bytes>): number {
+  if (reply.type === 'replaceBody') return byteLength(reply.chunk);
+  let size = 0;
+  for (const [key, value] of Object.entries(reply)) {
+    if (key === 'type' || value === undefined) continue;
+    size += typeof value === 'number' ? 4 : byteLength(value as Bytes) + 1;
   }
+  return size;
 }
 
 // ---- decoder ----

@@ -51,6 +51,17 @@ const actionCases: Array<[string, (m: Milter) => unknown, string]> = [
   ['replaceBody empty', (m) => m.replaceBody(''), '00000001 62'],
   ['a multi-line header value with CRLF is sent with LF only', (m) => m.addHeader('X-A', 'a\r\n\tb'), '0000000a 68 582d4100 610a096200'],
   ['8-bit header bytes pass through unchanged', (m) => m.addHeader('X-A', Buffer.from([0xe9, 0xff])), '00000008 68 582d4100 e9ff00'],
+  // Both MTAs delete a header whose new value is empty; one space keeps it, with an empty value.
+  ['changeHeader to an empty value keeps the header', (m) => m.changeHeader('X-A', 1, ''), '0000000b 6d 00000001 582d4100 2000'],
+  ['addRecipient with ESMTP args as a list', (m) => m.addRecipient('<c@d>', ['NOTIFY=NEVER', 'RET=X']), '0000001a 32 3c6340643e00 4e4f544946593d4e45564552205245543d5800'],
+  ['changeFrom with ESMTP args as a list', (m) => m.changeFrom('<new@x>', ['RET=HDRS']), '00000012 65 3c6e657740783e00 5245543d4844525300'],
+  ['changeFrom with an empty list of args', (m) => m.changeFrom('<new@x>', []), '00000009 65 3c6e657740783e00'],
+  // A line break followed by a non-blank character would start a header of its own (a Bcc:, say):
+  // every further line is folded with a tab, and empty lines (the end of the headers) are dropped.
+  ['addHeader folds a bare LF before a field', (m) => m.addHeader('X-A', 'a\nBcc: x'), '0000000f 68 582d4100 610a09 4263633a207800'],
+  ['insertHeader folds a bare CR before a field', (m) => m.insertHeader(1, 'X-A', 'a\rBcc: x'), '00000013 69 00000001 582d4100 610a09 4263633a207800'],
+  ['changeHeader folds CRLF and drops an empty line', (m) => m.changeHeader('X-A', 1, 'a\r\n\r\nBcc: x\n'), '00000013 6d 00000001 582d4100 610a09 4263633a207800'],
+  ['folding works on bytes too', (m) => m.addHeader('X-A', Buffer.from('a\nBcc: x')), '0000000f 68 582d4100 610a09 4263633a207800'],
 ];
 
 for (const [name, call, hex] of actionCases) {
@@ -174,6 +185,11 @@ const badArguments: Array<[string, (m: Milter) => unknown]> = [
   ['a header over 64 KiB', (m) => m.addHeader('X-Big', 'x'.repeat(70_000))],
   ['a recipient over 64 KiB', (m) => m.addRecipient(`<${'x'.repeat(70_000)}@example.org>`)],
   ['a quarantine reason over 64 KiB', (m) => m.quarantine('r'.repeat(65_535))],
+  ['an ESMTP argument list item with a space', (m) => m.addRecipient('<c@d>', ['NOTIFY=NEVER RET=X'])],
+  ['an empty ESMTP argument list item', (m) => m.changeFrom('<c@d>', [''])],
+  ['ESMTP arguments of the wrong type (JavaScript callers)', (m) => m.addRecipient('<c@d>', 42 as unknown as string)],
+  ['an ESMTP argument list item of the wrong type', (m) => m.changeFrom('<c@d>', [1] as unknown as string[])],
+  ['ESMTP arguments with a line break', (m) => m.changeFrom('<c@d>', 'RET=HDRS\r\nRCPT TO:<x@y>')],
 ];
 for (const [name, call] of badArguments) {
   test(`ActionArgumentError for ${name}`, async () => {
