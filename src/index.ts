@@ -15,7 +15,7 @@ export type {
   MacroStageName,
   MilterOptions,
   NegotiateResult,
-  ClientInfo,
+  ConnectInfo,
   NegotiationOffer,
   NegotiationRequest,
   AddressFamily,

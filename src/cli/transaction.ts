@@ -12,7 +12,7 @@ import type { MilterClientOptions } from '../client/connection.js';
 import { MilterClientError, MilterUsageError } from '../client/errors.js';
 import { describeModification } from '../client/modifications.js';
 import { SocketSpecError } from '../net/socket-spec.js';
-import type { MacroListStage } from '../client/negotiation.js';
+import type { MacroStageName } from '../protocol/codec.js';
 import { serializeMessage } from '../mta/message.js';
 import type { MtaProfile } from '../mta/profile.js';
 import { summarizeError, type DeliveryReport, type StageRecord } from '../mta/report.js';
@@ -153,7 +153,7 @@ function addMacro(options: TransactionOptions, spec: string): void {
   const value = spec.slice(equals + 1);
   const colon = name.indexOf(':');
   if (colon > 0 && macroStages.has(name.slice(0, colon))) {
-    const stage = name.slice(0, colon) as MacroListStage;
+    const stage = name.slice(0, colon) as MacroStageName;
     name = name.slice(colon + 1);
     options.stageMacros = { ...options.stageMacros, [stage]: { ...options.stageMacros?.[stage], [name]: value } };
   } else {

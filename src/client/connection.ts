@@ -14,19 +14,21 @@ import {
   FrameReader,
   Limits,
   MalformedPacketError,
-  Protocol,
   UnknownReplyError,
   decodeReply,
   encodeCommand,
   modificationTypes,
   text,
-  type AddressFamily,
+  stageBySmtp,
+  type ConnectInfo,
+  type NegotiationOffer,
+  type SmtpStage,
   type MilterReply,
   type MtaCommand,
 } from '../protocol/codec.js';
 import { MilterConnectionError, MilterProtocolError, MilterTimeoutError, MilterUsageError, type MilterClientError } from './errors.js';
 import { ModificationCollector, type Modification, type ModificationLimits } from './modifications.js';
-import { DEFAULT_OFFER, readOptnegReply, type MilterOffer, type NegotiatedOptions, type NegotiationChecks } from './negotiation.js';
+import { DEFAULT_OFFER, readOptnegReply, type NegotiatedOptions, type NegotiationChecks } from './negotiation.js';
 
 /** Where the engine's bytes go. */
 export interface ClientTransport {
@@ -36,8 +38,8 @@ export interface ClientTransport {
   close(): void;
 }
 
-/** Commands the client sends that can have a reply. */
-export type ClientStage = 'negotiate' | 'connect' | 'helo' | 'mail' | 'rcpt' | 'data' | 'header' | 'eoh' | 'body' | 'eom' | 'unknown';
+/** Commands the client sends that can have a reply: negotiation, then the stages by their SMTP names. */
+export type ClientStage = 'negotiate' | SmtpStage;
 
 /** Time limits in milliseconds, per kind of command (Postfix's names and defaults). */
 export interface ClientTimeouts {
@@ -81,7 +83,7 @@ export interface ReplyLeniency {
 /** Options of a client connection. */
 export interface MilterClientOptions {
   /** What to offer in OPTNEG (defaults: version 6, all actions, all protocol bits). */
-  offer?: Partial<MilterOffer>;
+  offer?: Partial<NegotiationOffer>;
   /** Time limits. */
   timeouts?: Partial<ClientTimeouts>;
   /** Largest reply payload accepted (default 1 MiB); a larger one is an `OVERSIZED_PACKET` error. */
@@ -135,29 +137,7 @@ export interface EndOfMessageReply extends StageReply {
   modifications: Modification[];
 }
 
-/** The SMTP client, as a CONNECT command describes it. */
-export interface ConnectDetails {
-  hostname: string;
-  family: AddressFamily;
-  /** Address as the MTA sends it (e.g. `IPv6:2001:db8::1` for Sendmail) or a socket path; absent for `unknown`. */
-  address?: string;
-  port?: number;
-}
-
 const NOT_SENT = { sent: false, awaited: false, verdict: 'continue', progress: 0 } as const;
-
-/** Per command: the NO* bit that suppresses it and the NR* bit that suppresses its reply. */
-const stageBits: Readonly<Record<Exclude<ClientStage, 'negotiate' | 'eom'>, { no: number; nr: number }>> = {
-  connect: { no: Protocol.NOCONNECT, nr: Protocol.NR_CONN },
-  helo: { no: Protocol.NOHELO, nr: Protocol.NR_HELO },
-  mail: { no: Protocol.NOMAIL, nr: Protocol.NR_MAIL },
-  rcpt: { no: Protocol.NORCPT, nr: Protocol.NR_RCPT },
-  data: { no: Protocol.NODATA, nr: Protocol.NR_DATA },
-  header: { no: Protocol.NOHDRS, nr: Protocol.NR_HDR },
-  eoh: { no: Protocol.NOEOH, nr: Protocol.NR_EOH },
-  body: { no: Protocol.NOBODY, nr: Protocol.NR_BODY },
-  unknown: { no: Protocol.NOUNKNOWN, nr: Protocol.NR_UNKN },
-};
 
 const contentStages: ReadonlySet<ClientStage> = new Set(['header', 'eoh', 'body']);
 
@@ -201,7 +181,7 @@ export class MilterConnection {
   private readonly checks: NegotiationChecks;
   private readonly chunkSize: number;
   private readonly maxCommandPayload: number;
-  private readonly offer: MilterOffer;
+  private readonly offer: NegotiationOffer;
   private readonly modificationLimits: Partial<ModificationLimits>;
   private phase: Phase = 'new';
   private options: NegotiatedOptions | undefined;
@@ -287,7 +267,7 @@ export class MilterConnection {
    * @param offer overrides of the offer given to the constructor
    * @throws MilterProtocolError `NEGOTIATION` if the answer is one the MTA would refuse
    */
-  negotiate(offer: Partial<MilterOffer> = {}): Promise<NegotiatedOptions> {
+  negotiate(offer: Partial<NegotiationOffer> = {}): Promise<NegotiatedOptions> {
     return this.serial(async () => {
       this.expectPhase('negotiate', ['new']);
       const full = { ...this.offer, ...offer };
@@ -304,7 +284,7 @@ export class MilterConnection {
   }
 
   /** Describes the SMTP client (CONNECT). */
-  connect(client: ConnectDetails, options: CommandOptions = {}): Promise<StageReply> {
+  connect(client: ConnectInfo, options: CommandOptions = {}): Promise<StageReply> {
     return this.serial(async () => {
       this.expectPhase('connect', ['negotiated']);
       const command: MtaCommand<string> =
@@ -488,10 +468,10 @@ export class MilterConnection {
     // Both MTAs send the macros of a stage even when its command is not sent.
     if (macros !== undefined) this.send(encodeMacros(code, macros));
     const protocol = this.options!.protocol;
-    const bits = stageBits[stage];
+    const bits = stageBySmtp[stage];
     if (protocol & bits.no) return { stage, ...NOT_SENT };
     const frame = encodeCommand(command);
-    if (protocol & bits.nr) {
+    if (protocol & bits.noReply) {
       this.send(frame);
       this.lastUnawaited = stage;
       return { stage, sent: true, awaited: false, verdict: 'continue', progress: 0 };

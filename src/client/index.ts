@@ -6,7 +6,8 @@
  * @packageDocumentation
  */
 export { MilterClientError, MilterProtocolError, MilterTimeoutError, MilterConnectionError, MilterUsageError, type MilterProtocolErrorCode } from './errors.js';
-export { DEFAULT_OFFER, type MilterOffer, type MacroListStage, type NegotiatedOptions, type NegotiationChecks } from './negotiation.js';
+export { DEFAULT_OFFER, type NegotiatedOptions, type NegotiationChecks } from './negotiation.js';
+export type { NegotiationOffer, MacroStageName, ConnectInfo, SmtpStage } from '../protocol/codec.js';
 export type { Modification } from './modifications.js';
 export {
   MilterConnection,
@@ -21,7 +22,6 @@ export {
   type ReplyVerdict,
   type StageReply,
   type EndOfMessageReply,
-  type ConnectDetails,
 } from './connection.js';
 export { connectMilter, DEFAULT_CONNECT_TIMEOUT, type ConnectOptions } from './socket.js';
 export { SocketSpecError, type SocketAddress } from '../net/socket-spec.js';

@@ -4,51 +4,30 @@
  */
 import {
   ActionMask,
-  MacroStage,
   PROTOCOL_VERSION,
   Protocol,
   ProtocolMask,
   describeActions,
   text,
+  stageByMacroStage,
   type MacroStageCode,
+  type MacroStageName,
+  type NegotiationOffer,
   type MilterReply,
 } from '../protocol/codec.js';
 import { MilterProtocolError } from './errors.js';
 
-/** What the MTA offers in its OPTNEG command. */
-export interface MilterOffer {
-  /** Protocol version (Postfix `milter_protocol`, default 6). */
-  version: number;
-  /** SMFIF_* action bits (both MTAs offer 0x1FF). */
-  actions: number;
-  /** SMFIP_* protocol bits (0x1FFFFF for version 6). */
-  protocol: number;
-}
-
 /** The offer of Postfix (default `milter_protocol = 6`) and Sendmail 8.14 and later. */
-export const DEFAULT_OFFER: Readonly<MilterOffer> = Object.freeze({
+export const DEFAULT_OFFER: Readonly<NegotiationOffer> = Object.freeze({
   version: PROTOCOL_VERSION,
   actions: ActionMask.CURRENT,
   protocol: ProtocolMask.CURRENT,
 });
 
-/** The stage names of the macro lists of an OPTNEG reply. */
-export type MacroListStage = 'connect' | 'helo' | 'envfrom' | 'envrcpt' | 'data' | 'eom' | 'eoh';
-
-const macroStageNames: Readonly<Record<MacroStageCode, MacroListStage>> = {
-  [MacroStage.CONNECT]: 'connect',
-  [MacroStage.HELO]: 'helo',
-  [MacroStage.ENVFROM]: 'envfrom',
-  [MacroStage.ENVRCPT]: 'envrcpt',
-  [MacroStage.DATA]: 'data',
-  [MacroStage.EOM]: 'eom',
-  [MacroStage.EOH]: 'eoh',
-};
-
 /** The outcome of negotiation, as the client will act on it. */
 export interface NegotiatedOptions {
   /** What was offered. */
-  offer: MilterOffer;
+  offer: NegotiationOffer;
   /** Version the milter answered. */
   version: number;
   /** Actions the milter may use. */
@@ -59,7 +38,7 @@ export interface NegotiatedOptions {
    */
   protocol: number;
   /** Macro names the milter asked for, per stage (names as sent, e.g. `i` or `{auth_authen}`). */
-  macros: Partial<Record<MacroListStage, string[]>>;
+  macros: Partial<Record<MacroStageName, string[]>>;
 }
 
 /** How strictly an OPTNEG reply is checked. */
@@ -87,7 +66,7 @@ export function splitMacroList(list: string): string[] {
  * Validates the milter's OPTNEG reply against the offer.
  * @throws MilterProtocolError `NEGOTIATION` for a reply the MTA would refuse.
  */
-export function readOptnegReply(offer: MilterOffer, reply: MilterReply, checks: NegotiationChecks): NegotiatedOptions {
+export function readOptnegReply(offer: NegotiationOffer, reply: MilterReply, checks: NegotiationChecks): NegotiatedOptions {
   if (reply.type !== 'optneg') {
     throw new MilterProtocolError('NEGOTIATION', `milter answered OPTNEG with ${reply.type} instead of OPTNEG`);
   }
@@ -114,7 +93,7 @@ export function readOptnegReply(offer: MilterOffer, reply: MilterReply, checks: 
 
   const macros: NegotiatedOptions['macros'] = {};
   for (const [stage, list] of Object.entries(reply.macros ?? {})) {
-    const name = macroStageNames[Number(stage) as MacroStageCode];
+    const name = stageByMacroStage[Number(stage) as MacroStageCode]?.callback as MacroStageName | undefined;
     if (name !== undefined && list !== undefined) macros[name] = splitMacroList(text(list));
   }
   return { offer: { ...offer }, version: reply.version, actions: reply.actions, protocol: protocol >>> 0, macros };

@@ -96,8 +96,9 @@ export class EndOfMessage {
     return described;
   }
 
-  /** Encodes everything, when the body is held in memory, as one buffer. */
-  encode(): Buffer {
+  /** Encodes everything, when the body is held in memory, as one buffer; undefined when there is nothing. */
+  encode(): Buffer | undefined {
+    if (this.modifications.length === 0 && this.body.length === 0) return undefined;
     const writer = this.writeModifications();
     if (this.body.length > 0) {
       const chunker = new BodyChunker(writer);

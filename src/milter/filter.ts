@@ -3,9 +3,9 @@
  * callbacks) into a way to make one filter instance per connection, and derives the negotiation
  * request from the callbacks it implements.
  */
-import { Action, ActionMask, MacroStage, Protocol, ProtocolMask, type MacroStageCode, type NegotiationRequest } from '../protocol/codec.js';
-import { Milter, actionBits, isMilterClass, isMilterInstance, noCallbackBits, noReplyBits } from './milter.js';
-import type { CallbackResult, ClientInfo, MilterOptions, StageName } from './types.js';
+import { Action, ActionMask, MacroStage, Protocol, ProtocolMask, stageByCallback, stageNames, macroStageNames, type NegotiationRequest } from '../protocol/codec.js';
+import { Milter, actionBits, isMilterClass, isMilterInstance } from './milter.js';
+import type { CallbackResult, MilterOptions } from './types.js';
 import type { AddressFamily } from '../protocol/codec.js';
 
 /** Callbacks of the plain-object style: each receives the connection's filter instance first. */
@@ -93,16 +93,6 @@ export function compileFilter(filter: MilterFilter | CompiledFilter): CompiledFi
   throw new TypeError('a filter is a Milter subclass, a factory returning a Milter, or an object of callbacks');
 }
 
-const macroStageByName: Readonly<Record<string, MacroStageCode>> = {
-  connect: MacroStage.CONNECT,
-  helo: MacroStage.HELO,
-  envfrom: MacroStage.ENVFROM,
-  envrcpt: MacroStage.ENVRCPT,
-  data: MacroStage.DATA,
-  eom: MacroStage.EOM,
-  eoh: MacroStage.EOH,
-};
-
 /** The options of an instance's class. */
 export function optionsOf(instance: Milter): MilterOptions {
   return (instance.constructor as typeof Milter).options ?? {};
@@ -113,11 +103,10 @@ export function negotiationRequest(instance: Milter): NegotiationRequest {
   const options = optionsOf(instance);
   let protocol = 0;
   const callbacks = instance as unknown as Record<string, unknown>;
-  for (const [name, bit] of Object.entries(noCallbackBits)) if (typeof callbacks[name] !== 'function') protocol |= bit;
+  for (const name of stageNames) if (typeof callbacks[name] !== 'function') protocol |= stageByCallback[name].no;
   for (const name of options.noReply ?? []) {
-    const bit = noReplyBits[name as StageName];
-    if (bit === undefined) throw new TypeError(`options.noReply: unknown stage "${name}"`);
-    protocol |= bit;
+    if (!stageNames.includes(name)) throw new TypeError(`options.noReply: unknown stage "${name}"`);
+    protocol |= stageByCallback[name].noReply;
   }
   if (options.skip) protocol |= Protocol.SKIP;
   if (options.rcptRejected) protocol |= Protocol.RCPT_REJ;
@@ -138,7 +127,7 @@ export function negotiationRequest(instance: Milter): NegotiationRequest {
   if (options.macros !== undefined) {
     request.macros = {};
     for (const [stage, names] of Object.entries(options.macros)) {
-      const code = macroStageByName[stage];
+      const code = (macroStageNames as readonly string[]).includes(stage) ? stageByCallback[stage as keyof typeof stageByCallback].macroStage : undefined;
       if (code === undefined) throw new TypeError(`options.macros: unknown stage "${stage}"`);
       request.macros[code] = names.join(' ');
     }
@@ -159,4 +148,3 @@ export function allOptionsRequest(instance: Milter, offeredProtocol: number): Ne
   };
 }
 
-export type { ClientInfo };

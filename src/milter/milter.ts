@@ -4,7 +4,7 @@
  * the MTA never sends those commands. Actions are methods on the instance and are checked
  * against what was negotiated and against the stage.
  */
-import { Action, Protocol, byteLength, formatReplyText, hasNul, type Bytes, type Modification } from '../protocol/codec.js';
+import { Action, byteLength, formatReplyText, hasNul, type Bytes, type Modification } from '../protocol/codec.js';
 import type { Logger } from '../log.js';
 import { ActionArgumentError, DisabledActionError, StageError } from './errors.js';
 import type { MacroStore } from './macros.js';
@@ -341,32 +341,6 @@ export function isMilterClass(value: unknown): value is typeof Milter {
 export function isMilterInstance(value: unknown): value is Milter {
   return value instanceof Milter || (typeof value === 'object' && value !== null && (value as Record<symbol, unknown>)[milterBrand] === true);
 }
-
-/** Protocol bits of the callbacks a filter may leave out, by callback name. */
-export const noCallbackBits = {
-  connect: Protocol.NOCONNECT,
-  helo: Protocol.NOHELO,
-  envfrom: Protocol.NOMAIL,
-  envrcpt: Protocol.NORCPT,
-  body: Protocol.NOBODY,
-  header: Protocol.NOHDRS,
-  eoh: Protocol.NOEOH,
-  unknown: Protocol.NOUNKNOWN,
-  data: Protocol.NODATA,
-} as const;
-
-/** No-reply bits by callback name. */
-export const noReplyBits = {
-  connect: Protocol.NR_CONN,
-  helo: Protocol.NR_HELO,
-  envfrom: Protocol.NR_MAIL,
-  envrcpt: Protocol.NR_RCPT,
-  data: Protocol.NR_DATA,
-  header: Protocol.NR_HDR,
-  eoh: Protocol.NR_EOH,
-  body: Protocol.NR_BODY,
-  unknown: Protocol.NR_UNKN,
-} as const;
 
 /** Action flags by action name. */
 export const actionBits: Readonly<Record<string, number>> = {

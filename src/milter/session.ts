@@ -18,6 +18,7 @@ import {
   decodeCommand,
   encodeReply,
   replyPayloadSize,
+  stageByCallback,
   negotiate,
   replyCodeClass,
   simpleReplyFrames,
@@ -37,7 +38,7 @@ import { PacketQueue } from './packet-queue.js';
 import type { ErrorVerdict, SessionIO, SessionOptions } from './session-options.js';
 
 export type { ErrorVerdict, SessionIO, SessionOptions };
-import { Milter, noReplyBits, sessionAccess, type BodySource, type SessionAccess } from './milter.js';
+import { Milter, sessionAccess, type BodySource, type SessionAccess } from './milter.js';
 import type { CallbackResult, StageName, Verdict } from './types.js';
 
 type Phase = 'negotiate' | 'open' | 'closing' | 'closed';
@@ -521,7 +522,7 @@ export class MilterSession implements SessionAccess {
   private answer(stage: RepliedStage, returned: Verdict | void | undefined, failed: boolean): void {
     this.milter.raw = EMPTY;
     if (!failed && !this.isVerdict(stage, returned)) failed = true;
-    const noReplyBit = stage === 'eom' ? 0 : noReplyBits[stage];
+    const noReplyBit = stageByCallback[stage].noReply;
     if (this.protocol & noReplyBit) {
       if (failed) this.pendingFailure = true;
       else if (returned !== undefined && returned !== 'continue' && returned !== 'noreply') {
@@ -700,7 +701,7 @@ export class MilterSession implements SessionAccess {
     }
     if (!eom.hasStreamingBody) {
       const packets = eom.encode();
-      if (packets.length > 0) this.send(packets);
+      if (packets !== undefined) this.send(packets);
       this.eomState = undefined;
       this.answer('eom', returned, false);
       return;

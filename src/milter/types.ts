@@ -1,5 +1,5 @@
 /** Public types of the filter API. */
-import type { AddressFamily, NegotiationOffer, NegotiationRequest } from '../protocol/codec.js';
+import type { AddressFamily, ConnectInfo, MacroStageName, NegotiationOffer, NegotiationRequest, StageName } from '../protocol/codec.js';
 
 /**
  * What a callback answers. `continue` goes on; `accept` ends filtering of the message (or of the
@@ -22,8 +22,6 @@ export const DISCARD = 'discard';
 export const SKIP = 'skip';
 export const NOREPLY = 'noreply';
 
-/** Names of the callbacks that the MTA can be told to skip or not to wait for. */
-export type StageName = 'connect' | 'helo' | 'envfrom' | 'envrcpt' | 'data' | 'header' | 'eoh' | 'body' | 'unknown';
 
 /** Names of the modification actions, for `options.actions`. */
 export type ActionName =
@@ -38,8 +36,6 @@ export type ActionName =
   | 'changeFrom'
   | 'quarantine';
 
-/** Stages at which macro names can be requested from the MTA. */
-export type MacroStageName = 'connect' | 'helo' | 'envfrom' | 'envrcpt' | 'data' | 'eoh' | 'eom';
 
 /** Static options of a filter class. */
 export interface MilterOptions {
@@ -63,12 +59,4 @@ export interface MilterOptions {
 /** What the `negotiate` callback may return. */
 export type NegotiateResult = NegotiationRequest | 'all-options' | 'reject' | 'continue' | void | undefined;
 
-/** The SMTP client, as the MTA described it at connect. */
-export interface ClientInfo {
-  hostname: string;
-  family: AddressFamily;
-  address?: string;
-  port?: number;
-}
-
-export type { NegotiationOffer, NegotiationRequest, AddressFamily };
+export type { NegotiationOffer, NegotiationRequest, AddressFamily, ConnectInfo, StageName, MacroStageName };

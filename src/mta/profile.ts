@@ -3,8 +3,8 @@
  * plain data plus a few functions, so an application can define its own (for example a Postfix
  * with other macro lists) by spreading one of the built-in ones.
  */
-import type { ConnectDetails, MilterClientOptions, StageReply } from '../client/connection.js';
-import type { MacroListStage } from '../client/negotiation.js';
+import type { MilterClientOptions, StageReply } from '../client/connection.js';
+import type { ConnectInfo, MacroStageName, SmtpStage } from '../protocol/codec.js';
 import type { HeaderEditRules, HeaderEntry } from './header-edits.js';
 import type { HeaderField, MailMessage } from './message.js';
 
@@ -39,7 +39,7 @@ export interface MtaState {
 }
 
 /** Macro lists per stage, names as configured (`j`, `{daemon_name}`). */
-export type MacroLists = Readonly<Record<MacroListStage, readonly string[]>>;
+export type MacroLists = Readonly<Record<MacroStageName, readonly string[]>>;
 
 /** What the MTA does when a milter fails (I/O error, timeout, protocol error). */
 export type DefaultAction = 'accept' | 'reject' | 'tempfail';
@@ -52,9 +52,6 @@ export interface SmtpOutcome {
   /** Set when the MTA treats the milter's answer as a configuration error. */
   configurationError?: string;
 }
-
-/** Where a verdict was given, for reply texts that depend on the command. */
-export type SmtpCommandStage = 'connect' | 'helo' | 'mail' | 'rcpt' | 'data' | 'header' | 'eoh' | 'body' | 'eom' | 'unknown';
 
 /** One MTA's behaviour towards milters. */
 export interface MtaProfile {
@@ -70,13 +67,13 @@ export interface MtaProfile {
    * The list used at a stage, given what the milter asked for in its OPTNEG reply; `null` means
    * no `D` packet at all.
    */
-  macroListFor(stage: MacroListStage, requested: Partial<Record<MacroListStage, string[]>>): readonly string[] | null;
+  macroListFor(stage: MacroStageName, requested: Partial<Record<MacroStageName, string[]>>): readonly string[] | null;
   /** Whether a `D` packet precedes every HEADER (with the EOH list), BODY (with the EOM list) and UNKNOWN (empty). */
   contentMacros: boolean;
   /** The value of a macro (name without braces), or undefined when the MTA does not know it now. */
   macroValue(name: string, state: MtaState): string | undefined;
   /** The CONNECT command for a client. */
-  connectDetails(client: SmtpClient): ConnectDetails;
+  connectDetails(client: SmtpClient): ConnectInfo;
   /**
    * The MTA's own entries at the top of its header list, never shown to milters: its `Received:`
    * and, for Sendmail, the default fields of its configuration that the delivery leaves out but
@@ -106,7 +103,7 @@ export interface MtaProfile {
    * is answered like an accepted message, by the session.
    * @param address the address of the MAIL or RCPT command being answered (Sendmail quotes it)
    */
-  smtpOutcome(stage: SmtpCommandStage, reply: StageReply, address?: string): SmtpOutcome;
+  smtpOutcome(stage: SmtpStage, reply: StageReply, address?: string): SmtpOutcome;
   /** The reply to an accepted message; also the reply to a discarded one. */
   acceptedReply(queueId: string): string;
   /** Whether the reason of a quarantine is kept with the held message (Sendmail: its `q` line; Postfix 3.7 keeps none). */

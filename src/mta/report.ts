@@ -5,7 +5,8 @@
 import type { ReplyVerdict } from '../client/connection.js';
 import { MilterClientError, MilterProtocolError, MilterTimeoutError } from '../client/errors.js';
 import type { Modification } from '../client/modifications.js';
-import { describeProtocol, type MacroListStage, type NegotiatedOptions } from '../client/negotiation.js';
+import { describeProtocol, type NegotiatedOptions } from '../client/negotiation.js';
+import type { MacroStageName } from '../protocol/codec.js';
 import { describeActions } from '../protocol/index.js';
 import type { DeliveryEnvelope } from './apply.js';
 import { headerValue, serializeMessage, type HeaderField, type MailMessage } from './message.js';
@@ -38,7 +39,7 @@ export interface NegotiationSummary {
   actions: string[];
   protocol: string[];
   /** Macro names the milter asked for, per stage. */
-  macros: Partial<Record<MacroListStage, string[]>>;
+  macros: Partial<Record<MacroStageName, string[]>>;
 }
 
 /** The final outcome of a message. */

@@ -9,13 +9,14 @@ import { Limits } from '../protocol/index.js';
 import { classifyClientAddress } from './client-address.js';
 import type { HeaderEntry } from './header-edits.js';
 import { headerValue } from './message.js';
-import { envelopeMacro, rfc5322Date, type MtaProfile, type MtaState, type SmtpCommandStage, type SmtpOutcome } from './profile.js';
+import { envelopeMacro, rfc5322Date, type MtaProfile, type MtaState, type SmtpOutcome } from './profile.js';
+import type { SmtpStage } from '../protocol/codec.js';
 import { sendmailDeliveredFields } from './sendmail-headers.js';
 
 const TEMPFAIL = '451 4.3.2 Please try again later';
 
 /** Sendmail's default texts for a plain REJECT, per command. */
-function rejectText(stage: SmtpCommandStage): string {
+function rejectText(stage: SmtpStage): string {
   switch (stage) {
     case 'connect':
       return '554 Command rejected';
@@ -79,7 +80,7 @@ function sendmailAddress(state: MtaState): string | undefined {
 }
 
 /** The outcome of a reject or tempfail, before the address is added to MAIL and RCPT replies. */
-function sendmailOutcome(stage: SmtpCommandStage, reply: StageReply): SmtpOutcome {
+function sendmailOutcome(stage: SmtpStage, reply: StageReply): SmtpOutcome {
   if (reply.verdict !== 'reject' && reply.verdict !== 'tempfail') return { verdict: 'accept', reply: '' };
   if (reply.replyText !== undefined) {
     const text = sendmailReplyText(reply.replyText);

@@ -6,12 +6,13 @@
 import type { MilterConnection, StageReply } from '../client/connection.js';
 import { MilterClientError, MilterUsageError } from '../client/errors.js';
 import type { Modification } from '../client/modifications.js';
-import type { MacroListStage, NegotiatedOptions } from '../client/negotiation.js';
+import type { NegotiatedOptions } from '../client/negotiation.js';
+import { stageBySmtp, type MacroStageName, type SmtpStage } from '../protocol/codec.js';
 import { Protocol } from '../protocol/index.js';
 import { applyModifications, bracketAddress, type DeliveryEnvelope, type EnvelopeRecipient } from './apply.js';
 import type { HeaderEntry } from './header-edits.js';
 import { addressesIn, cloneMessage, headerValueBytes, parseMessage, type MailMessage } from './message.js';
-import { macroKey, type MtaProfile, type MtaState, type SmtpClient, type SmtpCommandStage, type SmtpOutcome } from './profile.js';
+import { macroKey, type MtaProfile, type MtaState, type SmtpClient, type SmtpOutcome } from './profile.js';
 import { DeliveryReport, summarizeNegotiation, type MessageVerdict, type StageRecord } from './report.js';
 
 /** The envelope of a message to run. */
@@ -39,7 +40,7 @@ export interface SessionOptions {
    */
   macros?: Readonly<Record<string, string>>;
   /** Macros sent at a stage whatever the lists say. */
-  stageMacros?: Partial<Record<MacroListStage, Readonly<Record<string, string>>>>;
+  stageMacros?: Partial<Record<MacroStageName, Readonly<Record<string, string>>>>;
   /** Time used in the MTA's `Received:` field (default: now). */
   date?: Date;
   /** SMTP commands the MTA did not recognise, sent as UNKNOWN after HELO. */
@@ -47,16 +48,6 @@ export interface SessionOptions {
 }
 
 const SPACE = 0x20;
-
-const listStageOf: Readonly<Record<'connect' | 'helo' | 'mail' | 'rcpt' | 'data' | 'eoh' | 'eom', MacroListStage>> = {
-  connect: 'connect',
-  helo: 'helo',
-  mail: 'envfrom',
-  rcpt: 'envrcpt',
-  data: 'data',
-  eoh: 'eoh',
-  eom: 'eom',
-};
 
 /** A message ends in one of these ways, which decides whether ABORT follows. */
 type Ending = 'completed' | 'decided' | 'abandoned';
@@ -264,7 +255,7 @@ export class MtaSession {
   private async sendContent(run: MessageRun, message: MailMessage, envelope: DeliveryEnvelope): Promise<DeliveryReport | undefined> {
     const protocol = this.negotiated!.protocol;
     const leadingSpace = (protocol & Protocol.HDR_LEADSPC) !== 0;
-    const contentMacros = (off: number, stage: MacroListStage): { macros?: Array<[string, string]> } =>
+    const contentMacros = (off: number, stage: MacroStageName): { macros?: Array<[string, string]> } =>
       this.profile.contentMacros && (protocol & off) === 0 ? this.macroOption(stage) : this.noMacros();
     for (const field of message.headers) {
       // Both MTAs drop exactly one space after the colon unless HDR_LEADSPC; Postfix trims the name.
@@ -301,7 +292,7 @@ export class MtaSession {
   }
 
   /** The `D` packet content for a stage, following the profile's lists and the milter's requests. */
-  private macroOption(stage: MacroListStage): { macros?: Array<[string, string]> } {
+  private macroOption(stage: MacroStageName): { macros?: Array<[string, string]> } {
     const list = this.profile.macroListFor(stage, this.negotiated!.macros);
     const forced = this.options.stageMacros?.[stage];
     if (list === null && forced === undefined) return this.noMacros();
@@ -327,7 +318,7 @@ export class MtaSession {
     argument: string | undefined,
     send: (options: { macros?: Array<[string, string]> }) => Promise<StageReply>,
   ): Promise<StageReply> {
-    const options = this.macroOption(listStageOf[stage]);
+    const options = this.macroOption(stageBySmtp[stage].callback as MacroStageName);
     const reply = await send(options);
     this.record(records, stage, argument, options.macros, reply);
     return reply;
@@ -371,7 +362,7 @@ export class MtaSession {
    */
   private decided(
     run: MessageRun,
-    stage: SmtpCommandStage,
+    stage: SmtpStage,
     reply: StageReply,
     message: MailMessage,
     envelope: DeliveryEnvelope,

@@ -12,3 +12,4 @@ export * from './replies.js';
 export * from './negotiation.js';
 export * from './reply-text.js';
 export * from './writer.js';
+export * from './stages.js';

@@ -7,7 +7,7 @@ import { Command, Family, Limits, codeName, type AddressFamily } from './constan
 import { PacketWriter } from './writer.js';
 
 /** The SMTP client as described by a CONNECT command. */
-export interface ConnectInfo<S> {
+export interface ConnectInfo<S = string> {
   hostname: S;
   family: AddressFamily;
   /** Client port; 0 for unix sockets, absent for the unknown family. */
@@ -166,7 +166,7 @@ export function decodeCommand(code: number, payload: Buffer): MtaCommand {
     case Command.QUIT:
     case Command.QUIT_NC: {
       const type = commandTypes[code] as 'data' | 'eoh' | 'abort' | 'quit' | 'quitNc';
-      expectEmpty(payload, type.toUpperCase());
+      if (payload.length !== 0) expectEmpty(payload, type.toUpperCase());
       return { type };
     }
     default:

@@ -163,17 +163,6 @@ export const Family = {
 /** The family of the SMTP client's address, as the milter API presents it. */
 export type AddressFamily = 'unknown' | 'unix' | 'inet' | 'inet6';
 
-/** The MTA command that precedes each macro stage; used to route `D` packets. */
-export const macroStageCommand: Readonly<Record<MacroStageCode, CommandCode>> = {
-  [MacroStage.CONNECT]: Command.CONNECT,
-  [MacroStage.HELO]: Command.HELO,
-  [MacroStage.ENVFROM]: Command.MAIL,
-  [MacroStage.ENVRCPT]: Command.RCPT,
-  [MacroStage.DATA]: Command.DATA,
-  [MacroStage.EOM]: Command.BODYEOB,
-  [MacroStage.EOH]: Command.EOH,
-};
-
 /** Printable name of a command or reply byte, for logs and errors. */
 export function codeName(code: number): string {
   return code >= 0x20 && code < 0x7f ? `'${String.fromCharCode(code)}'` : `0x${code.toString(16).padStart(2, '0')}`;

@@ -26,3 +26,16 @@ export { decodeCommand, encodeCommand, checkMacros, UnknownCommandError, type Mt
 export { decodeReply, encodeReply, UnknownReplyError, type MilterReply, type MacroRequest } from './replies.js';
 export { negotiate, describeActions, NegotiationError, type NegotiationOffer, type NegotiationRequest, type NegotiationResult } from './negotiation.js';
 export { formatReplyText, ReplyCodeError } from './reply-text.js';
+export {
+  stageTable,
+  stageByCallback,
+  stageBySmtp,
+  stageByMacroStage,
+  stageNames,
+  macroStageNames,
+  type StageRow,
+  type CallbackName,
+  type StageName,
+  type MacroStageName,
+  type SmtpStage,
+} from './stages.js';
