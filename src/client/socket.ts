@@ -46,6 +46,9 @@ export async function connectMilter(spec: string | SocketAddress, options: Conne
   return attachSocket(socket, options);
 }
 
+/** How long a closing connection may take to flush what is left to write before it is cut. */
+const CLOSE_GRACE_MS = 2000;
+
 /** Runs a client connection over an already open socket (or any duplex stream of that shape). */
 export function attachSocket(socket: net.Socket, options: MilterClientOptions = {}): MilterConnection {
   socket.setNoDelay?.(true);
@@ -55,8 +58,12 @@ export function attachSocket(socket: net.Socket, options: MilterClientOptions = 
         socket.write(data);
       },
       close: () => {
-        // Flush what was written (QUIT), then release the socket even if the milter keeps it open.
+        // Flush what was written (QUIT), then release the socket even if the milter keeps it
+        // open; a milter that has stopped reading gets a short grace, not a socket held forever.
         socket.end(() => socket.destroy());
+        const grace = setTimeout(() => socket.destroy(), CLOSE_GRACE_MS);
+        grace.unref();
+        socket.once('close', () => clearTimeout(grace));
       },
     },
     options,

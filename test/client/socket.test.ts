@@ -5,7 +5,10 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { Milter, MilterServer } from '../../src/index.js';
+import { once } from 'node:events';
 import { MilterConnectionError, MilterTimeoutError, connectMilter } from '../../src/client/index.js';
+import { attachSocket } from '../../src/client/socket.js';
+import { FrameReader, encodeReply } from '../../src/protocol/index.js';
 import { postfixProfile, runTransaction } from '../../src/mta/index.js';
 
 class Tagger extends Milter {
@@ -67,4 +70,36 @@ test('a milter that accepts the connection but never answers OPTNEG fails with a
   const connection = await connectMilter(`inet:${(silent.address() as net.AddressInfo).port}@127.0.0.1`, { timeouts: { command: 50 } });
   await assert.rejects(connection.negotiate(), (error: unknown) => error instanceof MilterTimeoutError && error.stage === 'negotiate');
   assert.equal(connection.closed, true);
+});
+
+test('a milter that stops reading does not keep the closed client socket open', { timeout: 30_000 }, async (t) => {
+  // Answers up to RCPT, then never reads again: the client's 16 MiB header stays unsent.
+  const peers: net.Socket[] = [];
+  const server = net.createServer((peer) => {
+    peers.push(peer);
+    const reader = new FrameReader();
+    peer.on('error', () => undefined);
+    peer.on('data', (chunk: Buffer) =>
+      reader.push(chunk, (code) => {
+        const command = String.fromCharCode(code);
+        if (command === 'O') peer.write(encodeReply({ type: 'optneg', version: 6, actions: 0x1ff, protocol: 0 }));
+        else if ('CMR'.includes(command)) peer.write(encodeReply({ type: 'continue' }));
+        if (command === 'R') peer.pause();
+      }),
+    );
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  // A paused peer never reads the client's FIN: end it here, or the server never closes.
+  t.after(() => new Promise((resolve) => (peers.forEach((peer) => peer.destroy()), server.close(resolve))));
+  const socket = net.createConnection({ port: (server.address() as net.AddressInfo).port, host: '127.0.0.1' });
+  await once(socket, 'connect');
+  const closed = once(socket, 'close');
+  const connection = attachSocket(socket, { timeouts: { command: 200, content: 200 } });
+  await connection.negotiate();
+  await connection.connect({ hostname: 'client.example', family: 'inet', address: '192.0.2.1', port: 25 });
+  await connection.mail('<a@example.org>');
+  await connection.rcpt('<b@example.net>');
+  await assert.rejects(connection.header('X-Big', 'x'.repeat(16 * 1024 * 1024)), MilterTimeoutError);
+  await closed;
+  assert.equal(socket.destroyed, true);
 });
