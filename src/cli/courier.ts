@@ -114,8 +114,9 @@ async function prepare(flags: Flags): Promise<Prepared> {
   let configPath = flags.config ? resolve(flags.config) : undefined;
   const early = await discoverCourierDirectories({ overrides: cliDirectories, command: flags['courier-config'] });
   configPath ??= await defaultConfigPath(early.directories.sysconfdir, name);
+  const warnings: string[] = [];
   try {
-    settings = configPath ? await loadSettings(configPath) : undefined;
+    settings = configPath ? await loadSettings(configPath, { onWarning: (message) => warnings.push(message) }) : undefined;
     if (!settings) throw new SettingsError(`no configuration file (looked for ${join(early.directories.sysconfdir, 'filters', name)}.yaml, .yml, .json)`);
   } catch (error) {
     settingsError = error instanceof Error ? error : new Error(String(error));
@@ -128,6 +129,7 @@ async function prepare(flags: Flags): Promise<Prepared> {
   const { configCommand: _ignored, ...directoryOverrides } = fromSettings;
   const directories = { ...discovered, ...directoryOverrides, ...cliDirectories };
   const logger = createLogger({ name: settings?.name ?? name, level: flags['log-level'] ?? settings?.logLevel ?? 'info', fd: 2, timestamp: false });
+  for (const warning of warnings) logger.warn({ event: 'config-warning', config: configPath }, warning);
   return { name: settings?.name ?? name, settings, settingsError, configPath, directories, logger };
 }
 
@@ -221,7 +223,8 @@ async function runDaemon(flags: Flags, startedByCourier: boolean): Promise<numbe
 /** Re-reads the configuration and reloads the chain; keeps the old one when the new one is unusable. */
 async function reload(configPath: string, courier: CourierConfig, logger: CourierLogger): Promise<FilterChain | undefined> {
   try {
-    const next = await FilterChain.load(await loadSettings(configPath), courier, logger);
+    const settings = await loadSettings(configPath, { onWarning: (message) => logger.warn({ event: 'config-warning', config: configPath }, message) });
+    const next = await FilterChain.load(settings, courier, logger);
     logger.info({ event: 'reloaded', modules: next.moduleNames }, `reloaded ${configPath}`);
     return next;
   } catch (error) {

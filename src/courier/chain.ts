@@ -12,6 +12,7 @@ import { CourierMessage } from './helpers/message.js';
 import type { CourierLogger } from './logging.js';
 import type { CourierFilterModule, FilterContext } from './module-api.js';
 import { loadFilterModule } from './module-loader.js';
+import { RequestAnsweredError, runForRequest } from './helpers/request-scope.js';
 import { parseModuleReply, replyEffect, type FilterReply } from './reply.js';
 import type { FilterRequest } from './request.js';
 import type { DaemonSettings, FailureOutcome, ModuleSettings } from './settings.js';
@@ -41,28 +42,52 @@ function parseFixedReply(text: string): FilterReply {
   return parseModuleReply(text)!;
 }
 
-/** Runs a module's doFilter with a deadline; never throws. */
+/**
+ * Runs a module's doFilter with a deadline; never throws. The module runs in a request scope
+ * whose signal is aborted as soon as its run ends (answer, failure or deadline), so helpers
+ * refuse to act for it afterwards and the message it opened is released. A module that blocks
+ * the thread past its deadline cannot win the race by answering as soon as it unblocks: an answer
+ * that arrives after the deadline counts as a timeout.
+ */
 async function runWithDeadline(
   entry: ChainEntry & { module: CourierFilterModule },
   request: FilterRequest,
-  context: Omit<FilterContext, 'signal'>,
+  context: Omit<FilterContext, 'signal' | 'openMessage'>,
   deadlineMs: number,
 ): Promise<ModuleRun> {
+  if (deadlineMs <= 0) return { kind: 'timeout' };
+  const deadlineAt = Date.now() + deadlineMs;
   const controller = new AbortController();
+  const signal = controller.signal;
   let timer: NodeJS.Timeout | undefined;
   const timedOut = new Promise<ModuleRun>((resolve) => {
-    timer = setTimeout(() => {
-      controller.abort(new Error('module deadline passed'));
-      resolve({ kind: 'timeout' });
-    }, Math.max(0, deadlineMs));
+    timer = setTimeout(() => resolve({ kind: 'timeout' }), deadlineMs);
   });
+  const moduleContext: FilterContext = { ...context, signal, openMessage: () => CourierMessage.open(request.dataPath, { signal }) };
   // An answer that is not a valid reply counts as a module error, like a throw.
-  const answered = Promise.resolve()
-    .then(() => entry.module.doFilter(request.dataPath, request.controlPaths, { ...context, signal: controller.signal }))
-    .then((answer): ModuleRun => ({ kind: 'answer', reply: parseModuleReply(answer) }))
-    .catch((error: unknown): ModuleRun => ({ kind: 'error', error: error instanceof Error ? error : new Error(String(error)) }));
+  const answered = runForRequest(signal, () =>
+    Promise.resolve()
+      .then(() => entry.module.doFilter(request.dataPath, request.controlPaths, moduleContext))
+      .then((answer): ModuleRun => ({ kind: 'answer', reply: parseModuleReply(answer) }))
+      .catch((error: unknown): ModuleRun => ({ kind: 'error', error: error instanceof Error ? error : new Error(String(error)) })),
+  );
   try {
-    return await Promise.race([answered, timedOut]);
+    const run = await Promise.race([answered, timedOut]);
+    return Date.now() > deadlineAt ? { kind: 'timeout' } : run;
+  } finally {
+    clearTimeout(timer);
+    controller.abort(new RequestAnsweredError(Date.now() > deadlineAt ? `the module "${entry.settings.name}" missed its deadline` : `the module "${entry.settings.name}" has answered`));
+  }
+}
+
+/** Resolves with `work`'s value, or rejects once `ms` have passed. */
+async function withinDeadline<T>(work: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const expired = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`${what} took longer than ${ms} ms`)), Math.max(0, ms));
+  });
+  try {
+    return await Promise.race([work, expired]);
   } finally {
     clearTimeout(timer);
   }
@@ -118,7 +143,8 @@ export class FilterChain {
     const deadline = started + this.settings.messageTimeout * 1000;
     let data: control.ControlData;
     try {
-      data = control.controlDataOf(await control.readControlFiles(request.controlPaths));
+      // Read inside the message deadline (and bounded in bytes): a control file is no reason to wait.
+      data = control.controlDataOf(await withinDeadline(control.readControlFiles(request.controlPaths), deadline - Date.now(), 'reading the control files'));
     } catch (error) {
       this.logger.error({ event: 'message', err: (error as Error).message, request }, `cannot read control files: ${(error as Error).message}`);
       return parseFixedReply(this.settings.replies.tempfail);
@@ -156,7 +182,6 @@ export class FilterChain {
               logger: entry.logger,
               courier: this.courier,
               control,
-              openMessage: () => CourierMessage.open(request.dataPath),
             },
             Math.min(entry.settings.timeout * 1000, deadline - moduleStarted),
           )

@@ -13,7 +13,7 @@ import type { Readable } from 'node:stream';
 import type { CourierLogger } from './logging.js';
 import { closeReadyFd } from './ready-fd.js';
 import { formatReply, parseModuleReply, type FilterReply } from './reply.js';
-import { MAX_REQUEST_BYTES, parseRequest, requestLength, type FilterRequest } from './request.js';
+import { confineRequest, MAX_REQUEST_BYTES, parseRequest, requestLength, spoolDirectory, type FilterRequest } from './request.js';
 import type { SocketDirectory } from './settings.js';
 
 /** The longest path a unix socket can be bound to on Linux (`sun_path` is 108 bytes). */
@@ -21,6 +21,16 @@ export const MAX_SOCKET_PATH_BYTES = 107;
 
 /** How long a connection may stay open after the reply was sent (Courier closes at once). */
 const LINGER_AFTER_REPLY_MS = 5000;
+
+/**
+ * Connections still sending their request, per message slot. Courier writes its request as soon
+ * as it connects, so only silent or hostile peers stay here; past the bound the oldest one is
+ * dropped, so that they can never keep a real message out.
+ */
+const WAITING_CONNECTIONS_PER_SLOT = 4;
+
+/** Dropped silent connections are logged at most this often (a flood must not flood syslog). */
+const DROP_LOG_INTERVAL_MS = 10_000;
 
 /** Options for {@link CourierFilterDaemon}. */
 export interface CourierDaemonOptions {
@@ -32,8 +42,12 @@ export interface CourierDaemonOptions {
   /** Answers one message; should not throw (a throw is answered with `errorReply`). */
   handler: (request: FilterRequest) => Promise<FilterReply>;
   logger: CourierLogger;
-  /** Concurrent messages; connections beyond it get `busyReply` at once. */
+  /**
+   * Concurrent messages; a request beyond it gets `busyReply` at once. Connections that have not
+   * sent a complete request yet do not count (they are bounded and timed separately).
+   */
   maxConnections: number;
+  /** Time a connection has to send its whole request (Courier sends it at once). */
   requestTimeoutMs: number;
   shutdownTimeoutMs: number;
   /** Reply for internal failures and malformed requests. */
@@ -71,7 +85,12 @@ async function unlinkIfPresent(path: string): Promise<void> {
 export class CourierFilterDaemon {
   private server: Server | undefined;
   private socketInode: number | undefined;
+  /** Connections whose message is being filtered. */
   private readonly active = new Set<Socket>();
+  /** Connections still sending their request, oldest first. */
+  private readonly waiting = new Set<Socket>();
+  private droppedSinceLog = 0;
+  private lastDropLog = 0;
   private stopping: Promise<void> | undefined;
   private resolveStopped!: () => void;
   /** Resolves once the daemon has stopped (after {@link stop} or stdin EOF). */
@@ -164,37 +183,69 @@ export class CourierFilterDaemon {
         for (const socket of this.active) socket.destroy();
       }
     }
+    for (const socket of this.waiting) socket.destroy();
     await closed;
     logger.info({ event: 'stopped' }, 'stopped');
     this.resolveStopped();
   }
 
   private accept(socket: Socket): void {
-    const { logger } = this.options;
+    const { logger, maxConnections } = this.options;
     socket.on('error', (error) => logger.warn({ event: 'connection-error', err: error.message }, `connection error: ${error.message}`));
     if (this.stopping) {
       socket.destroy();
       return;
     }
+    if (this.waiting.size >= maxConnections * WAITING_CONNECTIONS_PER_SLOT) this.dropOldestWaiting();
+    this.waiting.add(socket);
+    socket.once('close', () => {
+      this.waiting.delete(socket);
+      this.active.delete(socket);
+    });
+    void this.serve(socket);
+  }
+
+  private dropOldestWaiting(): void {
+    const oldest = this.waiting.values().next().value;
+    if (!oldest) return;
+    this.waiting.delete(oldest);
+    oldest.destroy();
+    this.droppedSinceLog++;
+    const now = Date.now();
+    if (now - this.lastDropLog >= DROP_LOG_INTERVAL_MS) {
+      this.options.logger.warn(
+        { event: 'silent-connections-dropped', count: this.droppedSinceLog },
+        `dropped ${this.droppedSinceLog} connection(s) that sent no request, to make room for new ones`,
+      );
+      this.droppedSinceLog = 0;
+      this.lastDropLog = now;
+    }
+  }
+
+  private async serve(socket: Socket): Promise<void> {
+    const { logger, localstatedir } = this.options;
+    let request: FilterRequest;
+    try {
+      request = await this.readRequest(socket);
+    } catch (error) {
+      this.waiting.delete(socket);
+      logger.error({ event: 'request-failed', err: (error as Error).message }, `request failed: ${(error as Error).message}`);
+      this.answer(socket, parseModuleReply(this.options.errorReply)!);
+      return;
+    }
+    this.waiting.delete(socket);
+    if (socket.destroyed) return;
     if (this.active.size >= this.options.maxConnections) {
       logger.warn({ event: 'busy', active: this.active.size }, `busy: ${this.active.size} messages in progress, answering ${this.options.busyReply}`);
-      socket.resume();
       this.answer(socket, parseModuleReply(this.options.busyReply)!);
       return;
     }
     this.active.add(socket);
-    socket.once('close', () => this.active.delete(socket));
-    void this.serve(socket);
-  }
-
-  private async serve(socket: Socket): Promise<void> {
-    const { logger } = this.options;
     let answer: FilterReply;
     try {
-      const request = await this.readRequest(socket);
-      answer = await this.options.handler(request);
+      answer = await this.options.handler(await confineRequest(request, spoolDirectory(localstatedir)));
     } catch (error) {
-      logger.error({ event: 'request-failed', err: (error as Error).message }, `request failed: ${(error as Error).message}`);
+      logger.error({ event: 'request-failed', err: (error as Error).message, request }, `request failed: ${(error as Error).message}`);
       answer = parseModuleReply(this.options.errorReply)!;
     }
     this.answer(socket, answer);
@@ -202,7 +253,10 @@ export class CourierFilterDaemon {
 
   /** Writes the reply and half-closes; a peer that never closes its side is cut off after a while. */
   private answer(socket: Socket, reply: FilterReply): void {
+    this.active.delete(socket);
     if (socket.destroyed) return;
+    // Whatever the peer still sends is not read into memory.
+    socket.resume();
     socket.end(formatReply(reply));
     setTimeout(() => socket.destroy(), LINGER_AFTER_REPLY_MS).unref();
   }

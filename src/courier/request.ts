@@ -4,7 +4,8 @@
  *
  * @packageDocumentation
  */
-import { isAbsolute, join } from 'node:path';
+import { realpath, stat } from 'node:fs/promises';
+import { isAbsolute, join, resolve, sep } from 'node:path';
 
 /** One message to filter. */
 export interface FilterRequest {
@@ -17,6 +18,11 @@ export interface FilterRequest {
 /** Bounds on a request. Real ones are a few hundred bytes. */
 export const MAX_REQUEST_BYTES = 64 * 1024;
 export const MAX_CONTROL_FILES = 1000;
+
+/** Thrown for a request that names a file outside Courier's spool, or one that is not a regular file. */
+export class UnsafeRequestError extends Error {
+  override name = 'UnsafeRequestError';
+}
 
 /** Thrown for a request that is not what Courier sends. */
 export class MalformedRequestError extends Error {
@@ -43,7 +49,34 @@ export function parseRequest(bytes: Buffer, localstatedir: string): FilterReques
   const paths = text.split('\n').filter((line) => line !== '');
   if (paths.length < 2) throw new MalformedRequestError(`request names ${paths.length} file(s); expected a data file and a control file`);
   if (paths.length - 1 > MAX_CONTROL_FILES) throw new MalformedRequestError(`request names ${paths.length - 1} control files`);
-  const resolve = (path: string) => (isAbsolute(path) ? path : join(localstatedir, 'tmp', path));
-  const [dataPath, ...controlPaths] = paths.map(resolve);
+  const absolute = (path: string) => (isAbsolute(path) ? path : join(spoolDirectory(localstatedir), path));
+  const [dataPath, ...controlPaths] = paths.map(absolute);
+  return { dataPath: dataPath!, controlPaths };
+}
+
+/** Where Courier keeps a message while its filters run: `<localstatedir>/tmp`. */
+export function spoolDirectory(localstatedir: string): string {
+  return join(localstatedir, 'tmp');
+}
+
+/**
+ * Confines a request to Courier's spool: every path is resolved (`..` and symlinks included) and
+ * must end up inside the spool directory (itself resolved) and be a regular file. Returns the
+ * request with the resolved paths, so that later opens cannot be redirected by a symlink swapped
+ * in meanwhile. Nothing is opened here: a FIFO or a device is refused from `stat`.
+ *
+ * @throws UnsafeRequestError naming the offending path
+ */
+export async function confineRequest(request: FilterRequest, spool: string): Promise<FilterRequest> {
+  const root = await realpath(spool);
+  const confine = async (path: string): Promise<string> => {
+    const real = await realpath(resolve(path)).catch((error: NodeJS.ErrnoException) => {
+      throw new UnsafeRequestError(`${path}: ${error.code ?? error.message}`);
+    });
+    if (!real.startsWith(root + sep)) throw new UnsafeRequestError(`${path} is outside Courier's spool ${root}`);
+    if (!(await stat(real)).isFile()) throw new UnsafeRequestError(`${path} is not a regular file`);
+    return real;
+  };
+  const [dataPath, ...controlPaths] = await Promise.all([request.dataPath, ...request.controlPaths].map(confine));
   return { dataPath: dataPath!, controlPaths };
 }

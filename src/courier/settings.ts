@@ -15,8 +15,8 @@
  *
  * @packageDocumentation
  */
-import { readFile } from 'node:fs/promises';
-import { dirname } from 'node:path';
+import { readFile, stat } from 'node:fs/promises';
+import { dirname, isAbsolute } from 'node:path';
 import { parseDocument } from 'yaml';
 import type { CourierDirectories } from './paths.js';
 
@@ -63,7 +63,7 @@ export interface DaemonSettings {
   readonly maxConnections: number;
   /** Seconds for the whole chain on one message. */
   readonly messageTimeout: number;
-  /** Seconds to read a request after a connection opens. */
+  /** Seconds to read a request after a connection opens (Courier sends it at once). */
   readonly requestTimeout: number;
   /** Seconds to let in-flight messages finish after stdin EOF. */
   readonly shutdownTimeout: number;
@@ -196,7 +196,7 @@ export function settingsFromObject(raw: unknown, baseDirectory: string): DaemonS
     socketDirectory: read(object, 'socketDirectory', where, isSocketDirectory, 'allfilters or filters', undefined as SocketDirectory | undefined),
     maxConnections: read(object, 'maxConnections', where, isPositiveInteger, 'a positive integer', 64),
     messageTimeout: read(object, 'messageTimeout', where, isPositive, 'a positive number of seconds', 120),
-    requestTimeout: read(object, 'requestTimeout', where, isPositive, 'a positive number of seconds', 30),
+    requestTimeout: read(object, 'requestTimeout', where, isPositive, 'a positive number of seconds', 5),
     shutdownTimeout: read(object, 'shutdownTimeout', where, isPositive, 'a positive number of seconds', 10),
     trusting: read(object, 'trusting', where, isBoolean, 'true or false', false),
     testing: read(object, 'testing', where, isBoolean, 'true or false', false),
@@ -214,11 +214,33 @@ export function parseSettings(text: string, baseDirectory: string, source = 'con
   const document = parseDocument(text, { logLevel: 'silent' });
   const problem = document.errors[0] ?? document.warnings[0];
   if (problem) throw new SettingsError(`${source}: not valid YAML/JSON: ${problem.message.split('\n')[0]}`);
-  return settingsFromObject(document.toJS({ maxAliasCount: 100 }), baseDirectory);
+  let data: unknown;
+  try {
+    data = document.toJS({ maxAliasCount: 100 });
+  } catch (error) {
+    // An alias without its anchor, or too many aliases, is only found while converting.
+    throw new SettingsError(`${source}: not valid YAML/JSON: ${(error as Error).message.split('\n')[0]}`);
+  }
+  return settingsFromObject(data, baseDirectory);
 }
 
-/** Reads and validates a configuration file. */
-export async function loadSettings(path: string): Promise<DaemonSettings> {
-  const text = await readFile(path, 'utf8');
-  return parseSettings(text, dirname(path), path);
+/**
+ * Reads and validates a configuration file. A file that users other than its owner may write is
+ * still used, with a warning: whoever can write it chooses the modules (code) the daemon runs.
+ * `courier.configCommand` (a program the daemon runs at start) must be an absolute path, and is
+ * refused from such a file.
+ */
+export async function loadSettings(path: string, options: { onWarning?: (message: string) => void } = {}): Promise<DaemonSettings> {
+  const [text, info] = await Promise.all([readFile(path, 'utf8'), stat(path)]);
+  const settings = parseSettings(text, dirname(path), path);
+  const writableByOthers = (info.mode & 0o022) !== 0;
+  if (writableByOthers) {
+    options.onWarning?.(`${path} is writable by users other than its owner (mode ${(info.mode & 0o777).toString(8)}); they can choose the code this daemon runs`);
+  }
+  const command = settings.courier.configCommand;
+  if (command !== undefined) {
+    if (!isAbsolute(command)) throw new SettingsError(`${path}: courier.configCommand must be an absolute path, got ${JSON.stringify(command)}`);
+    if (writableByOthers) throw new SettingsError(`${path}: courier.configCommand is refused from a file others may write`);
+  }
+  return settings;
 }

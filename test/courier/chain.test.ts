@@ -1,5 +1,7 @@
 import assert from 'node:assert/strict';
-import { readFile } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { beforeEach, describe, it } from 'node:test';
@@ -7,8 +9,11 @@ import { FilterChain } from '../../src/courier/chain.js';
 import { CourierConfig } from '../../src/courier/helpers/config.js';
 import { formatReply } from '../../src/courier/reply.js';
 import { parseSettings, settingsFromObject } from '../../src/courier/settings.js';
-import { calls } from './modules/scripted.js';
-import { etcFixture, memoryLogger, repoRoot, spoolFixtures } from './support.js';
+import { calls, held } from './modules/scripted.js';
+import { copySpool, etcFixture, memoryLogger, repoRoot, scratch, spoolFixtures } from './support.js';
+
+// Lets the memory test collect garbage before it measures.
+setFlagsFromString('--expose-gc');
 
 const modulesDir = fileURLToPath(new URL('./modules/', import.meta.url));
 const courier = new CourierConfig({ sysconfdir: etcFixture });
@@ -94,6 +99,49 @@ describe('module chain', () => {
     calls.length = 0;
     const continued = await run({ modules: [step('slow', { behaviour: 'hang' }, { timeout: 0.05, onTimeout: 'continue' }), step('after', { reply: '250 after' })] });
     assert.equal(continued.reply, '250 after\n');
+  });
+
+  it('never accepts the answer of a module that blocked the thread past its deadline', async () => {
+    const { reply, records } = await run({ modules: [step('blocking', { behaviour: 'block', ms: 300, reply: '250 too late' }, { timeout: 0.05, onTimeout: 'reject' })] });
+    assert.equal(reply.slice(0, 4), '554 ');
+    assert.ok(records.some((r) => r.event === 'module-timeout' && r.module === 'blocking'));
+  });
+
+  it('refuses control-file writes from a module after its deadline, and leaves the file as it was', async () => {
+    const { dir, remove } = await scratch();
+    try {
+      const [controlPath] = await copySpool(dir, 'C-ipv4-mapped');
+      const before = await readFile(controlPath!, 'utf8');
+      const { reply, records } = await run({ modules: [step('late', { behaviour: 'late-write' }, { timeout: 0.05 })] }, { ...plain, controlPaths: [controlPath!] });
+      assert.equal(reply.slice(0, 4), '451 ');
+      while (!records.some((r) => String(r.event).startsWith('late-write-'))) await new Promise((r) => setTimeout(r, 10));
+      assert.equal(records.find((r) => String(r.event).startsWith('late-write-'))?.event, 'late-write-refused');
+      assert.equal(await readFile(controlPath!, 'utf8'), before);
+    } finally {
+      await remove();
+    }
+  });
+
+  it('releases the message a timed-out module holds on to', async () => {
+    const { dir, remove } = await scratch();
+    try {
+      const dataPath = join(dir, 'D-large');
+      await writeFile(dataPath, `Subject: large\n\n${'x'.repeat(1023)}\n`.repeat(1024));
+      const collect = runInNewContext('gc') as () => void;
+      collect();
+      const baseline = process.memoryUsage().arrayBuffers;
+      const { logger } = memoryLogger();
+      const chain = await FilterChain.load(settingsFromObject({ modules: [step('holder', { behaviour: 'hold-message' }, { timeout: 0.02 })] }, modulesDir), courier, logger);
+      for (let i = 0; i < 200; i++) await chain.filter({ ...plain, dataPath });
+      collect();
+      // Each held message is 1 MiB (a module that times out before it opens one holds nothing).
+      assert.ok(held.length >= 32, `only ${held.length} messages were opened in time`);
+      const growth = process.memoryUsage().arrayBuffers - baseline;
+      assert.ok(growth < (held.length * 1024 * 1024) / 4, `${held.length} held messages, array buffers grew by ${growth} bytes`);
+    } finally {
+      held.length = 0;
+      await remove();
+    }
   });
 
   it('bounds the whole message by messageTimeout', async () => {

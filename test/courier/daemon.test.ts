@@ -3,10 +3,11 @@ import { cp, lstat, mkdir, readdir, readFile, stat, symlink, writeFile } from 'n
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { afterEach, beforeEach, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
+import { useDaemonHarness } from './daemon-harness.js';
 import { nameFromInvocation } from '../../src/cli/courier.js';
 import { daemonBin, FakeCourierfilter, requestFor, sendRequest } from './fake-courierfilter.js';
-import { copySpool, etcFixture, scratch, spoolFixtures } from './support.js';
+import { copySpool, etcFixture, spoolFixtures } from './support.js';
 
 /** Waits (bounded by the test runner's timeout) until the filter has logged an event. */
 async function untilLogged(filter: FakeCourierfilter, event: string): Promise<void> {
@@ -18,58 +19,20 @@ const scripted = join(modulesDir, 'scripted.js');
 const barrier = join(modulesDir, 'barrier.js');
 
 describe('Courier daemon under a fake courierfilter', { timeout: 120_000 }, () => {
-  let dir: string;
-  let remove: () => Promise<void>;
-  let var_: string;
-  let running: FakeCourierfilter[] = [];
-
-  beforeEach(async () => {
-    ({ dir, remove } = await scratch('mkc-'));
-    var_ = join(dir, 'var');
-    for (const sub of ['allfilters', 'filters', 'tmp/1795']) await mkdir(join(var_, sub), { recursive: true });
-    running = [];
-  });
-  afterEach(async () => {
-    for (const filter of running) filter.kill();
-    await Promise.all(running.map((f) => f.exited));
-    await remove();
-  });
-
-  async function configFile(yaml: string): Promise<string> {
-    const path = join(dir, 'milterkit.yaml');
-    await writeFile(path, yaml);
-    return path;
-  }
-
-  function start(args: string[], extra: { script?: string; env?: NodeJS.ProcessEnv } = {}): FakeCourierfilter {
-    const filter = new FakeCourierfilter({
-      dir: join(dir, `run${running.length}`),
-      args: ['--localstatedir', var_, '--sysconfdir', etcFixture, '--courier-config', join(dir, 'no-courier-config'), ...args],
-      ...extra,
-    });
-    running.push(filter);
-    return filter;
-  }
-
-  async function startReady(args: string[], extra?: { script?: string; env?: NodeJS.ProcessEnv }): Promise<FakeCourierfilter> {
-    await mkdir(join(dir, `run${running.length}`));
-    const filter = start(args, extra);
-    await filter.ready;
-    return filter;
-  }
+  const h = useDaemonHarness();
 
   it('creates NAME (mode 0660) in allfilters, closes fd 3, answers, and stops on stdin EOF', async () => {
-    await writeFile(join(var_, 'filters', 'mkfilter'), 'stale socket of an earlier run in the other directory');
-    const config = await configFile(`modules:\n  - module: add_header\n    options: { name: X-Test, value: daemon }\n`);
-    const filter = await startReady(['--name', 'mkfilter', '--config', config]);
-    const socketPath = join(var_, 'allfilters', 'mkfilter');
+    await writeFile(join(h.var, 'filters', 'mkfilter'), 'stale socket of an earlier run in the other directory');
+    const config = await h.configFile(`modules:\n  - module: add_header\n    options: { name: X-Test, value: daemon }\n`);
+    const filter = await h.startReady(['--name', 'mkfilter', '--config', config]);
+    const socketPath = join(h.var, 'allfilters', 'mkfilter');
     const info = await lstat(socketPath);
     assert.ok(info.isSocket());
     assert.equal(info.mode & 0o777, 0o660);
-    assert.deepEqual((await readdir(join(var_, 'allfilters'))).sort(), ['mkfilter']);
-    assert.deepEqual(await readdir(join(var_, 'filters')), []);
+    assert.deepEqual((await readdir(join(h.var, 'allfilters'))).sort(), ['mkfilter']);
+    assert.deepEqual(await readdir(join(h.var, 'filters')), []);
 
-    const [data, ctl] = await copySpool(join(var_, 'tmp/1795'), 'D-plain', 'C-ipv4-mapped');
+    const [data, ctl] = await copySpool(join(h.var, 'tmp/1795'), 'D-plain', 'C-ipv4-mapped');
     assert.equal(await sendRequest(socketPath, requestFor(data!, ctl!)), '200 Ok\n');
     assert.match(await readFile(data!, 'utf8'), /\nX-Test: daemon\n\nHello Alice/);
 
@@ -82,27 +45,27 @@ describe('Courier daemon under a fake courierfilter', { timeout: 120_000 }, () =
   it('takes its name from the active link it was started through', async () => {
     assert.equal(nameFromInvocation('/etc/courier/filters/active/milterkit-courier'), 'milterkit-courier');
     assert.equal(nameFromInvocation('/opt/milterkit/dist/src/cli/milterkit-courier.js'), 'milterkit');
-    const link = join(dir, 'linkedname');
+    const link = join(h.dir, 'linkedname');
     await symlink(daemonBin, link);
-    const config = await configFile('modules: []\n');
-    const filter = await startReady(['--config', config], { script: link });
-    assert.ok((await lstat(join(var_, 'allfilters', 'linkedname'))).isSocket());
+    const config = await h.configFile('modules: []\n');
+    const filter = await h.startReady(['--config', config], { script: link });
+    assert.ok((await lstat(join(h.var, 'allfilters', 'linkedname'))).isSocket());
     assert.equal(await filter.stop(), 0);
   });
 
   it('replies with one code on every line of a multi-line reject, newline-terminated', async () => {
-    const config = await configFile(`modules:\n  - module: ${scripted}\n    options: { reply: "550 5.7.1 first line\\nsecond line" }\n`);
-    const filter = await startReady(['--name', 'mk', '--config', config]);
-    const reply = await sendRequest(join(var_, 'allfilters', 'mk'), requestFor(join(spoolFixtures, 'D-plain'), join(spoolFixtures, 'C-ipv4-mapped')));
+    const config = await h.configFile(`modules:\n  - module: ${scripted}\n    options: { reply: "550 5.7.1 first line\\nsecond line" }\n`);
+    const filter = await h.startReady(['--name', 'mk', '--config', config]);
+    const reply = await sendRequest(join(h.var, 'allfilters', 'mk'), await h.plainRequest());
     assert.equal(reply, '550-5.7.1 first line\n550 second line\n');
     assert.equal(await filter.stop(), 0);
   });
 
   it('resolves relative paths under localstatedir/tmp and survives malformed requests', async () => {
-    const config = await configFile(`requestTimeout: 0.3\nmodules:\n  - module: ${scripted}\n    options: { reply: "250 seen" }\n`);
-    const filter = await startReady(['--name', 'mk', '--config', config]);
-    const socketPath = join(var_, 'allfilters', 'mk');
-    await copySpool(join(var_, 'tmp/1795'), 'D-plain', 'C-ipv4-mapped');
+    const config = await h.configFile(`requestTimeout: 0.3\nmodules:\n  - module: ${scripted}\n    options: { reply: "250 seen" }\n`);
+    const filter = await h.startReady(['--name', 'mk', '--config', config]);
+    const socketPath = join(h.var, 'allfilters', 'mk');
+    await copySpool(join(h.var, 'tmp/1795'), 'D-plain', 'C-ipv4-mapped');
     assert.equal(await sendRequest(socketPath, requestFor('1795/D-plain', '1795/C-ipv4-mapped')), '250 seen\n');
     assert.match(await sendRequest(socketPath, 'only-one-line\n\n'), /^451 /);
     assert.match(await sendRequest(socketPath, requestFor('1795/D-plain', '1795/missing-control')), /^451 /);
@@ -114,20 +77,20 @@ describe('Courier daemon under a fake courierfilter', { timeout: 120_000 }, () =
   });
 
   it('handles connections concurrently, up to maxConnections', async () => {
-    const config = await configFile(`maxConnections: 3\nmodules:\n  - module: ${barrier}\n    options: { parties: 3 }\n    timeout: 20\n`);
-    const filter = await startReady(['--name', 'mk', '--config', config]);
-    const socketPath = join(var_, 'allfilters', 'mk');
-    const request = requestFor(join(spoolFixtures, 'D-plain'), join(spoolFixtures, 'C-ipv4-mapped'));
+    const config = await h.configFile(`maxConnections: 3\nmodules:\n  - module: ${barrier}\n    options: { parties: 3 }\n    timeout: 20\n`);
+    const filter = await h.startReady(['--name', 'mk', '--config', config]);
+    const socketPath = join(h.var, 'allfilters', 'mk');
+    const request = await h.plainRequest();
     const replies = await Promise.all([1, 2, 3].map(() => sendRequest(socketPath, request)));
     assert.deepEqual(replies, Array(3).fill('250 released together with 2 other(s)\n'));
     assert.equal(await filter.stop(), 0);
   });
 
   it('answers "busy" beyond maxConnections instead of queueing without bound', async () => {
-    const config = await configFile(`maxConnections: 2\nmodules:\n  - module: ${barrier}\n    options: { parties: 2 }\n    timeout: 20\n`);
-    const filter = await startReady(['--name', 'mk', '--config', config]);
-    const socketPath = join(var_, 'allfilters', 'mk');
-    const request = requestFor(join(spoolFixtures, 'D-plain'), join(spoolFixtures, 'C-ipv4-mapped'));
+    const config = await h.configFile(`maxConnections: 2\nmodules:\n  - module: ${barrier}\n    options: { parties: 2 }\n    timeout: 20\n`);
+    const filter = await h.startReady(['--name', 'mk', '--config', config]);
+    const socketPath = join(h.var, 'allfilters', 'mk');
+    const request = await h.plainRequest();
     const replies = await Promise.all([1, 2, 3].map(() => sendRequest(socketPath, request)));
     assert.deepEqual(replies.sort(), [
       '250 released together with 1 other(s)\n',
@@ -138,10 +101,10 @@ describe('Courier daemon under a fake courierfilter', { timeout: 120_000 }, () =
   });
 
   it('lets an in-flight message finish after stdin EOF, then exits', async () => {
-    const config = await configFile(`shutdownTimeout: 30\nmodules:\n  - module: ${scripted}\n    options: { behaviour: hang }\n    timeout: 0.5\n    onTimeout: reject\n`);
-    const filter = await startReady(['--name', 'mk', '--config', config]);
-    const socketPath = join(var_, 'allfilters', 'mk');
-    const inFlight = sendRequest(socketPath, requestFor(join(spoolFixtures, 'D-plain'), join(spoolFixtures, 'C-ipv4-mapped')));
+    const config = await h.configFile(`shutdownTimeout: 30\nmodules:\n  - module: ${scripted}\n    options: { behaviour: hang }\n    timeout: 0.5\n    onTimeout: reject\n`);
+    const filter = await h.startReady(['--name', 'mk', '--config', config]);
+    const socketPath = join(h.var, 'allfilters', 'mk');
+    const inFlight = sendRequest(socketPath, await h.plainRequest());
     await untilLogged(filter, 'scripted-called');
     filter.closeStdin();
     assert.equal(await inFlight, '554 5.7.1 Message refused by mail filter\n');
@@ -151,9 +114,9 @@ describe('Courier daemon under a fake courierfilter', { timeout: 120_000 }, () =
   });
 
   it('bounds the drain: unfinished messages are cut off after shutdownTimeout', async () => {
-    const config = await configFile(`shutdownTimeout: 0.2\nmodules:\n  - module: ${scripted}\n    options: { behaviour: hang }\n    timeout: 600\n`);
-    const filter = await startReady(['--name', 'mk', '--config', config]);
-    const inFlight = sendRequest(join(var_, 'allfilters', 'mk'), requestFor(join(spoolFixtures, 'D-plain'), join(spoolFixtures, 'C-ipv4-mapped')));
+    const config = await h.configFile(`shutdownTimeout: 0.2\nmodules:\n  - module: ${scripted}\n    options: { behaviour: hang }\n    timeout: 600\n`);
+    const filter = await h.startReady(['--name', 'mk', '--config', config]);
+    const inFlight = sendRequest(join(h.var, 'allfilters', 'mk'), await h.plainRequest());
     await untilLogged(filter, 'scripted-called');
     filter.closeStdin();
     assert.equal(await inFlight, '');
@@ -162,10 +125,10 @@ describe('Courier daemon under a fake courierfilter', { timeout: 120_000 }, () =
   });
 
   it('logs an error thrown outside any module promise and keeps serving', async () => {
-    const config = await configFile(`modules:\n  - module: ${scripted}\n    options: { behaviour: stray-throw }\n`);
-    const filter = await startReady(['--name', 'mk', '--config', config]);
-    const socketPath = join(var_, 'allfilters', 'mk');
-    const request = requestFor(join(spoolFixtures, 'D-plain'), join(spoolFixtures, 'C-ipv4-mapped'));
+    const config = await h.configFile(`modules:\n  - module: ${scripted}\n    options: { behaviour: stray-throw }\n`);
+    const filter = await h.startReady(['--name', 'mk', '--config', config]);
+    const socketPath = join(h.var, 'allfilters', 'mk');
+    const request = await h.plainRequest();
     assert.equal(await sendRequest(socketPath, request), '200 Ok\n');
     await untilLogged(filter, 'uncaught');
     assert.equal(await sendRequest(socketPath, request), '200 Ok\n');
@@ -173,56 +136,56 @@ describe('Courier daemon under a fake courierfilter', { timeout: 120_000 }, () =
   });
 
   it('refuses to start when a live filter already answers on the name, and still closes fd 3', async () => {
-    const config = await configFile('modules: []\n');
-    const first = await startReady(['--name', 'mk', '--config', config]);
-    const second = await startReady(['--name', 'mk', '--config', config]);
+    const config = await h.configFile('modules: []\n');
+    const first = await h.startReady(['--name', 'mk', '--config', config]);
+    const second = await h.startReady(['--name', 'mk', '--config', config]);
     assert.equal(await second.exited, 3);
-    assert.equal(await sendRequest(join(var_, 'allfilters', 'mk'), requestFor(join(spoolFixtures, 'D-plain'), join(spoolFixtures, 'C-ipv4-mapped'))), '200 Ok\n');
+    assert.equal(await sendRequest(join(h.var, 'allfilters', 'mk'), await h.plainRequest()), '200 Ok\n');
     assert.equal(await first.stop(), 0);
   });
 
   it('replaces a stale socket nobody listens on', async () => {
     const stale = createServer();
-    await new Promise<void>((resolve) => stale.listen(join(var_, 'allfilters', 'mk'), resolve));
+    await new Promise<void>((resolve) => stale.listen(join(h.var, 'allfilters', 'mk'), resolve));
     // Drop the listener but keep the file, as a crashed filter would.
     (stale as unknown as { _handle: { close(): void } })._handle.close();
-    const filter = await startReady(['--name', 'mk', '--config', await configFile('modules: []\n')]);
-    assert.equal(await sendRequest(join(var_, 'allfilters', 'mk'), requestFor(join(spoolFixtures, 'D-plain'), join(spoolFixtures, 'C-ipv4-mapped'))), '200 Ok\n');
+    const filter = await h.startReady(['--name', 'mk', '--config', await h.configFile('modules: []\n')]);
+    assert.equal(await sendRequest(join(h.var, 'allfilters', 'mk'), await h.plainRequest()), '200 Ok\n');
     assert.equal(await filter.stop(), 0);
   });
 
   it('without a usable configuration it still answers, with a tempfail, instead of letting mail through', async () => {
-    const filter = await startReady(['--name', 'mk', '--config', await configFile('modules: [{module: x, onError: sometimes}]\n')]);
-    const reply = await sendRequest(join(var_, 'allfilters', 'mk'), requestFor(join(spoolFixtures, 'D-plain'), join(spoolFixtures, 'C-ipv4-mapped')));
+    const filter = await h.startReady(['--name', 'mk', '--config', await h.configFile('modules: [{module: x, onError: sometimes}]\n')]);
+    const reply = await sendRequest(join(h.var, 'allfilters', 'mk'), await h.plainRequest());
     assert.equal(reply, '451 4.3.0 Mail filter temporarily unavailable, please try again later\n');
     assert.ok(filter.records.some((r) => r.event === 'config-error' && /onError/.test(JSON.stringify(r.err))));
     assert.equal(await filter.stop(), 0);
   });
 
   it('reads the socket directory from NAME-mode and the config from SYSCONFDIR/filters/NAME.yaml', async () => {
-    const etc = join(dir, 'etc');
+    const etc = join(h.dir, 'etc');
     await cp(etcFixture, etc, { recursive: true });
     // git keeps no empty directories: the fixture has no filters/ of its own.
     await mkdir(join(etc, 'filters'), { recursive: true });
     await writeFile(join(etc, 'filters', 'mk-mode'), 'filters\n');
     await writeFile(join(etc, 'filters', 'mk.yaml'), `modules:\n  - module: ${scripted}\n    options: { reply: "250 from default config" }\n`);
-    await mkdir(join(dir, `run${running.length}`));
+    await mkdir(join(h.dir, `run${h.running.length}`));
     const filter = new FakeCourierfilter({
-      dir: join(dir, `run${running.length}`),
-      args: ['--name', 'mk', '--localstatedir', var_, '--sysconfdir', etc, '--courier-config', join(dir, 'none')],
+      dir: join(h.dir, `run${h.running.length}`),
+      args: ['--name', 'mk', '--localstatedir', h.var, '--sysconfdir', etc, '--courier-config', join(h.dir, 'none')],
     });
-    running.push(filter);
+    h.running.push(filter);
     await filter.ready;
-    const reply = await sendRequest(join(var_, 'filters', 'mk'), requestFor(join(spoolFixtures, 'D-plain'), join(spoolFixtures, 'C-ipv4-mapped')));
+    const reply = await sendRequest(join(h.var, 'filters', 'mk'), await h.plainRequest());
     assert.equal(reply, '250 from default config\n');
     assert.equal(await filter.stop(), 0);
   });
 
-  it('reloads its configuration on SIGHUP and keeps the running one when the new one is broken', async () => {
-    const config = await configFile(`modules:\n  - module: ${scripted}\n    options: { reply: "250 first" }\n`);
-    const filter = await startReady(['--name', 'mk', '--config', config]);
-    const socketPath = join(var_, 'allfilters', 'mk');
-    const request = requestFor(join(spoolFixtures, 'D-plain'), join(spoolFixtures, 'C-ipv4-mapped'));
+  it('reloads its configuration on SIGHUP and keeps the h.running one when the new one is broken', async () => {
+    const config = await h.configFile(`modules:\n  - module: ${scripted}\n    options: { reply: "250 first" }\n`);
+    const filter = await h.startReady(['--name', 'mk', '--config', config]);
+    const socketPath = join(h.var, 'allfilters', 'mk');
+    const request = await h.plainRequest();
     assert.equal(await sendRequest(socketPath, request), '250 first\n');
     const reloads = () => filter.records.filter((r) => r.event === 'reloaded' || r.event === 'reload-failed').length;
     const hangup = async () => {
@@ -241,10 +204,10 @@ describe('Courier daemon under a fake courierfilter', { timeout: 120_000 }, () =
   });
 
   it('check: runs the chain once on saved files and prints the reply', async () => {
-    const config = await configFile(`modules:\n  - deliveredto\n`);
+    const config = await h.configFile(`modules:\n  - deliveredto\n`);
     const { execFile } = await import('node:child_process');
     const output = await new Promise<string>((resolve, reject) =>
-      execFile(process.execPath, [daemonBin, 'check', '--config', config, '--sysconfdir', etcFixture, '--localstatedir', var_, '--courier-config', join(dir, 'none'), join(spoolFixtures, 'D-looped'), join(spoolFixtures, 'C-ipv4-mapped')], (error, stdout) =>
+      execFile(process.execPath, [daemonBin, 'check', '--config', config, '--sysconfdir', etcFixture, '--localstatedir', h.var, '--courier-config', join(h.dir, 'none'), join(spoolFixtures, 'D-looped'), join(spoolFixtures, 'C-ipv4-mapped')], (error, stdout) =>
         error ? reject(error) : resolve(stdout),
       ),
     );
@@ -252,17 +215,17 @@ describe('Courier daemon under a fake courierfilter', { timeout: 120_000 }, () =
   });
 
   it('asks courier-config without handing it courierfilter\'s fd 3', async () => {
-    const seen = join(dir, 'fd3-of-courier-config');
-    const fake = join(dir, 'courier-config');
-    await writeFile(fake, `#!/bin/sh\nreadlink /proc/self/fd/3 > ${seen}\necho localstatedir=${var_}\necho sysconfdir=${etcFixture}\n`, { mode: 0o755 });
-    await mkdir(join(dir, `run${running.length}`));
-    const filter = new FakeCourierfilter({ dir: join(dir, `run${running.length}`), args: ['--name', 'mk', '--courier-config', fake, '--config', await configFile('modules: []\n')] });
-    running.push(filter);
+    const seen = join(h.dir, 'fd3-of-courier-config');
+    const fake = join(h.dir, 'courier-config');
+    await writeFile(fake, `#!/bin/sh\nreadlink /proc/self/fd/3 > ${seen}\necho localstatedir=${h.var}\necho sysconfdir=${etcFixture}\n`, { mode: 0o755 });
+    await mkdir(join(h.dir, `run${h.running.length}`));
+    const filter = new FakeCourierfilter({ dir: join(h.dir, `run${h.running.length}`), args: ['--name', 'mk', '--courier-config', fake, '--config', await h.configFile('modules: []\n')] });
+    h.running.push(filter);
     await filter.ready;
     const fd3 = (await readFile(seen, 'utf8')).trim();
     assert.notEqual(fd3, filter.readyFifo);
     assert.match(fd3, /^(socket|pipe):/);
-    assert.ok((await stat(join(var_, 'allfilters', 'mk'))).isSocket());
+    assert.ok((await stat(join(h.var, 'allfilters', 'mk'))).isSocket());
     assert.equal(await filter.stop(), 0);
   });
 });

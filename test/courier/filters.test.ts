@@ -68,6 +68,17 @@ describe('noduplicates', () => {
     await runFilter(noduplicates, spool('D-plain'), [path]);
     assert.deepEqual(await control.getRecipients([path]), ['alice@MAIL.test.example', 'ALICE@mail.test.example']);
   });
+
+  it('removes 2000 duplicates with one read and one write, far within a second-scale bound', async () => {
+    const path = join(tmp.dir, 'C-many');
+    await writeFile(path, 'sbob@sender.example\nMmany\n' + 'ralice@mail.test.example\nR\nN\n'.repeat(2001));
+    const started = Date.now();
+    const { records } = await runFilter(noduplicates, spool('D-plain'), [path]);
+    // One by one (a read, a parse and a sync per removal) this took about half a minute.
+    assert.ok(Date.now() - started < 10_000, `took ${Date.now() - started} ms`);
+    assert.deepEqual(await control.getRecipients([path]), ['alice@mail.test.example']);
+    assert.equal(records.filter((r) => r.event === 'recipient-removed').length, 2000);
+  });
 });
 
 describe('deliveredto', () => {

@@ -1,6 +1,9 @@
 import assert from 'node:assert/strict';
+import { chmod, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import { parseSettings, SettingsError } from '../../src/courier/settings.js';
+import { loadSettings, parseSettings, SettingsError } from '../../src/courier/settings.js';
+import { scratch } from './support.js';
 
 describe('configuration file', () => {
   it('reads YAML with both module forms and applies defaults', () => {
@@ -41,13 +44,36 @@ describe('configuration file', () => {
       ['socketDirectory: tmp', /allfilters or filters/],
       ['- just a list', /mapping at the top level/],
       ['modules: [unclosed', /not valid YAML/],
+      ['modules: [*no_such_anchor]', /^\/etc\/courier\/filters\/mk\.yaml: not valid YAML\/JSON: Unresolved alias/],
     ];
     for (const [text, expected] of cases) {
-      assert.throws(() => parseSettings(text, '/x'), (error: Error) => error instanceof SettingsError && expected.test(error.message), text);
+      assert.throws(() => parseSettings(text, '/x', '/etc/courier/filters/mk.yaml'), (error: Error) => error instanceof SettingsError && expected.test(error.message), text);
     }
   });
 
   it('never evaluates code: custom YAML tags are refused', () => {
     assert.throws(() => parseSettings('modules: [{module: !!js/function "function(){ process.exit(9) }"}]', '/x'), /Unresolved tag/);
+  });
+
+  it('warns about a file others may write, and then refuses configCommand from it', async () => {
+    const { dir, remove } = await scratch();
+    try {
+      const path = join(dir, 'mk.yaml');
+      await writeFile(path, 'modules: []\n');
+      await chmod(path, 0o664);
+      const warnings: string[] = [];
+      await loadSettings(path, { onWarning: (message) => warnings.push(message) });
+      assert.equal(warnings.length, 1);
+      assert.match(warnings[0]!, /writable by users other than its owner \(mode 664\)/);
+      await writeFile(path, 'courier: { configCommand: /usr/bin/courier-config }\n');
+      await assert.rejects(loadSettings(path), /configCommand is refused from a file others may write/);
+      await chmod(path, 0o644);
+      await loadSettings(path, { onWarning: (message) => warnings.push(message) });
+      assert.equal(warnings.length, 1);
+      await writeFile(path, 'courier: { configCommand: courier-config }\n');
+      await assert.rejects(loadSettings(path), /must be an absolute path/);
+    } finally {
+      await remove();
+    }
   });
 });

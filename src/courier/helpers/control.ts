@@ -9,9 +9,10 @@
  *
  * @packageDocumentation
  */
-import { open } from 'node:fs/promises';
 import { isIPv4 } from 'node:net';
 import type { CourierLogger } from '../logging.js';
+import { openRegularFile, readRegularFile } from './files.js';
+import { assertRequestOpen } from './request-scope.js';
 import { decodeUtf8OrMark, splitLines } from './text.js';
 
 /** Control files larger than this are refused rather than read into memory. */
@@ -157,21 +158,13 @@ function recipientsOf(path: string, records: readonly ControlRecord[]): ControlR
   return found.map((r, index) => ({ ...r, file: path, index, delivered: done.has(index) }));
 }
 
-/** Reads and parses every control file of a message, in order. */
+/**
+ * Reads and parses every control file of a message, in order. Only regular files are read, each
+ * up to {@link MAX_CONTROL_FILE_BYTES}.
+ */
 export async function readControlFiles(paths: readonly string[]): Promise<ControlFile[]> {
   if (paths.length === 0) throw new Error('no control file given');
-  return Promise.all(
-    paths.map(async (path) => {
-      const handle = await open(path, 'r');
-      try {
-        const { size } = await handle.stat();
-        if (size > MAX_CONTROL_FILE_BYTES) throw new Error(`control file ${path} is too large (${size} bytes)`);
-        return parseControlFile(path, await handle.readFile());
-      } finally {
-        await handle.close();
-      }
-    }),
-  );
+  return Promise.all(paths.map(async (path) => parseControlFile(path, await readRegularFile(path, MAX_CONTROL_FILE_BYTES, 'control file'))));
 }
 
 /** Values of every record of one type across the control files (pythonfilter's `get_lines`). */
@@ -231,7 +224,8 @@ export async function getAuthUser(paths: readonly string[], bodyPath?: string): 
 }
 
 async function readHead(path: string, bytes: number): Promise<string> {
-  const handle = await open(path, 'r');
+  assertRequestOpen(`reading ${path}`);
+  const handle = await openRegularFile(path, 'read');
   try {
     const buffer = Buffer.alloc(bytes);
     const { bytesRead } = await handle.read(buffer, 0, bytes, 0);
@@ -314,8 +308,10 @@ function assertSingleLine(label: string, value: string): void {
   if (/[\r\n\0]/.test(value)) throw new Error(`${label} must be a single line: ${JSON.stringify(value)}`);
 }
 
+/** Appends and syncs; refused once the message this code works for has been answered. */
 async function appendDurably(path: string, text: string): Promise<void> {
-  const handle = await open(path, 'a');
+  assertRequestOpen(`writing ${path}`);
+  const handle = await openRegularFile(path, 'append');
   try {
     await handle.write(text);
     await handle.sync();
@@ -339,7 +335,7 @@ export async function addRecipient(paths: readonly string[], recipient: string |
   await appendDurably(last, `r${data.address}\nR${data.orcpt}\nN${data.dsn}\n`);
 }
 
-/** Options for {@link removeRecipient}. */
+/** Options for {@link removeRecipient} and {@link removeRecipients}. */
 export interface RemoveRecipientOptions {
   /** Why it was removed; goes into the delivery record and the log line. */
   reason?: string;
@@ -371,14 +367,40 @@ export async function removeRecipient(
         : (r: ControlRecipient) => r.address === recipient.address && r.orcpt === recipient.orcpt && r.dsn === recipient.dsn;
   const files = await readControlFiles(paths);
   const target = files.flatMap((f) => f.recipients).find((r) => !r.delivered && matches(r));
-  if (!target) return undefined;
-  const reason = (options.reason ?? 'Removed by milterkit').replace(/[\r\n\0]+/g, ' ');
-  const now = Math.floor(options.now?.() ?? Date.now() / 1000);
-  await appendDurably(target.file, `I${target.index} R 250 Ok - ${reason}\nS${target.index} ${now}\n`);
-  options.logger.info(
-    { event: 'recipient-removed', recipient: target.address, messageId: controlDataOf(files).messageId, reason },
-    `removed recipient <${target.address}>: ${reason}`,
-  );
+  if (target) await removeRecipients(files, [target], options);
   return target;
 }
 
+/**
+ * Removes many recipients of already-read control files at once: one append and one sync per
+ * control file, whatever the number of recipients (removing them one by one would re-read and
+ * re-sync the files for each). Each removal is logged. Recipients already delivered are skipped.
+ *
+ * @param files the message's control files, as {@link readControlFiles} returned them
+ * @param recipients recipients taken from those files
+ */
+export async function removeRecipients(
+  files: readonly ControlFile[],
+  recipients: readonly ControlRecipient[],
+  options: RemoveRecipientOptions,
+): Promise<void> {
+  const reason = (options.reason ?? 'Removed by milterkit').replace(/[\r\n\0]+/g, ' ');
+  const now = Math.floor(options.now?.() ?? Date.now() / 1000);
+  const byFile = new Map<string, ControlRecipient[]>();
+  for (const recipient of recipients) {
+    if (recipient.delivered) continue;
+    const list = byFile.get(recipient.file) ?? [];
+    list.push(recipient);
+    byFile.set(recipient.file, list);
+  }
+  for (const [file, targets] of byFile) {
+    await appendDurably(file, targets.map((t) => `I${t.index} R 250 Ok - ${reason}\nS${t.index} ${now}\n`).join(''));
+  }
+  const logger = options.logger;
+  const messageId = controlDataOf(files).messageId;
+  for (const targets of byFile.values()) {
+    for (const target of targets) {
+      logger.info({ event: 'recipient-removed', recipient: target.address, messageId, reason }, `removed recipient <${target.address}>: ${reason}`);
+    }
+  }
+}

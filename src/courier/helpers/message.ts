@@ -5,9 +5,10 @@
  *
  * @packageDocumentation
  */
-import { open } from 'node:fs/promises';
 import PostalMime from 'postal-mime';
 import type { Email, PostalMimeOptions } from 'postal-mime';
+import { openRegularFile, readRegularFile } from './files.js';
+import { assertRequestOpen, currentRequestSignal, RequestAnsweredError } from './request-scope.js';
 
 /** Messages larger than this are refused rather than read into memory. */
 export const DEFAULT_MAX_MESSAGE_BYTES = 64 * 1024 * 1024;
@@ -110,34 +111,49 @@ export class CourierMessage {
   private body: Buffer;
   private dirty = false;
   private parsed: Promise<Email> | undefined;
+  private released: string | undefined;
 
   private constructor(
     /** Path of the data file. */
     readonly path: string,
     bytes: Buffer,
+    private readonly signal: AbortSignal | undefined,
   ) {
     const split = splitMessage(bytes);
     this.fields = split.fields;
     this.separator = split.separator;
     this.body = split.body;
+    // Once the message has been answered for, a module that hangs on to this object must not
+    // keep the whole message in memory: the content is dropped and any further use throws.
+    signal?.addEventListener('abort', () => this.release(), { once: true });
   }
 
-  /** Reads a data file (refusing files over `maxBytes`). */
-  static async open(path: string, options: { maxBytes?: number } = {}): Promise<CourierMessage> {
-    const maxBytes = options.maxBytes ?? DEFAULT_MAX_MESSAGE_BYTES;
-    const handle = await open(path, 'r');
-    try {
-      const { size } = await handle.stat();
-      if (size > maxBytes) throw new Error(`message ${path} is too large (${size} bytes, limit ${maxBytes})`);
-      return new CourierMessage(path, await handle.readFile());
-    } finally {
-      await handle.close();
-    }
+  /**
+   * Reads a data file (a regular file only, refusing more than `maxBytes`). Inside the module
+   * chain the message is tied to the module's signal: when the module's answer has been taken or
+   * its deadline has passed, the content is released and every further use throws.
+   */
+  static async open(path: string, options: { maxBytes?: number; signal?: AbortSignal } = {}): Promise<CourierMessage> {
+    const bytes = await readRegularFile(path, options.maxBytes ?? DEFAULT_MAX_MESSAGE_BYTES, 'message');
+    return new CourierMessage(path, bytes, options.signal ?? currentRequestSignal());
   }
 
   /** Wraps bytes already in memory (for tools and tests). */
   static fromBytes(path: string, bytes: Buffer): CourierMessage {
-    return new CourierMessage(path, bytes);
+    return new CourierMessage(path, bytes, undefined);
+  }
+
+  private release(): void {
+    this.released = this.signal?.reason instanceof Error ? this.signal.reason.message : 'message released';
+    this.fields = [];
+    this.separator = Buffer.alloc(0);
+    this.body = Buffer.alloc(0);
+    this.parsed = undefined;
+  }
+
+  private live(): this {
+    if (this.released !== undefined) throw new RequestAnsweredError(`message ${this.path} is no longer available: ${this.released}`);
+    return this;
   }
 
   /** True once an edit was made and not yet saved. */
@@ -147,23 +163,24 @@ export class CourierMessage {
 
   /** The message bytes, edits included. */
   get bytes(): Buffer {
+    this.live();
     return Buffer.concat([...this.fields.map((f) => f.raw), this.separator, this.body]);
   }
 
   /** The body bytes (after the blank line), edits included. */
   get bodyBytes(): Buffer {
-    return this.body;
+    return this.live().body;
   }
 
   /** Every header field in order. */
   headers(): readonly HeaderField[] {
-    return this.fields;
+    return this.live().fields;
   }
 
   /** Values of every field with this name (case-insensitive), in order. */
   headerValues(name: string): string[] {
     const wanted = name.toLowerCase();
-    return this.fields.filter((f) => f.name.toLowerCase() === wanted).map((f) => f.value);
+    return this.live().fields.filter((f) => f.name.toLowerCase() === wanted).map((f) => f.value);
   }
 
   /** The first value of a field, or undefined. */
@@ -178,6 +195,7 @@ export class CourierMessage {
   }
 
   private changed(): void {
+    this.live();
     this.dirty = true;
     this.parsed = undefined;
   }
@@ -252,10 +270,11 @@ export class CourierMessage {
    * when there is no edit. Returns whether it wrote.
    */
   async save(): Promise<boolean> {
-    if (!this.dirty) return false;
+    assertRequestOpen(`saving ${this.path}`, this.signal);
+    if (!this.live().dirty) return false;
     let bytes = this.bytes;
     if (bytes.length > 0 && bytes[bytes.length - 1] !== LF) bytes = Buffer.concat([bytes, Buffer.from('\n')]);
-    const handle = await open(this.path, 'r+');
+    const handle = await openRegularFile(this.path, 'update');
     try {
       await handle.write(bytes, 0, bytes.length, 0);
       await handle.truncate(bytes.length);

@@ -7,11 +7,14 @@ import type { FilterContext, InitContext } from '../../../src/courier/module-api
 /** Names of the modules called, in order (shared by every chain entry using this file). */
 export const calls: string[] = [];
 
+/** Messages kept by the `hold-message` behaviour, as a leaky module would keep them. */
+export const held: unknown[] = [];
+
 export function initFilter(ctx: InitContext): void {
   if (ctx.options.failInit) throw new Error('init failed on purpose');
 }
 
-export async function doFilter(_body: string, _control: readonly string[], ctx: FilterContext): Promise<unknown> {
+export async function doFilter(_body: string, controlPaths: readonly string[], ctx: FilterContext): Promise<unknown> {
   calls.push(ctx.name);
   ctx.logger.info({ event: 'scripted-called' }, 'scripted module called');
   switch (ctx.options.behaviour) {
@@ -28,6 +31,28 @@ export async function doFilter(_body: string, _control: readonly string[], ctx: 
       return '';
     case 'number':
       return 42;
+    case 'block': {
+      // Holds the thread, as CPU-bound code does; no timer can fire meanwhile.
+      const until = Date.now() + Number(ctx.options.ms);
+      while (Date.now() < until);
+      return ctx.options.reply ?? '';
+    }
+    case 'late-write':
+      // Ignores its deadline and edits the control file once the chain has given up on it.
+      await new Promise((resolve) => ctx.signal.addEventListener('abort', resolve));
+      try {
+        await ctx.control.addRecipient(controlPaths, 'late@mail.test.example');
+        ctx.logger.info({ event: 'late-write-done' }, 'late write done');
+      } catch (error) {
+        ctx.logger.info({ event: 'late-write-refused', err: (error as Error).message }, 'late write refused');
+      }
+      return '';
+    case 'hold-message': {
+      // Opens the message and then never answers nor lets go of it (ignoring its signal).
+      const message = await ctx.openMessage();
+      held.push(message);
+      return new Promise(() => undefined);
+    }
     default:
       return ctx.options.reply ?? '';
   }

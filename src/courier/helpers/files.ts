@@ -1,0 +1,74 @@
+/**
+ * File access for Courier's spool files, safe against what a hostile or broken request can name:
+ * only regular files are opened (a device such as `/dev/zero` is endless, a FIFO blocks a
+ * thread-pool thread until a writer appears), a final symlink is not followed, and every read is
+ * bounded in bytes whatever `stat` claims (devices report a size of 0).
+ *
+ * @packageDocumentation
+ */
+import { constants } from 'node:fs';
+import { open, type FileHandle } from 'node:fs/promises';
+import { assertRequestOpen } from './request-scope.js';
+
+/** Thrown for a path that is not a regular file, or for a file over its read bound. */
+export class UnsafeFileError extends Error {
+  override name = 'UnsafeFileError';
+}
+
+const ACCESS_FLAGS = {
+  read: constants.O_RDONLY,
+  append: constants.O_WRONLY | constants.O_APPEND,
+  update: constants.O_RDWR,
+} as const;
+
+/** How a spool file is opened. */
+export type FileAccess = keyof typeof ACCESS_FLAGS;
+
+/** Reads are made in slices of this size, so that a cancelled request stops between two slices. */
+const READ_SLICE_BYTES = 1024 * 1024;
+
+/**
+ * Opens a regular file without following a final symlink and without blocking on a FIFO
+ * (`O_NONBLOCK` makes the open return at once; the file type is then checked on the descriptor,
+ * so the check and the open concern the same file).
+ *
+ * @throws UnsafeFileError for anything but a regular file
+ */
+export async function openRegularFile(path: string, access: FileAccess): Promise<FileHandle> {
+  const handle = await open(path, ACCESS_FLAGS[access] | constants.O_NOFOLLOW | constants.O_NONBLOCK);
+  try {
+    const info = await handle.stat();
+    if (!info.isFile()) throw new UnsafeFileError(`${path} is not a regular file`);
+    return handle;
+  } catch (error) {
+    await handle.close();
+    throw error;
+  }
+}
+
+/**
+ * Reads a whole regular file, refusing more than `maxBytes` (counted while reading, not taken
+ * from `stat`). Between slices it checks that the message it reads for is still open.
+ *
+ * @throws UnsafeFileError for anything but a regular file, or one over `maxBytes`
+ */
+export async function readRegularFile(path: string, maxBytes: number, what = 'file'): Promise<Buffer> {
+  assertRequestOpen(`reading ${path}`);
+  const handle = await openRegularFile(path, 'read');
+  try {
+    const slices: Buffer[] = [];
+    let total = 0;
+    for (;;) {
+      const slice = Buffer.allocUnsafe(Math.min(READ_SLICE_BYTES, maxBytes + 1 - total));
+      const { bytesRead } = await handle.read(slice, 0, slice.length, null);
+      if (bytesRead === 0) break;
+      total += bytesRead;
+      if (total > maxBytes) throw new UnsafeFileError(`${what} ${path} is larger than ${maxBytes} bytes`);
+      slices.push(bytesRead === slice.length ? slice : slice.subarray(0, bytesRead));
+      assertRequestOpen(`reading ${path}`);
+    }
+    return slices.length === 1 ? slices[0]! : Buffer.concat(slices, total);
+  } finally {
+    await handle.close();
+  }
+}
