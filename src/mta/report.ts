@@ -154,12 +154,13 @@ export class DeliveryReport implements DeliveryReportData {
     return this.message === undefined ? undefined : serializeMessage(this.message);
   }
 
-  /** A JSON-friendly copy: bodies as text, the error as a summary. */
+  /** A JSON-friendly copy: bodies as text, header bytes that are not UTF-8 in base64 (`rawBase64`), the error as a summary. */
   toJSON(): object {
+    const headers = this.message?.headers.map(({ raw, ...field }) => (raw === undefined ? field : { ...field, rawBase64: raw.toString('base64') }));
     return {
       ...this,
       modifications: this.modifications.map((m) => (m.type === 'replaceBody' ? { ...m, body: m.body.toString('utf8') } : m)),
-      message: this.message === undefined ? undefined : { headers: this.message.headers, body: this.message.body.toString('utf8') },
+      message: this.message === undefined ? undefined : { headers, body: this.message.body.toString('utf8') },
       error: this.error === undefined ? undefined : summarizeError(this.error),
     };
   }

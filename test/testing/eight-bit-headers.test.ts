@@ -42,6 +42,10 @@ for (const profile of ['postfix', 'sendmail'] as const) {
     const delivered = report.raw!;
     const start = delivered.indexOf('From:');
     assert.ok(delivered.subarray(start).equals(eml), 'delivered header and body are the bytes given');
+    // JSON carries the exact bytes of such a field in base64.
+    const json = JSON.parse(JSON.stringify(report)) as { message: { headers: Array<{ name: string; rawBase64?: string }> } };
+    assert.equal(Buffer.from(json.message.headers.find((field) => field.name === 'X-Raw')!.rawBase64!, 'base64').toString('latin1'), ' \x80\x81\xfe\xff end');
+    assert.equal(json.message.headers.find((field) => field.name === 'X-Utf8')!.rawBase64, undefined);
   });
 }
 
