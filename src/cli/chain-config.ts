@@ -6,6 +6,7 @@
 import { readConfig, startChain, type Configuration } from '../filter-api/config.js';
 import type { ReloadableChain } from '../frontends/reloadable.js';
 import type { Logger } from '../log.js';
+import { bundledFilters } from '../filters/index.js';
 import { resolveModulePath } from './load-filter.js';
 
 /** True when a command-line target names a configuration file rather than a filter module. */
@@ -18,7 +19,7 @@ export function isConfigFile(path: string): boolean {
  * @throws ConfigError
  */
 export function loadConfiguration(file: string): Promise<Configuration> {
-  return readConfig(file, { resolveModule: resolveModulePath });
+  return readConfig(file, { builtins: bundledFilters, resolveModule: resolveModulePath });
 }
 
 /**

@@ -19,7 +19,7 @@ import { Chain } from '../filter-api/chain.js';
 import type { AnyFilter } from '../filter-api/contract.js';
 import { toDecision, type Decision, type SmtpReply } from '../filter-api/decisions.js';
 import { EditError, type Draft, type DraftRecipient } from '../filter-api/draft.js';
-import { sameAddress, type ClientInfo, type Recipient, type Transaction } from '../filter-api/transaction.js';
+import type { ClientInfo, CourierConfigView, RawMtaData, Recipient, Transaction } from '../filter-api/transaction.js';
 import * as control from './helpers/control.js';
 import { CourierMessage } from './helpers/message.js';
 import type { CourierLogger } from './logging.js';
@@ -31,6 +31,8 @@ export interface CourierRunOptions {
   readonly logger: CourierLogger;
   /** Reply when a filter accepts: `200 …` (Courier's later filters still run) or `050 …` (they do not). */
   readonly acceptReply?: string;
+  /** Courier's configuration, for filters that read it (`tx.raw.courier`). */
+  readonly courier?: CourierConfigView;
   /** Aborts the running hooks (the daemon's deadline, shutdown); nothing is written after it fires. */
   readonly signal?: AbortSignal;
   /**
@@ -94,7 +96,8 @@ export async function runChainOnCourierMessage(chain: Chain, request: FilterRequ
   const files = await control.readControlFiles(controlPaths);
   const data = control.controlDataOf(files);
   const pending = files.flatMap((file) => file.recipients).filter((r) => !r.delivered);
-  const connection = chain.connection(clientOf(data, await control.getSendersIp(controlPaths)), { frontEnd: 'courier', controlPaths, dataPath });
+  const raw: RawMtaData = { frontEnd: 'courier', controlPaths, dataPath, environment: data.environment, ...(options.courier ? { courier: options.courier } : {}) };
+  const connection = chain.connection(clientOf(data, await control.getSendersIp(controlPaths)), raw);
   const onAbort = (): void => connection.close();
   options.signal?.addEventListener('abort', onAbort, { once: true });
   try {
@@ -102,7 +105,7 @@ export async function runChainOnCourierMessage(chain: Chain, request: FilterRequ
       sender: { address: data.sender, args: [] },
       ...(data.authenticatedUser ? { auth: { user: data.authenticatedUser } } : {}),
       ...(data.messageId ? { queueId: data.messageId } : {}),
-      raw: { frontEnd: 'courier', controlPaths, dataPath },
+      raw,
     });
     const checked = (): void => {
       options.signal?.throwIfAborted();
@@ -114,14 +117,14 @@ export async function runChainOnCourierMessage(chain: Chain, request: FilterRequ
     };
     const discard = (): Promise<string> => {
       checked();
-      return discardAll(pending, controlPaths, options);
+      return discardAll(files, pending, options);
     };
     const started = await run.start();
     if (started.kind === 'final') return started.decision.kind === 'discard' ? discard() : answer(decisionReply(started.decision));
 
     const refused: Array<{ recipient: control.ControlRecipient; decision: Decision & { kind: 'reject' | 'tempfail' }; by: string }> = [];
     for (const recipient of pending) {
-      const outcome = await run.recipient({ address: recipient.address, args: recipientArgs(recipient) });
+      const outcome = await run.recipient({ address: recipient.address, args: recipientArgs(recipient) }, recipient);
       if (outcome.kind === 'final') return outcome.decision.kind === 'discard' ? discard() : answer(decisionReply(outcome.decision));
       if (outcome.kind === 'refused') refused.push({ recipient, decision: outcome.decision, by: outcome.by });
     }
@@ -140,10 +143,15 @@ export async function runChainOnCourierMessage(chain: Chain, request: FilterRequ
       return answer(replyText(chain.replies.tempfail));
     }
     checked();
+    // One append per control file for each reason, however many recipients go.
+    const reasons = new Map<string, control.ControlRecipient[]>();
     for (const { recipient, decision, by } of refused) {
-      await control.removeRecipient(controlPaths, recipient, { logger: options.logger, reason: `refused by ${by}: ${decision.reply.lines.join(' ')}` });
+      const reason = `refused by ${by}: ${decision.reply.lines.join(' ')}`;
+      reasons.set(reason, [...(reasons.get(reason) ?? []), recipient]);
     }
-    await applyDraft(outcome.draft, message, pending, controlPaths, options);
+    for (const [reason, recipients] of reasons) await control.removeRecipients(files, recipients, { logger: options.logger, reason });
+    const refusedSet = new Set(refused.map((r) => r.recipient));
+    await applyDraft(outcome.draft, message, files, pending.filter((r) => !refusedSet.has(r)), controlPaths, options);
     return answer(outcome.by !== undefined ? (options.acceptReply ?? '200 Ok') : '');
   } finally {
     options.signal?.removeEventListener('abort', onAbort);
@@ -151,22 +159,27 @@ export async function runChainOnCourierMessage(chain: Chain, request: FilterRequ
   }
 }
 
-async function discardAll(pending: readonly control.ControlRecipient[], controlPaths: readonly string[], options: CourierRunOptions): Promise<string> {
-  for (const recipient of pending) await control.removeRecipient(controlPaths, recipient, { logger: options.logger, reason: 'discarded by mail filter' });
+async function discardAll(files: readonly control.ControlFile[], pending: readonly control.ControlRecipient[], options: CourierRunOptions): Promise<string> {
+  await control.removeRecipients(files, pending, { logger: options.logger, reason: 'discarded by mail filter' });
   return options.acceptReply ?? '200 Ok';
 }
 
-/** Writes the chain's edits into the data and control files. */
-async function applyDraft(draft: Draft, message: CourierMessage, pending: readonly control.ControlRecipient[], controlPaths: readonly string[], options: CourierRunOptions): Promise<void> {
+/** Writes the chain's edits into the data and control files; `pending` are the recipients the chain saw. */
+async function applyDraft(
+  draft: Draft,
+  message: CourierMessage,
+  files: readonly control.ControlFile[],
+  pending: readonly control.ControlRecipient[],
+  controlPaths: readonly string[],
+  options: CourierRunOptions,
+): Promise<void> {
   if (draft.senderChanged) throw new EditError('Courier cannot change the envelope sender of a message it has accepted');
   if (draft.headers !== undefined) applyHeaders(draft, message);
   if (draft.body !== undefined) message.replaceBody(draft.body);
   await message.save();
-  for (const recipient of pending) {
-    if (!draft.recipients.some((r: DraftRecipient) => r.received && sameAddress(r.address, recipient.address))) {
-      await control.removeRecipient(controlPaths, recipient, { logger: options.logger, reason: 'removed by mail filter' });
-    }
-  }
+  const kept = new Set(draft.recipients.filter((r: DraftRecipient) => r.received).map((r) => r.key));
+  const removed = pending.filter((recipient) => !kept.has(recipient));
+  if (removed.length > 0) await control.removeRecipients(files, removed, { logger: options.logger, reason: 'removed by mail filter' });
   for (const recipient of draft.recipients) if (!recipient.received) await control.addRecipient(controlPaths, recipientData(recipient));
 }
 
@@ -249,6 +262,7 @@ export function courierModuleOf(filter: AnyFilter): CourierFilterModule {
         { dataPath, controlPaths },
         {
           logger: context.logger,
+          courier: context.courier,
           signal: context.signal,
           check: (tx) => {
             const failure = failures.get(tx);

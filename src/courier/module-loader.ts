@@ -10,14 +10,14 @@ import type { CourierFilterModule } from './module-api.js';
 import { isFilterDefinition } from '../filter-api/contract.js';
 import { courierModuleOf } from './api-filters.js';
 
-/** Built-in modules by the name used in the configuration (pythonfilter's names). */
+/** Built-in modules by the name used in the configuration (pythonfilter's names): the bundled filters of the filter API. */
 export const BUILTIN_MODULES: Readonly<Record<string, string>> = {
-  whitelist_auth: './filters/whitelist-auth.js',
-  whitelist_relayclients: './filters/whitelist-relayclients.js',
-  noduplicates: './filters/noduplicates.js',
-  deliveredto: './filters/deliveredto.js',
-  attachments: './filters/attachments.js',
-  add_header: './filters/add-header.js',
+  whitelist_auth: '../filters/whitelist-auth.js',
+  whitelist_relayclients: '../filters/whitelist-relayclients.js',
+  noduplicates: '../filters/noduplicates.js',
+  deliveredto: '../filters/deliveredto.js',
+  attachments: '../filters/attachments.js',
+  add_header: '../filters/add-header.js',
 };
 
 /** Resolves a configured module reference to an import specifier. */

@@ -409,13 +409,16 @@ export class MessageRun {
     return result;
   }
 
-  /** Runs the recipient hooks for one RCPT TO; the recipient joins `tx.recipients` unless refused. */
-  async recipient(recipient: Recipient): Promise<RecipientOutcome> {
+  /**
+   * Runs the recipient hooks for one RCPT TO; the recipient joins `tx.recipients` unless refused.
+   * @param key the front-end's handle on this recipient, found again in the draft's recipients
+   */
+  async recipient(recipient: Recipient, key?: unknown): Promise<RecipientOutcome> {
     if (this.final) return this.final;
     const outcome = await this.runStage('recipient', (filter, ctx) => filter.recipient!(this.tx, recipient, ctx), undefined, true);
     if (outcome.kind === 'continue') {
       this.tx.recipients.push(recipient);
-      this.draft.recipients.push({ ...recipient, received: true });
+      this.draft.recipients.push({ ...recipient, received: true, ...(key === undefined ? {} : { key }) });
     }
     return outcome;
   }

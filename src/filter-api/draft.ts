@@ -25,6 +25,8 @@ export type BodyInput = Buffer | string | AsyncIterable<Uint8Array | string> | I
 export interface DraftRecipient extends Recipient {
   /** True for recipients that came with the envelope. */
   readonly received: boolean;
+  /** The front-end's handle on a received recipient (the same address may be there twice). */
+  readonly key?: unknown;
 }
 
 /** The edited state of one message. */
@@ -87,10 +89,19 @@ export class Edits {
     this.draft.recipients.push({ address: bare, args: dsnArgs(dsn), received: false });
   }
 
-  /** Removes a recipient; false when it is not in the envelope. */
-  removeRecipient(address: string): boolean {
+  /** The envelope recipients as edited so far (by earlier filters and this one). */
+  get recipients(): readonly Recipient[] {
+    return this.draft.recipients.map(({ address, args }) => ({ address, args }));
+  }
+
+  /**
+   * Removes a recipient: the `occurrence`-th (1-based) one with this address, for envelopes that
+   * name a mailbox twice. False when there is none.
+   */
+  removeRecipient(address: string, occurrence = 1): boolean {
     this.require('recipients', 'remove recipients');
-    const index = this.draft.recipients.findIndex((r) => sameAddress(r.address, address));
+    let seen = 0;
+    const index = this.draft.recipients.findIndex((r) => sameAddress(r.address, address) && ++seen === occurrence);
     if (index < 0) return false;
     this.draft.recipients.splice(index, 1);
     return true;

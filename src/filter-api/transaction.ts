@@ -58,6 +58,22 @@ export interface RawMtaData {
   readonly controlPaths?: readonly string[];
   /** Courier data file path. */
   readonly dataPath?: string;
+  /** Courier's saved SMTP environment (its `O` control records: `TCPREMOTEIP`, `RELAYCLIENT`...). */
+  readonly environment?: Readonly<Record<string, string>>;
+  /** Courier's configuration, where the front-end is the Courier daemon. */
+  readonly courier?: CourierConfigView;
+}
+
+/** What filters may ask of Courier's configuration files. */
+export interface CourierConfigView {
+  /** The `me` host name. */
+  me(): Promise<string>;
+  /** The domain is in `locals`. */
+  isLocal(domain: string): Promise<boolean>;
+  /** The domain is in `hosteddomains`. */
+  isHostedDomain(domain: string): Promise<boolean>;
+  /** `smtpaccess` sets RELAYCLIENT for the address. */
+  isRelayed(ip: string): Promise<boolean>;
 }
 
 /** Everything known about the current message at the hook that reads it. */

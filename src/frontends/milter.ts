@@ -11,7 +11,7 @@ import type { Chain, ChainNeeds, ConnectionRun, MessageRun, StageOutcome } from 
 import type { Decision, SmtpReply } from '../filter-api/decisions.js';
 import type { Draft, EditKind } from '../filter-api/draft.js';
 import type { HeaderField } from '../filter-api/headers.js';
-import { bareAddress, sameAddress, type AuthInfo, type ClientInfo, type RawMtaData, type TlsInfo } from '../filter-api/transaction.js';
+import { bareAddress, type AuthInfo, type ClientInfo, type RawMtaData, type TlsInfo } from '../filter-api/transaction.js';
 import { Milter } from '../milter/milter.js';
 import type { ActionName, AddressFamily, CallbackResult, MacroStageName, MilterOptions, Verdict } from '../milter/types.js';
 import type { HeaderEditRules } from '../mta/header-edits.js';
@@ -91,8 +91,8 @@ export function chainMilter(chain: Chain, lifecycle: ConnectionLifecycle = {}): 
     private connected = false;
     private connection: ConnectionRun | undefined;
     private run: MessageRun | undefined;
-    /** Recipients as the MTA wrote them, for DELRCPT. */
-    private recipientsAsSent = new Map<string, string>();
+    /** Recipients as the MTA wrote them (their keys in the draft), for DELRCPT. */
+    private recipientsAsSent: Array<{ readonly asSent: string }> = [];
     private headers: HeaderField[] = [];
     private chunks: Buffer[] = [];
     private size = 0;
@@ -140,9 +140,11 @@ export function chainMilter(chain: Chain, lifecycle: ConnectionLifecycle = {}): 
       if (run === undefined) return 'continue';
       run.update({ raw: this.mtaData() });
       const address = bareAddress(recipient);
-      const outcome = await run.recipient({ address, args });
+      // An object per RCPT: the same address given twice is two recipients.
+      const key = { asSent: recipient };
+      const outcome = await run.recipient({ address, args }, key);
       if (outcome.kind === 'refused') return verdictFor(this, outcome.decision);
-      if (outcome.kind === 'continue') this.recipientsAsSent.set(address, recipient);
+      if (outcome.kind === 'continue') this.recipientsAsSent.push(key);
       return stageVerdict(this, outcome);
     }
 
@@ -186,8 +188,8 @@ export function chainMilter(chain: Chain, lifecycle: ConnectionLifecycle = {}): 
           else this.addHeader(operation.name, operation.value);
         }
       }
-      for (const [address, asSent] of this.recipientsAsSent) {
-        if (!draft.recipients.some((r) => r.received && sameAddress(r.address, address))) this.deleteRecipient(asSent);
+      for (const key of this.recipientsAsSent) {
+        if (!draft.recipients.some((r) => r.received && r.key === key)) this.deleteRecipient(key.asSent);
       }
       for (const recipient of draft.recipients) {
         if (!recipient.received) this.addRecipient(`<${recipient.address}>`, recipient.args.join(' '));
@@ -200,7 +202,7 @@ export function chainMilter(chain: Chain, lifecycle: ConnectionLifecycle = {}): 
     private endMessage(): void {
       this.run?.abort();
       this.run = undefined;
-      this.recipientsAsSent = new Map();
+      this.recipientsAsSent = [];
       this.headers = [];
       this.chunks = [];
       this.size = 0;
