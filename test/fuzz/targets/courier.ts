@@ -7,25 +7,49 @@
  * byte, a header value never starts a new field, and parsing the MIME structure ends.
  */
 import assert from 'node:assert/strict';
-import { isAbsolute } from 'node:path';
+import { spawnSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, realpathSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { isAbsolute, join, sep } from 'node:path';
 import { controlDataOf, parseControlFile } from '../../../src/courier/helpers/control.js';
 import { CourierMessage } from '../../../src/courier/helpers/message.js';
-import { MAX_CONTROL_FILES, MalformedRequestError, parseRequest, requestLength } from '../../../src/courier/request.js';
+import { MAX_CONTROL_FILES, MalformedRequestError, UnsafeRequestError, confineRequest, parseRequest, requestLength, spoolDirectory } from '../../../src/courier/request.js';
 import type { FuzzTarget } from '../engine.js';
 
 const SPOOL = '/var/lib/courier';
 
+/**
+ * A Courier state directory with what a hostile request may name in its spool: regular files, a
+ * directory, a FIFO, and symlinks that stay inside or lead out. Made once per process.
+ */
+let stateDirectory: string | undefined;
+function hostileState(): string {
+  if (stateDirectory !== undefined) return stateDirectory;
+  const state = mkdtempSync(join(tmpdir(), 'milterkit-fuzz-courier-'));
+  const spool = spoolDirectory(state);
+  mkdirSync(join(spool, 'sub'), { recursive: true });
+  for (const name of ['D1', 'C1', 'C2', 'sub/C3']) writeFileSync(join(spool, name), 'x\n');
+  writeFileSync(join(state, 'outside'), 'secret\n');
+  symlinkSync(join(state, 'outside'), join(spool, 'out'));
+  symlinkSync(join(spool, 'D1'), join(spool, 'in'));
+  spawnSync('mkfifo', [join(spool, 'F1')]);
+  process.once('exit', () => rmSync(state, { recursive: true, force: true }));
+  stateDirectory = state;
+  return state;
+}
+
 export const courierRequest: FuzzTarget = {
   name: 'courier-request',
-  description: 'Courier filter request parser: only MalformedRequestError; absolute NUL-free paths, at most the control-file bound',
+  description: 'Courier filter request parser and spool confinement: only MalformedRequestError or UnsafeRequestError; what is accepted names regular files inside the spool',
   seeds: () => [
-    Buffer.from('/var/lib/courier/tmp/D123\n/var/lib/courier/tmp/C123\n\n'),
-    Buffer.from('tmp/D1\ntmp/C1\ntmp/C1.1\n\n'),
+    Buffer.from('D1\nC1\n\n'),
+    Buffer.from(`${spoolDirectory(hostileState())}/D1\n${spoolDirectory(hostileState())}/sub/C3\nC2\n\n`),
+    Buffer.from('in\nout\nF1\nsub\n../outside\n/dev/zero\n\n'),
     Buffer.from('\n'),
   ],
-  dictionary: ['\n', '\r\n', '\n\n', '/', '../', './', '\0', 'tmp/', '/var/lib/courier/', '/dev/zero'].map((word) => Buffer.from(word)),
+  dictionary: ['\n', '\r\n', '\n\n', '/', '../', './', '\0', 'D1', 'C1', 'sub/', 'in', 'out', 'F1', '/dev/zero', '/etc/passwd', '//'].map((word) => Buffer.from(word)),
   maxLength: 4096,
-  run(input) {
+  async run(input) {
     const length = requestLength(input);
     assert.ok(length === -1 || (length >= 1 && length <= input.length), `request length ${length} of ${input.length} bytes`);
     const request = input.subarray(0, length === -1 ? input.length : length);
@@ -41,6 +65,19 @@ export const courierRequest: FuzzTarget = {
     for (const path of paths) {
       assert.ok(isAbsolute(path), `relative path ${JSON.stringify(path)}`);
       assert.ok(!path.includes('\0'), 'a path with a NUL byte');
+    }
+    const state = hostileState();
+    let confined;
+    try {
+      confined = await confineRequest(parseRequest(request, state), spoolDirectory(state));
+    } catch (error) {
+      if (error instanceof UnsafeRequestError) return;
+      throw error;
+    }
+    const spool = realpathSync(spoolDirectory(state));
+    for (const path of [confined.dataPath, ...confined.controlPaths]) {
+      assert.ok(path.startsWith(spool + sep), `${JSON.stringify(path)} is outside the spool`);
+      assert.ok(statSync(path).isFile(), `${JSON.stringify(path)} is not a regular file`);
     }
   },
 };
