@@ -56,6 +56,17 @@ test('exit status tells reject (3), tempfail (4), discard (5) and usage errors (
   assert.equal(badProfile.status, 64);
 });
 
+test('a quarantined message is shown held, not delivered; the reason where the MTA keeps one (Sendmail), none for Postfix 3.7', async () => {
+  const sendmail = await milterkit(['test', 'test/testing/filters/quarantine.ts', newsletter, '--profile', 'sendmail']);
+  assert.equal(sendmail.status, 0, sendmail.stderr);
+  assert.match(sendmail.stdout, /^held \(quarantined\): held for review$/m);
+  assert.match(sendmail.stdout, /^--- message as sendmail would hold it ---$/m);
+  const postfix = await milterkit(['test', 'test/testing/filters/quarantine.ts', newsletter]);
+  assert.match(postfix.stdout, /^held \(quarantined\): postfix keeps no reason$/m);
+  assert.match(postfix.stdout, /^--- message as postfix would hold it ---$/m);
+  assert.doesNotMatch(postfix.stdout, /would deliver it/);
+});
+
 test('--json prints the report as JSON', async () => {
   const run = await milterkit(['test', 'test/testing/filters/policy.ts', newsletter, '--json', '--rcpt', 'blocked@example.net', '--rcpt', 'ok@example.net']);
   assert.equal(run.status, 0);
