@@ -14,6 +14,8 @@ const CONFIG = `# milterkit end-to-end chain
 modules:
   - module: /opt/milterkit/dist/test/courier/e2e/reply-by-subject.js
     name: reply-by-subject
+  - module: /opt/milterkit/dist/examples/filters/external-tag.js
+    options: { internalDomains: [sender.example, mail.test.example] }
   - attachments
   - deliveredto
   - noduplicates
@@ -71,6 +73,15 @@ describe('real Courier with the milterkit daemon', { timeout: 600_000 }, () => {
     assert.match(copy, /\nX-Milterkit: checked on mail\.test\.example\n/);
     assert.match(copy, /\n\nHello from the end-to-end test\.\n$/);
     assert.equal((await delivered('archive', subject)).length, 1, 'archive copy (recipient added by the filter)');
+  });
+
+  it("the filter author's guide example (filter API) prefixes the Subject of mail from outside", async () => {
+    const { subject, text } = message('e2e-external');
+    const { data } = await sendMail(courier.port, { from: 'eve@outside.example', to: ['alice@mail.test.example'] }, text);
+    assert.equal(data.code, 250, data.lines.join('\n'));
+    await courier.waitForCompletion(queueId(data));
+    const copies = (await courier.mailbox('alice')).filter((m) => m.includes(`Subject: [EXTERNAL] ${subject}\n`));
+    assert.equal(copies.length, 1, 'delivered with the prefix');
   });
 
   it('rejects with 5xx: the client sees the module reply and nothing is delivered', async () => {

@@ -62,6 +62,8 @@ export type MilterSpec = Partial<Record<Stage, Step[]>> & {
   options?: MilterOptions;
   /** MilterServer options. */
   server?: { errorVerdict?: ErrorVerdict; progressInterval?: number; callbackTimeout?: number };
+  /** A filter chain in the configuration file's format (`chain:` and its settings) instead of steps. */
+  chain?: Record<string, unknown>;
 };
 
 /** An expected SMTP reply: "250" (code only), the exact text (lines joined with \n), or "/regex/". */
@@ -219,8 +221,13 @@ export function resolveCase(source: CaseSource, mta: MtaName): Case {
 
 function checkMilter(node: unknown, fail: (message: string) => never): MilterSpec {
   if (!isPlainObject(node)) return fail('"milter" is required (use `down: true` for no milter)');
-  checkKeys(node, [...STAGES, 'down', 'options', 'server'], 'milter', fail);
+  checkKeys(node, [...STAGES, 'down', 'options', 'server', 'chain'], 'milter', fail);
   const spec: MilterSpec = {};
+  if (node.chain !== undefined) {
+    if (!isPlainObject(node.chain)) fail('milter.chain must be a configuration mapping');
+    if (STAGES.some((stage) => node[stage] !== undefined)) fail('milter.chain replaces the stage steps: give one or the other');
+    spec.chain = node.chain as Record<string, unknown>;
+  }
   if (node.down !== undefined) spec.down = node.down === true;
   if (node.options !== undefined) spec.options = node.options as MilterOptions;
   if (node.server !== undefined) {

@@ -9,7 +9,7 @@ import { headerValues, parseMessage, type ParsedMessage } from '../harness/messa
 import type { HeldMessage, Mta, MtaName } from '../harness/mta.js';
 import type { Delivery } from '../harness/maildir.js';
 import type { Case } from './case-file.js';
-import { caseMilterClass } from './case-milter.js';
+import { caseFilter } from './case-chain.js';
 import type { SessionOutcome } from './smtp-session.js';
 
 /** What the real MTA did in a case, for comparison. */
@@ -36,7 +36,8 @@ function smtpClient(kase: Case) {
  * @param sent each message of the case as the client sent it after DATA
  */
 export async function predict(kase: Case, mta: Mta, sent: Buffer[]): Promise<DeliveryReport[]> {
-  const session = openTestSession(caseMilterClass(kase.milter), {
+  const filter = await caseFilter(kase.milter, kase.file);
+  const session = openTestSession(filter.filter, {
     profile: mta.profile,
     client: smtpClient(kase),
     hostname: 'mta.e2e.test',
@@ -55,6 +56,7 @@ export async function predict(kase: Case, mta: Mta, sent: Buffer[]): Promise<Del
     }
   } finally {
     await session.close();
+    await filter.close();
   }
   return reports;
 }

@@ -5,7 +5,7 @@ import { MilterServer, type Logger } from '../../../src/index.js';
 import type { Mta } from '../harness/mta.js';
 import { waitFor, withinLimit } from '../harness/wait.js';
 import type { Case } from './case-file.js';
-import { caseMilterClass } from './case-milter.js';
+import { caseFilter, type CaseFilter } from './case-chain.js';
 import { checkDeliveries, checkHeld } from './expectations.js';
 import { comparePrediction, notPredictable, predict } from './offline.js';
 import { buildMessage, playSession } from './smtp-session.js';
@@ -36,11 +36,13 @@ export async function runCase(mta: Mta, kase: Case): Promise<string> {
   const logStart = mta.log().length;
   const milterLog: string[] = [];
   let server: MilterServer | undefined;
+  let filter: CaseFilter | undefined;
   if (kase.milter.down) {
     rmSync(mta.milterSocket, { force: true });
   } else {
+    filter = await caseFilter(kase.milter, kase.file, collectingLogger(milterLog));
     server = new MilterServer({
-      filter: caseMilterClass(kase.milter),
+      filter: filter.filter,
       socket: `unix:${mta.milterSocket}`,
       // Postfix's smtpd runs as "postfix" and must be able to connect.
       socketMode: 0o666,
@@ -83,6 +85,7 @@ export async function runCase(mta: Mta, kase: Case): Promise<string> {
         problems.push(error.message);
       });
     }
+    await filter?.close();
   }
   if (problems.length > 0) {
     throw new AssertionError({
