@@ -172,6 +172,7 @@ export function exitStatusOf(report: DeliveryReport): number {
   if (report.error !== undefined || report.configurationError !== undefined) return ExitStatus.ERROR;
   switch (report.verdict) {
     case 'accept':
+    case 'abandoned': // nothing refused; the command line always sends the message
       return ExitStatus.ACCEPT;
     case 'reject':
       return ExitStatus.REJECT;

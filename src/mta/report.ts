@@ -42,8 +42,8 @@ export interface NegotiationSummary {
   macros: Partial<Record<MacroStageName, string[]>>;
 }
 
-/** The final outcome of a message. */
-export type MessageVerdict = 'accept' | 'reject' | 'tempfail' | 'discard';
+/** The final outcome of a message; `abandoned` when the client ended the transaction before DATA (`stopBeforeData`). */
+export type MessageVerdict = 'accept' | 'reject' | 'tempfail' | 'discard' | 'abandoned';
 
 /** A plain description of an error, for JSON. */
 export interface ErrorSummary {

@@ -23,6 +23,11 @@ export interface EnvelopeInput {
   fromArgs?: string[];
   /** RCPT TO addresses, each optionally with ESMTP arguments. Default: the addresses of To:, Cc: and Bcc:. */
   recipients?: Array<string | { address: string; args?: string[] }>;
+  /**
+   * The client ends the transaction after its recipients (RSET, or QUIT) instead of sending DATA:
+   * the milter sees MAIL and RCPT, then ABORT where the MTA sends one; the verdict is `abandoned`.
+   */
+  stopBeforeData?: boolean;
 }
 
 /** The SMTP session around the messages. */
@@ -158,7 +163,7 @@ export class MtaSession {
 
     let ending: Ending = 'decided';
     try {
-      const result = await this.runMessage(run, message, envelope);
+      const result = await this.runMessage(run, message, envelope, envelopeInput.stopBeforeData === true);
       ending = result.ending;
       return result.report;
     } catch (error) {
@@ -186,7 +191,7 @@ export class MtaSession {
     }
   }
 
-  private async runMessage(run: MessageRun, message: MailMessage, envelope: DeliveryEnvelope): Promise<{ ending: Ending; report: DeliveryReport }> {
+  private async runMessage(run: MessageRun, message: MailMessage, envelope: DeliveryEnvelope, stopBeforeData: boolean): Promise<{ ending: Ending; report: DeliveryReport }> {
     const profile = this.profile;
     const records = run.records;
     if (profile.queueIdAssigned('mail', 0)) this.assignQueueId();
@@ -227,6 +232,7 @@ export class MtaSession {
       }
     }
     run.accepted = recipients.map((r) => r.address);
+    if (stopBeforeData) return { ending: 'abandoned', report: this.report(run, { verdict: 'abandoned', smtpReply: '' }) };
     if (recipients.length === 0) {
       // The client retries recipients refused with 4xx: then the transaction is only deferred.
       const deferred = run.rejected.find((r) => r.reply.startsWith('4'));
@@ -470,7 +476,7 @@ export class MtaSession {
     const report = new DeliveryReport({
       profile: this.profile.name,
       stages: run.records,
-      recipients: { accepted: data.verdict === 'accept' || data.verdict === 'discard' ? run.accepted : [], rejected: run.rejected },
+      recipients: { accepted: data.verdict === 'reject' || data.verdict === 'tempfail' ? [] : run.accepted, rejected: run.rejected },
       modifications: [],
       held: false,
       ...data,

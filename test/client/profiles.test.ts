@@ -403,6 +403,23 @@ test('several messages on one session: ABORT between them in Postfix, connection
   assert.equal(second.stages[0]!.stage, 'mail');
 });
 
+test('a transaction the client ends before DATA: MAIL and RCPT, then ABORT in both MTAs (Sendmail: the milter is still in the message); the next one goes on', async () => {
+  for (const profile of [postfixProfile, sendmailProfile]) {
+    const milter = milterWith(continueAll(), profile);
+    const session = new MtaSession(milter.connection, profile, { date: new Date(0) });
+    const abandoned = await session.deliver(message, { recipients: ['<a@example.net>'], stopBeforeData: true });
+    const next = await session.deliver(message, { recipients: ['<b@example.net>'] });
+    await session.close();
+    assert.equal(abandoned.verdict, 'abandoned', profile.name);
+    assert.deepEqual(abandoned.recipients.accepted, ['<a@example.net>']);
+    assert.equal(abandoned.message, undefined);
+    assert.equal(next.verdict, 'accept');
+    const commands = milter.log.filter((line) => ['data', 'eob', 'abort'].includes(line) || /^(mail|rcpt) /.test(line));
+    assert.deepEqual(commands.slice(0, 3), ['mail <alice@example.org>', 'rcpt <a@example.net>', 'abort'], profile.name);
+    assert.deepEqual(commands.slice(3, 7), ['mail <alice@example.org>', 'rcpt <b@example.net>', 'data', 'eob'], profile.name);
+  }
+});
+
 test('stage macros given by the user are sent whatever the lists say; known values override the MTA\'s', async () => {
   const { log } = await run(postfixProfile, continueAll(), { macros: { i: 'QID1', '{auth_authen}': 'alice', j: 'other.example' }, stageMacros: { data: { '{x}': '1' } } });
   assert.ok(log.some((line) => line.startsWith('DC{j=other.example,')));
