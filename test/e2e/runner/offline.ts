@@ -3,7 +3,8 @@
  * profile of the MTA under test, fed the same bytes; then compared with what the real MTA answered,
  * delivered and held. A difference means the profile does not model that MTA faithfully.
  */
-import type { DeliveryReport } from '../../../src/mta/index.js';
+import { MilterConnection } from '../../../src/client/index.js';
+import { MtaSession, type DeliveryReport, type EnvelopeInput, type MtaSessionOptions } from '../../../src/mta/index.js';
 import { openTestSession } from '../../../src/testing/index.js';
 import { headerValues, parseMessage, type ParsedMessage } from '../harness/message.js';
 import type { HeldMessage, Mta, MtaName } from '../harness/mta.js';
@@ -19,12 +20,6 @@ export interface Observed {
   held: HeldMessage[];
 }
 
-/** Why a case cannot be predicted offline, or undefined when it can. */
-export function notPredictable(kase: Case): string | undefined {
-  if (kase.milter.down) return 'no milter listens: the offline kit needs a filter to run';
-  return undefined;
-}
-
 /** The client the suite's SMTP sessions come from, as the MTAs see it. */
 function smtpClient(kase: Case) {
   return { address: kase.smtp.client ?? '127.0.0.1', hostname: 'localhost', helo: 'client.e2e.test', port: 0 };
@@ -35,13 +30,10 @@ function smtpClient(kase: Case) {
  * @param sent each message of the case as the client sent it after DATA
  */
 export async function predict(kase: Case, mta: Mta, sent: Buffer[]): Promise<DeliveryReport[]> {
-  const filter = await caseFilter(kase.milter, kase.file);
-  const session = openTestSession(filter.filter, {
-    profile: mta.profile,
-    client: smtpClient(kase),
-    hostname: 'mta.e2e.test',
-    milter: { ...kase.milter.server },
-  });
+  const filter = kase.milter.down ? undefined : await caseFilter(kase.milter, kase.file);
+  const options = { profile: mta.profile, client: smtpClient(kase), hostname: 'mta.e2e.test' };
+  const session: { deliver(message: Buffer, envelope: EnvelopeInput): Promise<DeliveryReport>; close(): Promise<void> } =
+    filter === undefined ? unreachableMilter(mta, options) : openTestSession(filter.filter, { ...options, milter: { ...kase.milter.server } });
   const reports: DeliveryReport[] = [];
   try {
     for (const [index, message] of kase.smtp.messages.entries()) {
@@ -56,9 +48,17 @@ export async function predict(kase: Case, mta: Mta, sent: Buffer[]): Promise<Del
     }
   } finally {
     await session.close();
-    await filter.close();
+    await filter?.close();
   }
   return reports;
+}
+
+/** A session whose milter connection ends before the first reply, as when no milter listens. */
+function unreachableMilter(mta: Mta, options: MtaSessionOptions): MtaSession {
+  const { connectTimeout: _unused, ...client } = mta.profile.client;
+  const connection = new MilterConnection({ write: () => undefined, close: () => undefined }, client);
+  connection.end();
+  return new MtaSession(connection, mta.profile, options);
 }
 
 /** Queue IDs differ between runs: replaced by a placeholder in replies. */

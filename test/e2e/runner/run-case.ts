@@ -7,7 +7,7 @@ import { waitFor, withinLimit } from '../harness/wait.js';
 import type { Case } from './case-file.js';
 import { caseFilter, type CaseFilter } from './case-chain.js';
 import { checkDeliveries, checkHeld } from './expectations.js';
-import { comparePrediction, notPredictable, predict } from './offline.js';
+import { comparePrediction, predict } from './offline.js';
 import { buildMessage, playSession } from './smtp-session.js';
 
 /** Limits of the waits after the SMTP session (deliveries are local and quick; this is a ceiling). */
@@ -26,8 +26,7 @@ function collectingLogger(lines: string[]): Logger {
 
 /**
  * Runs `kase` against `mta`, then the same milter offline with the MTA's profile: the prediction
- * must match what the MTA answered, delivered and held (unless the case is one the offline kit
- * cannot play; the summary says so).
+ * must match what the MTA answered, delivered and held.
  * @returns a one-line summary of what the client and the mailbox saw
  * @throws AssertionError listing every mismatch, with the SMTP transcript and both logs
  */
@@ -74,11 +73,10 @@ export async function runCase(mta: Mta, kase: Case): Promise<string> {
     for (const text of kase.expect.log ?? []) {
       if (!caseLog.some((line) => line.includes(text))) problems.push(`the ${mta.name} log has no line with ${JSON.stringify(text)}`);
     }
-    const unpredictable = notPredictable(kase);
-    if (unpredictable === undefined) problems.push(...comparePrediction(kase, mta.name, { session, delivered, held }, await predict(kase, mta, sent)));
+    problems.push(...comparePrediction(kase, mta.name, { session, delivered, held }, await predict(kase, mta, sent)));
     summary = `replies: ${session.finalReplies.map((reply) => reply.replace(/\n/g, ' | ')).join(' ; ')} — delivered: ${
       delivered.map((delivery) => delivery.recipient).join(', ') || 'none'
-    } — held: ${held.length} — offline prediction: ${unpredictable === undefined ? 'matches' : `not compared (${unpredictable})`}`;
+    } — held: ${held.length} — offline prediction matches`;
   } finally {
     if (server) {
       await withinLimit('the milter server to close', server.close(), MILTER_CLOSE_LIMIT_MS).catch((error: Error) => {
