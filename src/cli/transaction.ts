@@ -66,7 +66,8 @@ options:
   --macro <k=v>          a macro value the MTA knows (sent where its lists name it), repeatable;
                          <stage>:<k=v> sends it at that stage whatever the lists say
                          (stages: connect helo envfrom envrcpt data eoh eom)
-  --profile <name>       postfix (default) or sendmail
+  --profile <name>       postfix (default) or sendmail; for test, also courier (filters of
+                         milterkit/filters run on the data and control files Courier writes)
   --timeout <seconds>    per-reply time limit instead of the profile's
   --max-modification-bytes <n>
                          most bytes of modifications collected from the milter (default 64 MiB);
@@ -244,7 +245,13 @@ export function formatReport(report: DeliveryReport, profile: MtaProfile): strin
  * The shared body of `test` and `send`: parse, run, print, and return the exit status.
  * @param execute runs the transaction for the parsed command line
  */
-export async function runTransactionCommand(command: 'test' | 'send', argv: string[], execute: (line: TransactionCommandLine) => Promise<DeliveryReport>): Promise<number> {
+export async function runTransactionCommand(
+  command: 'test' | 'send',
+  argv: string[],
+  execute: (line: TransactionCommandLine) => Promise<DeliveryReport>,
+  /** The profile the report is printed for, when it is not the one on the command line. */
+  shownAs?: MtaProfile,
+): Promise<number> {
   let line: TransactionCommandLine | 'help';
   try {
     line = await parseTransactionArgs(argv);
@@ -267,6 +274,6 @@ export async function runTransactionCommand(command: 'test' | 'send', argv: stri
     else process.stderr.write(`milterkit ${command}: ${error.message}\n`);
     return usageProblem ? ExitStatus.USAGE : ExitStatus.ERROR;
   }
-  process.stdout.write(line.json ? JSON.stringify(report, null, 2) + '\n' : formatReport(report, line.profile));
+  process.stdout.write(line.json ? JSON.stringify(report, null, 2) + '\n' : formatReport(report, shownAs ?? line.profile));
   return exitStatusOf(report);
 }

@@ -21,7 +21,7 @@ import { toDecision, type Decision, type SmtpReply } from '../filter-api/decisio
 import { EditError, type Draft, type DraftRecipient } from '../filter-api/draft.js';
 import type { ClientInfo, CourierConfigView, RawMtaData, Recipient, Transaction } from '../filter-api/transaction.js';
 import * as control from './helpers/control.js';
-import { CourierMessage } from './helpers/message.js';
+import { CourierMessage, type HeaderField as CourierHeaderField } from './helpers/message.js';
 import type { CourierLogger } from './logging.js';
 import type { CourierFilterModule } from './module-api.js';
 import type { FilterRequest } from './request.js';
@@ -45,7 +45,7 @@ export interface CourierRunOptions {
 const NOTIFY_LETTERS: Readonly<Record<string, string>> = { S: 'SUCCESS', F: 'FAILURE', D: 'DELAY', N: 'NEVER' };
 
 /** ESMTP parameters of a control-file recipient. */
-function recipientArgs(data: control.RecipientData): string[] {
+export function recipientArgs(data: control.RecipientData): string[] {
   const args: string[] = [];
   const notify = [...data.dsn].map((letter) => NOTIFY_LETTERS[letter]).filter((word) => word !== undefined);
   if (notify.length > 0) args.push(`NOTIFY=${notify.join(',')}`);
@@ -134,7 +134,7 @@ export async function runChainOnCourierMessage(chain: Chain, request: FilterRequ
     if (pending.length > 0 && refused.length === pending.length) return answer(decisionReply(refused[refused.length - 1]!.decision));
 
     const message = await CourierMessage.open(dataPath, { maxBytes: chain.limits.maxBodyBytes });
-    const received = message.headers().filter((field) => field.name !== '');
+    const received = filterVisibleFields(message);
     const outcome = await run.message({ headers: received.map(({ name, value }) => ({ name, value })), body: toCrlf(message.bodyBytes), messagePath: dataPath });
     if (outcome.action === 'reject' || outcome.action === 'tempfail') return answer(replyText(outcome.reply!));
     if (outcome.action === 'discard') return discard();
@@ -184,32 +184,54 @@ async function applyDraft(
 }
 
 /**
+ * Whether the data file starts with Courier's own `Received:` field, which Courier adds before
+ * running filters. Like the milter MTAs' own field, filters never see it and nothing goes above it.
+ */
+function hasOwnReceived(message: CourierMessage): boolean {
+  return message.headers()[0]?.name.toLowerCase() === 'received';
+}
+
+/** The fields filters see: the named ones, Courier's own `Received:` left out. */
+function filterVisibleFields(message: CourierMessage): CourierHeaderField[] {
+  return message
+    .headers()
+    .slice(hasOwnReceived(message) ? 1 : 0)
+    .filter((field) => field.name !== '');
+}
+
+/**
  * Turns the header model into data-file edits: changes and deletes by occurrence in the header as
  * received (deletes highest first), then new fields right below the field before them.
  */
 function applyHeaders(draft: Draft, message: CourierMessage): void {
+  const own = hasOwnReceived(message) ? 1 : 0;
   const all = message.headers();
-  const named = all.filter((field) => field.name !== '');
+  const named = filterVisibleFields(message);
   const occurrence = (position: number): number => named.slice(0, position + 1).filter((f) => f.name.toLowerCase() === named[position]!.name.toLowerCase()).length;
   const final = draft.headers!.fields;
   const kept = new Set(final.flatMap((field) => (field.received === undefined ? [] : [field.received])));
+  // Occurrences count Courier's own field too when a filter's field has the same name.
+  const shift = (name: string): number => (own && all[0]!.name.toLowerCase() === name.toLowerCase() ? 1 : 0);
   for (const field of final) {
-    if (field.received !== undefined && field.changed) message.changeHeader(named[field.received]!.name, occurrence(field.received), field.value, { raw8bit: true });
+    if (field.received !== undefined && field.changed) {
+      const name = named[field.received]!.name;
+      message.changeHeader(name, occurrence(field.received) + shift(name), field.value, { raw8bit: true });
+    }
   }
   // A mirror of the data file's field list: received fields by position, other lines, new fields.
   const mirror: Array<number | object> = [];
   let position = 0;
-  for (const field of all) mirror.push(field.name === '' ? {} : position++);
+  for (const [index, field] of all.entries()) mirror.push(field.name === '' || index < own ? {} : position++);
   for (let k = named.length - 1; k >= 0; k--) {
     if (kept.has(k)) continue;
-    message.deleteHeader(named[k]!.name, occurrence(k));
+    message.deleteHeader(named[k]!.name, occurrence(k) + shift(named[k]!.name));
     mirror.splice(mirror.indexOf(k), 1);
   }
   let previous: number | object | undefined;
   for (const field of final) {
     const key: number | object = field.received ?? field;
     if (field.received === undefined) {
-      const at = previous === undefined ? 0 : mirror.indexOf(previous) + 1;
+      const at = previous === undefined ? own : mirror.indexOf(previous) + 1;
       message.insertHeader(at, field.name, field.value, { raw8bit: true });
       mirror.splice(at, 0, key);
     }

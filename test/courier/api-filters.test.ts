@@ -74,10 +74,11 @@ describe('Courier front-end of the filter API', () => {
     assert.equal(
       text,
       [
-        'X-First: one',
+        // Courier's own Received: stays first, as the milter MTAs' own field does.
         'Received: from client.example ([::ffff:192.0.2.10])',
         '  by mail.test.example with ESMTP; Sun, 22 Nov 2026 04:40:00 +0000',
         '  id 000000000016A018.000000006B0263EF.000049F2',
+        'X-First: one',
         'From: Bob <bob@sender.example>',
         'To: Alice <alice@mail.test.example>',
         'Subject: Grüße',

@@ -20,3 +20,25 @@ test('milterkit test runs a filter definition module as a one-filter chain', asy
   assert.match(run.stdout, /^Subject: \[EXTERNAL\] /m);
   assert.match(run.stdout, /^ {2}actions: +ADDHDRS, CHGHDRS, QUARANTINE/m);
 });
+
+test('milterkit test --profile courier runs the filter on the files Courier writes, with its reply semantics', async () => {
+  const run = await milterkit([
+    'test',
+    'examples/filters/external-tag.ts',
+    'test/fixtures/messages/newsletter.eml',
+    '--profile',
+    'courier',
+    '--from',
+    '<news@example.com>',
+    '--rcpt',
+    '<bob@example.net>',
+  ]);
+  assert.equal(run.status, 0, run.stderr);
+  assert.match(run.stdout, /^profile: courier /m);
+  assert.match(run.stdout, /^smtp reply: 250 Ok\. \S+$/m);
+  assert.match(run.stdout, /^--- message as courier would deliver it ---\nReceived: from localhost \(\[::ffff:127\.0\.0\.1\]\)$/m);
+  assert.match(run.stdout, /^Subject: \[EXTERNAL\] /m);
+  const milter = await milterkit(['test', 'test/testing/filters/policy.ts', 'test/fixtures/messages/newsletter.eml', '--profile', 'courier']);
+  assert.equal(milter.status, 1);
+  assert.match(milter.stderr, /the courier profile runs filters of milterkit\/filters/);
+});
