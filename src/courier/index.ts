@@ -10,6 +10,8 @@ export type { CourierLogger } from './logging.js';
 export * as control from './helpers/control.js';
 export { CourierConfig } from './helpers/config.js';
 export { CourierMessage, type HeaderField as CourierHeaderField } from './helpers/message.js';
+export { RequestAnsweredError } from './helpers/request-scope.js';
+export { MimeLimitError, scanMimeStructure, type MimePart, type MimeScanLimits, type MimeScanOptions, type MimeStructure } from './helpers/mime-structure.js';
 export { CourierFilterDaemon, AlreadyRunningError, type CourierDaemonOptions } from './daemon.js';
 export { FilterChain } from './chain.js';
 export { loadSettings, SettingsError, type DaemonSettings, type ModuleSettings, type FailureOutcome } from './settings.js';

@@ -3,9 +3,14 @@
  * (executables by default), also inside zip archives (bounded depth, entries and sizes; an
  * archive too large to inspect is a filter failure, so the failure policy decides).
  *
+ * The message is never parsed whole: a streaming scan of its MIME structure (boundaries and part
+ * headers) gives the file names, and only bodies that start like a zip archive are decoded, for
+ * the archive listing. Every step is bounded; a message past a bound is not called clean either.
+ *
  * @packageDocumentation
  */
-import { ArchiveLimitError, DEFAULT_ZIP_LIMITS, findZipEntry, looksLikeZip } from '../courier/filters/zip-entries.js';
+import { ArchiveLimitError, DEFAULT_ZIP_LIMITS, findZipEntry, looksLikeZip, ZIP_SIGNATURES } from '../courier/filters/zip-entries.js';
+import { DEFAULT_MIME_SCAN_LIMITS, scanMimeStructure } from '../courier/helpers/mime-structure.js';
 import { defineFilter, reject } from '../filter-api/index.js';
 
 export const DEFAULT_BLOCKED_PATTERN =
@@ -17,6 +22,10 @@ interface Options {
   maxArchiveDepth: number;
   maxArchiveEntries: number;
   maxNestedArchiveBytes: number;
+  maxArchiveBytes: number;
+  maxMessageBytes: number;
+  maxParts: number;
+  maxScanSeconds: number;
 }
 
 function baseName(path: string): string {
@@ -36,18 +45,30 @@ export default defineFilter<Options, RegExp>({
       maxArchiveDepth: { ...count, default: DEFAULT_ZIP_LIMITS.maxDepth },
       maxArchiveEntries: { ...count, default: DEFAULT_ZIP_LIMITS.maxEntries },
       maxNestedArchiveBytes: { ...count, default: DEFAULT_ZIP_LIMITS.maxNestedBytes },
+      maxArchiveBytes: { ...count, default: DEFAULT_MIME_SCAN_LIMITS.maxCollectedBytes },
+      maxMessageBytes: { ...count, default: DEFAULT_MIME_SCAN_LIMITS.maxBytes },
+      maxParts: { ...count, default: DEFAULT_MIME_SCAN_LIMITS.maxParts },
+      maxScanSeconds: { type: 'number', exclusiveMinimum: 0, default: DEFAULT_MIME_SCAN_LIMITS.maxMs / 1000 },
     },
   },
   init: ({ options }) => new RegExp(options.blockedPattern, 'i'),
   async message(_tx, message, ctx) {
     const blocked = ctx.resources;
-    const limits = { maxDepth: ctx.options.maxArchiveDepth, maxEntries: ctx.options.maxArchiveEntries, maxNestedBytes: ctx.options.maxNestedArchiveBytes };
-    for (const attachment of (await message.parsed()).attachments) {
-      const name = attachment.filename ?? '';
-      if (name && blocked.test(baseName(name))) return reject(`The attachment "${name}" is not accepted here.`, { code: '554', xcode: '5.7.1' });
-      const content = attachment.content;
-      const bytes = typeof content === 'string' ? Buffer.from(content) : Buffer.from(content instanceof ArrayBuffer ? new Uint8Array(content) : content);
-      if (!ctx.options.scanArchives || !looksLikeZip(bytes)) continue;
+    const { options } = ctx;
+    const structure = await scanMimeStructure(await message.raw(), {
+      limits: { maxBytes: options.maxMessageBytes, maxParts: options.maxParts, maxCollectedBytes: options.maxArchiveBytes, maxMs: options.maxScanSeconds * 1000 },
+      collectPrefixes: options.scanArchives ? ZIP_SIGNATURES : [],
+      signal: ctx.signal,
+    });
+    for (const part of structure.parts) {
+      if (part.filename && blocked.test(baseName(part.filename))) {
+        return reject(`The attachment "${part.filename}" is not accepted here.`, { code: '554', xcode: '5.7.1' });
+      }
+    }
+    const limits = { maxDepth: options.maxArchiveDepth, maxEntries: options.maxArchiveEntries, maxNestedBytes: options.maxNestedArchiveBytes };
+    for (const { part, bytes } of structure.collected) {
+      if (!looksLikeZip(bytes)) continue;
+      const name = part.filename ?? '';
       try {
         const inside = await findZipEntry(bytes, (entry) => blocked.test(baseName(entry)), limits);
         if (inside) return reject(`The attachment "${name || 'archive'}" contains "${inside}", which is not accepted here.`, { code: '554', xcode: '5.7.1' });

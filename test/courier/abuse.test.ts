@@ -5,7 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { cp, mkdir, readFile, symlink } from 'node:fs/promises';
+import { cp, mkdir, readFile, symlink, writeFile } from 'node:fs/promises';
 import { createConnection, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -92,6 +92,30 @@ describe('Courier daemon under attack', { timeout: 120_000 }, () => {
     // The oldest silent ones were dropped to make room, with one log line for the lot.
     assert.equal(filter.records.filter((r) => r.event === 'silent-connections-dropped').length, 1);
     for (const socket of silent) socket.destroy();
+    assert.equal(await filter.stop(), 0);
+  });
+
+  it('answers small messages promptly while a 10 MiB plain-text message is scanned for attachments', async () => {
+    const config = await h.configFile('maxConnections: 8\nmodules:\n  - attachments\n');
+    const filter = await h.startReady(['--name', 'mk', '--config', config]);
+    const large = join(h.spool, 'D-large');
+    // Lines of a usual length: the shape that costs a whole-message parser the most time.
+    await writeFile(large, 'Subject: minutes\nContent-Type: text/plain\n\n' + `${'All work and no play makes a long message. '.repeat(2).slice(0, 71)}\n`.repeat((10 * 1024 * 1024) / 72));
+    const [data, control] = await copySpool(h.spool, 'D-plain', 'C-ipv4-mapped');
+    const largeReply = sendRequest(h.socket(), requestFor(large, control!));
+    // One after the other, so that some of them arrive while the large one is being scanned.
+    const smallReplies: Array<{ reply: string; ms: number }> = [];
+    for (let i = 0; i < 5; i++) {
+      const started = Date.now();
+      const reply = await sendRequest(h.socket(), requestFor(data!, control!));
+      smallReplies.push({ reply, ms: Date.now() - started });
+    }
+    // Parsing the large message whole held every other message for about 14 s.
+    for (const { reply, ms } of smallReplies) {
+      assert.equal(reply, '200 Ok\n');
+      assert.ok(ms < 5000, `a small message waited ${ms} ms`);
+    }
+    assert.equal(await largeReply, '200 Ok\n');
     assert.equal(await filter.stop(), 0);
   });
 

@@ -24,6 +24,9 @@ export class ArchiveLimitError extends Error {
   override name = 'ArchiveLimitError';
 }
 
+/** How a zip archive starts: a local file header, or the end record of an empty archive. */
+export const ZIP_SIGNATURES: readonly Buffer[] = [Buffer.from([0x50, 0x4b, 0x03, 0x04]), Buffer.from([0x50, 0x4b, 0x05, 0x06])];
+
 /** True for bytes that start like a zip archive (local file header or empty archive). */
 export function looksLikeZip(bytes: Uint8Array): boolean {
   return bytes.length >= 4 && bytes[0] === 0x50 && bytes[1] === 0x4b && (bytes[2] === 0x03 || bytes[2] === 0x05);
