@@ -55,7 +55,10 @@ export default defineFilter<Options, RegExp>({
   async message(_tx, message, ctx) {
     const blocked = ctx.resources;
     const { options } = ctx;
-    const structure = await scanMimeStructure(await message.raw(), {
+    // Courier's data file is read in slices rather than copied; elsewhere (or once an earlier
+    // filter replaced the body) the message in memory is scanned.
+    const source = !message.bodyReplaced && message.messagePath !== undefined ? message.messagePath : await message.raw();
+    const structure = await scanMimeStructure(source, {
       limits: { maxBytes: options.maxMessageBytes, maxParts: options.maxParts, maxCollectedBytes: options.maxArchiveBytes, maxMs: options.maxScanSeconds * 1000 },
       collectPrefixes: options.scanArchives ? ZIP_SIGNATURES : [],
       signal: ctx.signal,
