@@ -108,7 +108,7 @@ async function runSection(
 /** Holds many idle connections to the milterkit milter and reads its RSS. */
 async function measureIdle(options: Options, launcher: Available, loadgen: string, workDir: string): Promise<IdleMeasurement> {
   const spec = `unix:${join(workDir, 'idle.sock')}`;
-  // Room for every idle connection: the server's default limit (1000) protects production daemons.
+  // Room for every idle connection: the server's default limit (SERVER_DEFAULTS.maxConnections) protects production daemons.
   const launch = { command: launcher.command, args: launcher.args('noop', spec, ['--max-connections', String(options.idleConns + 100)]) };
   const peer = await startPeer('milterkit', launch, 'noop', spec, loadgen, workDir);
   try {

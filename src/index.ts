@@ -22,9 +22,11 @@ export type {
 } from './milter/types.js';
 export { MilterActionError, DisabledActionError, StageError, ActionArgumentError } from './milter/errors.js';
 export { ReplyCodeError, NegotiationError } from './protocol/index.js';
-export { MilterServer, type ServerOptions } from './server/server.js';
+export { MilterServer } from './server/server.js';
+export { SERVER_DEFAULTS, type ServerOptions } from './server/options.js';
+export { InvalidOptionError } from './validate.js';
 export { SocketSpecError, type SocketAddress } from './net/socket-spec.js';
-export type { SessionOptions as MilterSessionOptions, SessionIO, ErrorVerdict, MilterSessionHandle } from './milter/session-options.js';
+export { SESSION_DEFAULTS, type SessionOptions as MilterSessionOptions, type SessionIO, type ErrorVerdict, type MilterSessionHandle } from './milter/session-options.js';
 export { silentLogger, type Logger } from './log.js';
 
 import { createMilterSession as createSession } from './milter/session.js';

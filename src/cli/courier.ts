@@ -12,6 +12,7 @@ import { AlreadyRunningError, CourierFilterDaemon } from '../courier/daemon.js';
 import { CourierConfig } from '../courier/helpers/config.js';
 import type { CourierLogger } from '../courier/logging.js';
 import { createLogger } from './logger.js';
+import { ExitStatus } from './exit-status.js';
 import { discoverCourierDirectories, type CourierDirectories } from '../courier/paths.js';
 import { closeReadyFd, hasReadyFd } from '../courier/ready-fd.js';
 import { formatReply, parseModuleReply, type FilterReply } from '../courier/reply.js';
@@ -141,7 +142,7 @@ async function runDaemon(flags: Flags, startedByCourier: boolean): Promise<numbe
   } catch (error) {
     if (startedByCourier) closeReadyFd();
     process.stderr.write(`milterkit-courier: ${(error as Error).message}\n`);
-    return 2;
+    return ExitStatus.FAILURE;
   }
   const { name, settings, settingsError, directories, logger } = prepared;
   const effective = settings ?? settingsFromObject({}, process.cwd());
@@ -162,7 +163,7 @@ async function runDaemon(flags: Flags, startedByCourier: boolean): Promise<numbe
   } catch (error) {
     logger.error({ event: 'config-error', err: error }, (error as Error).message);
     if (startedByCourier) closeReadyFd();
-    return 2;
+    return ExitStatus.USAGE;
   }
 
   const courier = new CourierConfig(directories);
@@ -196,7 +197,7 @@ async function runDaemon(flags: Flags, startedByCourier: boolean): Promise<numbe
     const message = (error as Error).message;
     logger.error({ event: 'start-failed', err: error }, `cannot start: ${message}`);
     if (startedByCourier) closeReadyFd();
-    return error instanceof AlreadyRunningError ? 3 : 1;
+    return error instanceof AlreadyRunningError ? ExitStatus.ALREADY_RUNNING : ExitStatus.FAILURE;
   }
   // Modules load only now: the socket already answers (messages wait for the chain), and fd 3
   // is closed, so modules may start child processes.
@@ -217,7 +218,7 @@ async function runDaemon(flags: Flags, startedByCourier: boolean): Promise<numbe
     });
   });
   await daemon.stopped;
-  return 0;
+  return ExitStatus.OK;
 }
 
 /** Re-reads the configuration and reloads the chain; keeps the old one when the new one is unusable. */
@@ -237,17 +238,17 @@ async function reload(configPath: string, courier: CourierConfig, logger: Courie
 async function runCheck(flags: Flags, files: string[]): Promise<number> {
   if (files.length < 2) {
     process.stderr.write(USAGE);
-    return 2;
+    return ExitStatus.USAGE;
   }
   const prepared = await prepare(flags);
   if (!prepared.settings) {
     process.stderr.write(`milterkit-courier: ${prepared.settingsError?.message}\n`);
-    return 2;
+    return ExitStatus.USAGE;
   }
   const chain = await FilterChain.load(prepared.settings, new CourierConfig(prepared.directories), prepared.logger);
   const [dataPath, ...controlPaths] = files.map((f) => resolve(f));
   process.stdout.write(formatReply(await chain.filter({ dataPath: dataPath!, controlPaths })));
-  return 0;
+  return ExitStatus.OK;
 }
 
 /**
@@ -265,19 +266,19 @@ export async function courierMain(argv: string[]): Promise<number> {
   } catch (error) {
     if (startedByCourier) closeReadyFd();
     process.stderr.write(`milterkit-courier: ${(error as Error).message}\n${USAGE}`);
-    return 2;
+    return ExitStatus.USAGE;
   }
   const flags = parsed.values as Flags;
   const [command, ...rest] = parsed.positionals;
   if (flags.help) {
     process.stdout.write(USAGE);
-    return 0;
+    return ExitStatus.OK;
   }
   if (command === 'check') return runCheck(flags, rest);
   if (command !== undefined) {
     if (startedByCourier) closeReadyFd();
     process.stderr.write(`milterkit-courier: unknown command ${command}\n${USAGE}`);
-    return 2;
+    return ExitStatus.USAGE;
   }
   return runDaemon(flags, startedByCourier);
 }

@@ -4,6 +4,8 @@
  * `run(argv): Promise<number>` (the exit status); they are loaded on demand so that one
  * command's dependencies never slow another's start.
  */
+import { ExitStatus } from './exit-status.js';
+
 const commands: Record<string, string> = {
   serve: 'run a milter daemon with a filter module',
   test: 'run a filter module offline on a message file',
@@ -21,11 +23,11 @@ async function main(argv: string[]): Promise<number> {
   const [name, ...rest] = argv;
   if (name === undefined || name === '--help' || name === '-h' || name === 'help') {
     process.stdout.write(usage());
-    return name === undefined ? 2 : 0;
+    return name === undefined ? ExitStatus.USAGE : ExitStatus.OK;
   }
   if (!(name in commands)) {
     process.stderr.write(`milterkit: unknown command "${name}"\n\n${usage()}`);
-    return 2;
+    return ExitStatus.USAGE;
   }
   const module = (await import(`./commands/${name}.js`)) as { run(argv: string[]): Promise<number> };
   return module.run(rest);
@@ -37,6 +39,6 @@ main(process.argv.slice(2)).then(
   },
   (err: unknown) => {
     process.stderr.write(`milterkit: ${err instanceof Error ? err.message : String(err)}\n`);
-    process.exitCode = 1;
+    process.exitCode = ExitStatus.FAILURE;
   },
 );

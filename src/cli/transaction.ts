@@ -17,21 +17,8 @@ import { serializeMessage } from '../mta/message.js';
 import type { MtaProfile } from '../mta/profile.js';
 import { summarizeError, type DeliveryReport, type StageRecord } from '../mta/report.js';
 import { resolveProfile, type TransactionOptions } from '../mta/transaction.js';
+import { ExitStatus, UsageError } from './exit-status.js';
 
-/** Exit statuses of the CLI commands. */
-export const ExitStatus = {
-  ACCEPT: 0,
-  REJECT: 3,
-  TEMPFAIL: 4,
-  DISCARD: 5,
-  ERROR: 6,
-  USAGE: 64,
-} as const;
-
-/** A command line that cannot be used. */
-export class UsageError extends Error {
-  override readonly name = 'UsageError';
-}
 
 /** The parsed command line of `test` and `send`. */
 export interface TransactionCommandLine {

@@ -35,7 +35,7 @@ import { ActionArgumentError } from './errors.js';
 import { allOptionsRequest, compileFilter, negotiationRequest, type CompiledFilter } from './filter.js';
 import { MacroStore } from './macros.js';
 import { PacketQueue } from './packet-queue.js';
-import type { ErrorVerdict, SessionIO, SessionOptions } from './session-options.js';
+import { resolveSessionOptions, type ErrorVerdict, type SessionIO, type SessionOptions } from './session-options.js';
 
 export type { ErrorVerdict, SessionIO, SessionOptions };
 import { Milter, sessionAccess, type BodySource, type SessionAccess } from './milter.js';
@@ -124,16 +124,17 @@ export class MilterSession implements SessionAccess {
     this.id = options.id ?? nextSessionId++;
     this.logger = childLogger(options.logger ?? silentLogger, { conn: this.id });
     this.filter = compileFilter(options.filter);
-    this.reader = new FrameReader(options.maxPayload, Command.BODY);
-    this.errorVerdict = options.errorVerdict ?? 'tempfail';
-    this.callbackTimeout = options.callbackTimeout ?? 300_000;
-    this.progressInterval = options.progressInterval ?? 5000;
+    const resolved = resolveSessionOptions(options);
+    this.reader = new FrameReader(resolved.maxPayload, Command.BODY);
+    this.errorVerdict = resolved.errorVerdict;
+    this.callbackTimeout = resolved.callbackTimeout;
+    this.progressInterval = resolved.progressInterval;
     this.queue = new PacketQueue(
-      options.maxQueuedBytes ?? 4 * 1024 * 1024,
+      resolved.maxQueuedBytes,
       () => this.io.pause?.(),
       () => this.io.resume?.(),
     );
-    this.shadow = options.shadow ?? false;
+    this.shadow = resolved.shadow;
     this.closed = new Promise((resolve) => (this.resolveClosed = resolve));
     this.milter = this.newMilter();
   }
@@ -141,6 +142,11 @@ export class MilterSession implements SessionAccess {
   /** True when no callback runs and no packet waits: everything received has been answered. */
   get idle(): boolean {
     return !this.busy && this.queue.length === 0;
+  }
+
+  /** True while part of a packet has arrived and the rest has not (for packet deadlines). */
+  get insidePacket(): boolean {
+    return this.reader.buffered > 0;
   }
 
   /** True once the session has ended. */

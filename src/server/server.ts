@@ -1,37 +1,21 @@
 /**
  * The milter server: listens on a socket spec and runs one {@link MilterSession} per MTA
- * connection. It owns the transport concerns only: unix socket lifecycle (stale socket removal,
- * mode, removal at close), connection limit, idle timeout, graceful close.
+ * connection. It owns the transport concerns only: the unix socket file, the connection limit,
+ * deadlines, write back-pressure, graceful close. Options and their defaults: `./options.ts`.
  */
-import { promises as fs } from 'node:fs';
 import net from 'node:net';
 import { silentLogger, type Logger } from '../log.js';
 import { MilterSession, type SessionOptions } from '../milter/session.js';
 import { compileFilter } from '../milter/filter.js';
-import { formatSocketAddress, parseSocketSpec, type SocketAddress } from '../net/socket-spec.js';
+import { formatSocketAddress, type SocketAddress } from '../net/socket-spec.js';
 import { ClusterPrimary, isClusterWorker, onPrimaryClose } from './cluster.js';
+import { ServerConnection } from './connection.js';
+import { resolveServerOptions, SERVER_DEFAULTS, type ResolvedServerOptions, type ServerOptions } from './options.js';
+import { RefusalLog } from './refusals.js';
+import { removeOwnSocket, removeStaleSocket, socketFileIdentity, withSocketMode, type SocketFileIdentity } from './unix-socket.js';
 
-/** Options of a {@link MilterServer}. */
-export interface ServerOptions extends Omit<SessionOptions, 'id'> {
-  /** Where to listen: `unix:/path`, `inet:port@host`, `inet:host:port`, ... (default `inet:8890@127.0.0.1`). */
-  socket?: string;
-  /** Mode of a unix socket (default 0o660). */
-  socketMode?: number;
-  /** Most connections served at once; further ones are closed at once (default 1000). */
-  maxConnections?: number;
-  /** Close a connection when the MTA sends nothing for this long, in ms (default 7 210 000, as libmilter). */
-  idleTimeout?: number;
-  /** Listen backlog. */
-  backlog?: number;
-  /**
-   * Worker processes sharing the listening socket (default 0: serve in this process). The script
-   * that creates the server runs again in each worker, so construct and listen the same way there.
-   */
-  workers?: number;
-}
-
-/** Default socket: loopback TCP, which both Postfix and Sendmail reach without permission changes. */
-export const DEFAULT_SOCKET = 'inet:8890@127.0.0.1';
+/** The deadline sweep runs at least this often, so a deadline is enforced within a few seconds of passing. */
+const MAX_SWEEP_INTERVAL_MS = 5000;
 
 /**
  * A milter daemon.
@@ -46,84 +30,100 @@ export const DEFAULT_SOCKET = 'inet:8890@127.0.0.1';
 export class MilterServer {
   readonly address: SocketAddress;
   private readonly logger: Logger;
+  private readonly options: ResolvedServerOptions;
   private readonly sessionOptions: SessionOptions;
-  private readonly sessions = new Set<MilterSession>();
-  private readonly sockets = new Set<net.Socket>();
+  private readonly connectionSet = new Set<ServerConnection>();
+  private readonly refusals: RefusalLog;
   private server: net.Server | undefined;
   private primary: ClusterPrimary | undefined;
+  private socketFile: SocketFileIdentity | undefined;
+  private boundPort: number | undefined;
   private nextId = 1;
   private closing = false;
   /** In a worker process the primary owns the socket file. */
   private readonly ownsSocketFile = !isClusterWorker();
 
-  constructor(private readonly options: ServerOptions) {
-    this.address = parseSocketSpec(options.socket ?? DEFAULT_SOCKET);
+  /** @throws InvalidOptionError or SocketSpecError for an option that cannot be used */
+  constructor(options: ServerOptions) {
+    this.options = resolveServerOptions(options);
+    this.address = this.options.address;
     this.logger = options.logger ?? silentLogger;
+    this.refusals = new RefusalLog(this.logger, this.options.maxConnections);
     // Compile once: nothing per connection that can be done at start-up.
     this.sessionOptions = { ...options, filter: compileFilter(options.filter) };
   }
 
   /** Connections being served. */
   get connections(): number {
-    return this.sessions.size;
+    return this.connectionSet.size;
   }
 
   /** Starts listening; resolves with the address in Postfix's spelling (e.g. `inet:127.0.0.1:8890`). */
   async listen(): Promise<string> {
     if (this.server || this.primary) throw new Error('server already listening');
-    if (this.address.kind === 'unix' && this.ownsSocketFile) await removeStaleSocket(this.address.path);
-    if ((this.options.workers ?? 0) > 0 && this.ownsSocketFile) return this.listenPrimary(this.options.workers!);
+    const unixPath = this.address.kind === 'unix' && this.ownsSocketFile ? this.address.path : undefined;
+    if (unixPath !== undefined) await removeStaleSocket(unixPath);
+    if (this.options.workers > 0 && this.ownsSocketFile) return this.listenPrimary(this.options.workers, unixPath);
     const server = net.createServer({ noDelay: true, pauseOnConnect: false }, (socket) => this.accept(socket));
-    server.maxConnections = this.options.maxConnections ?? 1000;
-    server.on('drop', (info) => this.logger.warn({ remote: info?.remoteAddress }, 'connection refused: maxConnections reached'));
-    server.on('error', (err) => this.logger.error({ err: err.message }, 'server error'));
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', reject);
-      const done = (): void => {
-        server.off('error', reject);
-        resolve();
-      };
-      if (this.address.kind === 'unix') server.listen({ path: this.address.path, backlog: this.options.backlog }, done);
-      else server.listen({ host: this.address.host, port: this.address.port, backlog: this.options.backlog }, done);
-    });
+    server.on('error', (err) => this.logger.error({ event: 'server-error', err }, 'server error'));
+    const bind = (): Promise<void> =>
+      new Promise<void>((resolve, reject) => {
+        server.once('error', reject);
+        const done = (): void => {
+          server.off('error', reject);
+          resolve();
+        };
+        const backlog = this.options.backlog;
+        if (this.address.kind === 'unix') server.listen({ path: this.address.path, backlog }, done);
+        else server.listen({ host: this.address.host, port: this.address.port, backlog }, done);
+      });
+    await (unixPath !== undefined ? withSocketMode(this.options.socketMode, bind) : bind());
     this.server = server;
-    this.startIdleSweep();
-    if (this.address.kind === 'unix' && this.ownsSocketFile) await fs.chmod(this.address.path, this.options.socketMode ?? 0o660);
+    if (unixPath !== undefined) this.socketFile = await socketFileIdentity(unixPath);
+    this.startSweep();
     if (!this.ownsSocketFile) onPrimaryClose((graceMs) => this.close(graceMs));
     const bound = server.address();
     const where = typeof bound === 'object' && bound !== null ? formatSocketAddress({ kind: 'inet', host: bound.address, port: bound.port }) : formatSocketAddress(this.address);
-    this.logger.info({ socket: where, pid: process.pid }, 'listening');
+    this.logger.info({ event: 'listening', socket: where, pid: process.pid }, 'listening');
+    return where;
+  }
+
+  private async listenPrimary(workers: number, unixPath: string | undefined): Promise<string> {
+    const primary = new ClusterPrimary(workers, this.logger);
+    this.primary = primary;
+    // The primary binds the socket when the first worker listens; it runs no filter code, so the
+    // umask may stay changed until then.
+    const bound = unixPath !== undefined ? await withSocketMode(this.options.socketMode, () => primary.start()) : await primary.start();
+    if (unixPath !== undefined) this.socketFile = await socketFileIdentity(unixPath);
+    const where = this.address.kind === 'inet' && bound ? formatSocketAddress({ kind: 'inet', host: this.address.host, port: bound.port }) : formatSocketAddress(this.address);
+    if (bound && this.address.kind === 'inet') this.boundPort = bound.port;
+    this.logger.info({ event: 'listening', socket: where, workers }, 'listening with worker processes');
     return where;
   }
 
   /**
-   * Ends sessions whose MTA has been silent for idleTimeout. One timer per server, checked a few
-   * times per period, rather than a timer refreshed on every read of every connection. A session
-   * waiting on its own callback is not idle: the callback timeout covers it.
+   * Enforces the deadlines with one timer per server, checked several times per shortest
+   * deadline, rather than timers refreshed on every read of every connection.
    */
-  private startIdleSweep(): void {
-    const idleTimeout = this.options.idleTimeout ?? 7_210_000;
+  private startSweep(): void {
+    const { idleTimeout, negotiationTimeout, packetTimeout, writeStallTimeout } = this.options;
+    const interval = Math.max(10, Math.min(idleTimeout / 4, negotiationTimeout / 4, packetTimeout / 4, writeStallTimeout / 4, MAX_SWEEP_INTERVAL_MS));
     const timer = setInterval(() => {
-      const deadline = Date.now() - idleTimeout;
-      for (const session of this.sessions) {
-        if (session.lastActivity < deadline && session.idle) session.terminate('idle timeout');
+      const now = Date.now();
+      for (const connection of this.connectionSet) {
+        const reason = connection.overdue(now);
+        if (reason === undefined) continue;
+        // An idle MTA is ended politely; a peer past a deadline may not read, so it is cut off.
+        if (reason === 'idle timeout') connection.session.terminate(reason);
+        else {
+          connection.session.logger.warn({ event: 'deadline', reason }, `closing the connection: ${reason}`);
+          connection.socket.destroy();
+        }
       }
-    }, Math.max(10, Math.min(idleTimeout / 4, 60_000)));
+    }, interval);
     timer.unref();
     this.server!.once('close', () => clearInterval(timer));
   }
-
-  private async listenPrimary(workers: number): Promise<string> {
-    this.primary = new ClusterPrimary(workers, this.logger);
-    const bound = await this.primary.start();
-    if (this.address.kind === 'unix') await fs.chmod(this.address.path, this.options.socketMode ?? 0o660);
-    const where = this.address.kind === 'inet' && bound ? formatSocketAddress({ kind: 'inet', host: this.address.host, port: bound.port }) : formatSocketAddress(this.address);
-    if (bound && this.address.kind === 'inet') this.boundPort = bound.port;
-    this.logger.info({ socket: where, workers }, 'listening with worker processes');
-    return where;
-  }
-
-  private boundPort: number | undefined;
 
   /** Process IDs of the worker processes (multi-process mode), else this process. */
   get pids(): number[] {
@@ -140,32 +140,57 @@ export class MilterServer {
    * Stops accepting connections and waits for the sessions in flight to finish; after
    * `graceMs` (default 30 s) the remaining ones are ended (their abort and close callbacks run).
    */
-  async close(graceMs = 30_000): Promise<void> {
+  async close(graceMs: number = SERVER_DEFAULTS.closeGraceMs): Promise<void> {
     if (this.closing) return;
+    const unixPath = this.address.kind === 'unix' && this.ownsSocketFile ? this.address.path : undefined;
     if (this.primary) {
       this.closing = true;
       await this.primary.close(graceMs);
-      if (this.address.kind === 'unix') await fs.rm(this.address.path, { force: true });
-      this.logger.info({}, 'closed');
+      if (unixPath !== undefined) await removeOwnSocket(unixPath, this.socketFile, this.logger);
+      this.logger.info({ event: 'closed' }, 'closed');
       return;
     }
     if (!this.server) return;
     this.closing = true;
     const server = this.server;
     const stopped = new Promise<void>((resolve) => server.close(() => resolve()));
-    const drained = Promise.all([...this.sessions].map((s) => s.closed));
+    const sessions = [...this.connectionSet].map((c) => c.session);
+    const drained = Promise.all(sessions.map((s) => s.closed));
     let timer: NodeJS.Timeout | undefined;
     const timedOut = new Promise<'timeout'>((resolve) => (timer = setTimeout(() => resolve('timeout'), graceMs)));
     if ((await Promise.race([drained, timedOut])) === 'timeout') {
-      this.logger.warn({ sessions: this.sessions.size }, 'close: ending sessions still open after the grace period');
-      for (const session of this.sessions) session.terminate('server closing', true);
-      await Promise.all([...this.sessions].map((s) => s.closed));
+      this.logger.warn({ event: 'close-grace-over', sessions: this.connectionSet.size }, 'close: ending sessions still open after the grace period');
+      for (const connection of this.connectionSet) connection.session.terminate('server closing', true);
+      await Promise.all([...this.connectionSet].map((c) => c.session.closed));
     }
     clearTimeout(timer);
-    for (const socket of this.sockets) socket.destroy();
+    for (const connection of this.connectionSet) connection.socket.destroy();
     await stopped;
-    if (this.address.kind === 'unix' && this.ownsSocketFile) await fs.rm(this.address.path, { force: true });
-    this.logger.info({}, 'closed');
+    if (unixPath !== undefined) await removeOwnSocket(unixPath, this.socketFile, this.logger);
+    this.logger.info({ event: 'closed' }, 'closed');
+  }
+
+  /**
+   * At the limit, a new connection takes the slot of the longest-held one that is not being
+   * served (never negotiated, or stuck inside a packet); with none, it is refused.
+   */
+  private admit(socket: net.Socket): boolean {
+    if (this.connectionSet.size < this.options.maxConnections) return true;
+    const now = Date.now();
+    let victim: ServerConnection | undefined;
+    for (const connection of this.connectionSet) {
+      if (connection.stalled(now) && (victim === undefined || connection.connectedAt < victim.connectedAt)) victim = connection;
+    }
+    if (victim === undefined) {
+      this.refusals.refused(socket.remoteAddress);
+      socket.destroy();
+      return false;
+    }
+    victim.session.logger.warn({ event: 'evicted' }, 'closing the connection: its slot is needed and it is not being served');
+    victim.socket.destroy();
+    // The slot is freed when its close event runs; count it as free now.
+    this.connectionSet.delete(victim);
+    return true;
   }
 
   private accept(socket: net.Socket): void {
@@ -173,55 +198,30 @@ export class MilterServer {
       socket.destroy();
       return;
     }
-    const id = this.nextId++;
+    if (!this.admit(socket)) return;
     socket.setNoDelay(true);
-    this.sockets.add(socket);
+    const connection = new ServerConnection(socket, this.options);
     const session = new MilterSession(
-      { ...this.sessionOptions, id },
+      { ...this.sessionOptions, id: this.nextId++ },
       {
-        write: (data) => {
-          if (!socket.destroyed) socket.write(data);
-        },
+        write: (data) => connection.write(data),
         close: () => socket.end(),
-        pause: () => socket.pause(),
-        resume: () => socket.resume(),
+        pause: () => connection.pauseForSession(true),
+        resume: () => connection.pauseForSession(false),
       },
     );
-    this.sessions.add(session);
-    socket.on('data', (chunk: Buffer) => session.receive(chunk));
+    connection.session = session;
+    this.connectionSet.add(connection);
+    socket.on('data', (chunk: Buffer) => connection.receive(chunk));
     socket.on('end', () => session.end());
     socket.on('error', (err) => {
-      session.logger.warn({ err: err.message }, 'connection error');
+      session.logger.warn({ event: 'connection-error', err }, 'connection error');
       session.terminate(`connection error: ${err.message}`);
     });
-    socket.on('close', () => {
-      this.sockets.delete(socket);
-      session.terminate('connection closed');
-    });
+    socket.on('close', () => session.terminate('connection closed'));
     void session.closed.then(() => {
-      this.sessions.delete(session);
+      this.connectionSet.delete(connection);
       if (!socket.destroyed) socket.end();
     });
   }
-}
-
-/** Removes a unix socket left by a previous run, refusing to remove anything that is not a socket. */
-async function removeStaleSocket(path: string): Promise<void> {
-  let stat;
-  try {
-    stat = await fs.lstat(path);
-  } catch {
-    return;
-  }
-  if (!stat.isSocket()) throw new Error(`${path} exists and is not a socket; refusing to replace it`);
-  const inUse = await new Promise<boolean>((resolve) => {
-    const probe = net.connect({ path });
-    probe.once('connect', () => {
-      probe.destroy();
-      resolve(true);
-    });
-    probe.once('error', () => resolve(false));
-  });
-  if (inUse) throw new Error(`${path} is in use by another process`);
-  await fs.rm(path, { force: true });
 }

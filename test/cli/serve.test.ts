@@ -28,14 +28,14 @@ test('milterkit serve runs the example filter, prints where it listens, answers 
   assert.deepEqual(await once(child, 'exit'), [0, null]);
 });
 
-test('milterkit with no or an unknown command prints usage and exits 2', async () => {
+test('milterkit with no or an unknown command prints usage and exits 64 (usage error)', async () => {
   for (const args of [[], ['frobnicate']]) {
     const child = spawn(process.execPath, [cli, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '';
     child.stdout.on('data', (d) => (out += d));
     child.stderr.on('data', (d) => (out += d));
     const [code] = await once(child, 'exit');
-    assert.equal(code, 2);
+    assert.equal(code, 64);
     assert.match(out, /usage: milterkit <command>/);
   }
 });

@@ -19,9 +19,11 @@ const srcRoot = fileURLToPath(new URL('../../../src/', import.meta.url));
  * Parts on the same layer may not import each other either.
  */
 const layers: Record<string, number> = {
-  // Foundations with no dependencies inside the project: the codec, the logger interface, socket addresses.
+  // Foundations with no dependencies inside the project: the codec, the logger interface, option
+  // checks, socket addresses.
   protocol: 0,
   log: 0,
+  validate: 0,
   net: 0,
   // One session state machine per side.
   milter: 1,

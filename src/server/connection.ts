@@ -1,0 +1,93 @@
+/**
+ * One MTA connection of the server: the socket, its session, and the transport rules the server
+ * enforces on it — reading pauses while the session's queue is full or while replies wait unread
+ * over a bound, and the deadlines a peer cannot reset by trickling bytes.
+ */
+import type net from 'node:net';
+import type { MilterSession } from '../milter/session.js';
+import type { ResolvedServerOptions } from './options.js';
+
+/** Why a connection is ended by the server, for the log. */
+export type DeadlineReason = 'negotiation deadline' | 'packet deadline' | 'idle timeout' | 'replies not read';
+
+/**
+ * A connection counts as stalled (not yet negotiated, or inside a packet) only after this long,
+ * so one that just connected, or whose packet is arriving right now, is never the one evicted.
+ */
+const EVICTABLE_AFTER_MS = 1000;
+
+export class ServerConnection {
+  readonly connectedAt = Date.now();
+  /** When the first byte of a packet still incomplete arrived. */
+  private packetStartedAt: number | undefined;
+  private sessionPaused = false;
+  private writeBlocked = false;
+  /** Unread reply bytes at the last check while blocked, and when they last went down. */
+  private blockedLength = 0;
+  private blockedSince = 0;
+  session!: MilterSession;
+
+  constructor(
+    readonly socket: net.Socket,
+    private readonly limits: Pick<ResolvedServerOptions, 'maxWriteBuffer' | 'negotiationTimeout' | 'packetTimeout' | 'idleTimeout' | 'writeStallTimeout'>,
+  ) {}
+
+  /** Writes replies; past the bound of unread bytes, reading pauses until the MTA has read them all. */
+  write(data: Buffer): void {
+    const socket = this.socket;
+    if (socket.destroyed) return;
+    socket.write(data);
+    if (!this.writeBlocked && socket.writableLength > this.limits.maxWriteBuffer) {
+      this.writeBlocked = true;
+      this.blockedLength = socket.writableLength;
+      this.blockedSince = Date.now();
+      this.updateReading();
+      socket.once('drain', () => {
+        this.writeBlocked = false;
+        this.updateReading();
+      });
+    }
+  }
+
+  /** The session's queue of pipelined packets is full (or has room again). */
+  pauseForSession(paused: boolean): void {
+    this.sessionPaused = paused;
+    this.updateReading();
+  }
+
+  private updateReading(): void {
+    if (this.socket.destroyed) return;
+    if (this.sessionPaused || this.writeBlocked) this.socket.pause();
+    else this.socket.resume();
+  }
+
+  /** Bytes from the MTA. */
+  receive(chunk: Buffer): void {
+    const session = this.session;
+    session.receive(chunk);
+    if (!session.insidePacket) this.packetStartedAt = undefined;
+    else this.packetStartedAt ??= Date.now();
+  }
+
+  /** True when this connection holds its slot without being served: not negotiated, or stuck inside a packet. */
+  stalled(now: number): boolean {
+    if (this.session.version === 0) return now - this.connectedAt > EVICTABLE_AFTER_MS;
+    return this.packetStartedAt !== undefined && now - this.packetStartedAt > EVICTABLE_AFTER_MS;
+  }
+
+  /** The deadline this connection has passed at `now`, if any. */
+  overdue(now: number): DeadlineReason | undefined {
+    const { session, limits } = this;
+    if (session.version === 0 && now - this.connectedAt > limits.negotiationTimeout) return 'negotiation deadline';
+    if (this.packetStartedAt !== undefined && now - this.packetStartedAt > limits.packetTimeout) return 'packet deadline';
+    if (session.idle && now - session.lastActivity > limits.idleTimeout) return 'idle timeout';
+    if (this.writeBlocked) {
+      const length = this.socket.writableLength;
+      if (length < this.blockedLength) {
+        this.blockedLength = length;
+        this.blockedSince = now;
+      } else if (now - this.blockedSince > limits.writeStallTimeout) return 'replies not read';
+    }
+    return undefined;
+  }
+}
