@@ -3,6 +3,7 @@
  * connection. It owns the transport concerns only: the unix socket file, the connection limit,
  * deadlines, write back-pressure, graceful close. Options and their defaults: `./options.ts`.
  */
+import { promises as fs } from 'node:fs';
 import net from 'node:net';
 import { silentLogger, type Logger } from '../log.js';
 import { MilterSession, type SessionOptions } from '../milter/session.js';
@@ -12,7 +13,7 @@ import { ClusterPrimary, isClusterWorker, onPrimaryClose } from './cluster.js';
 import { ServerConnection } from './connection.js';
 import { resolveServerOptions, SERVER_DEFAULTS, type ResolvedServerOptions, type ServerOptions } from './options.js';
 import { RefusalLog } from './refusals.js';
-import { removeOwnSocket, removeStaleSocket, socketFileIdentity, withSocketMode, type SocketFileIdentity } from './unix-socket.js';
+import { bindPathFor, removeOwnSocket, removeStaleSocket, socketFileIdentity, withSocketMode, type SocketFileIdentity } from './unix-socket.js';
 
 /** The deadline sweep runs at least this often, so a deadline is enforced within a few seconds of passing. */
 const MAX_SWEEP_INTERVAL_MS = 5000;
@@ -74,12 +75,15 @@ export class MilterServer {
           resolve();
         };
         const backlog = this.options.backlog;
-        if (this.address.kind === 'unix') server.listen({ path: this.address.path, backlog }, done);
+        if (this.address.kind === 'unix') server.listen({ path: unixPath === undefined ? this.address.path : bindPathFor(unixPath), backlog }, done);
         else server.listen({ host: this.address.host, port: this.address.port, backlog }, done);
       });
-    await (unixPath !== undefined ? withSocketMode(this.options.socketMode, bind) : bind());
+    if (unixPath !== undefined) {
+      await withSocketMode(this.options.socketMode, bind);
+      await fs.rename(bindPathFor(unixPath), unixPath);
+      this.socketFile = await socketFileIdentity(unixPath);
+    } else await bind();
     this.server = server;
-    if (unixPath !== undefined) this.socketFile = await socketFileIdentity(unixPath);
     this.startSweep();
     if (!this.ownsSocketFile) onPrimaryClose((graceMs) => this.close(graceMs));
     const bound = server.address();

@@ -5,6 +5,7 @@
  */
 import { promises as fs } from 'node:fs';
 import net from 'node:net';
+import { basename, dirname, join } from 'node:path';
 import type { Logger } from '../log.js';
 
 /** Device and inode of the socket file a server created. */
@@ -45,6 +46,16 @@ export async function withSocketMode<T>(mode: number, bind: () => Promise<T>): P
   } finally {
     process.umask(previous);
   }
+}
+
+/**
+ * Where a single-process server binds before renaming the socket into place. Node.js removes the
+ * path a unix server was bound to when it closes, whatever sits there by then; bound here and
+ * renamed, the socket appears at its path atomically, already with its mode, and that removal
+ * only ever touches this private name.
+ */
+export function bindPathFor(path: string): string {
+  return join(dirname(path), `.${basename(path)}.${process.pid}.bind`);
 }
 
 /** The identity of the socket file now at `path`. */

@@ -2,6 +2,9 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
+import { access, mkdtemp, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { POSTFIX_V6, connect, header, macro, mail, rcpt, textOf, types } from '../milter/driver.js';
 import { Wire } from '../server/wire.js';
@@ -39,3 +42,33 @@ test('milterkit with no or an unknown command prints usage and exits 64 (usage e
     assert.match(out, /usage: milterkit <command>/);
   }
 });
+
+/** Bad values for `milterkit serve`, each with what the message must name. */
+const badOptions: Array<[args: string[], names: RegExp]> = [
+  [['--socket-mode', '999'], /--socket-mode/],
+  [['--socket-mode', '1777'], /--socket-mode/],
+  [['--max-connections', '0'], /--max-connections/],
+  [['--idle-timeout', 'soon'], /--idle-timeout/],
+  [['--error-verdict', 'progress'], /--error-verdict/],
+  [['--log-level', 'loud'], /--log-level/],
+  [['--socket', 'tcp:nowhere'], /socket/],
+  [['--no-such-option'], /no-such-option/],
+];
+
+for (const [args, names] of badOptions) {
+  test(`milterkit serve ${args.join(' ')}: stops before listening, exit status 64, no socket file left`, async () => {
+    const dir = await mkdtemp(path.join(os.tmpdir(), 'milterkit-serve-'));
+    const socketPath = path.join(dir, 'milter.sock');
+    const child = spawn(process.execPath, [cli, 'serve', 'examples/add-header.ts', '--socket', `unix:${socketPath}`, ...args], { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stderr = '';
+    child.stderr.on('data', (d) => (stderr += d));
+    let stdout = '';
+    child.stdout.on('data', (d) => (stdout += d));
+    const [code] = await once(child, 'exit');
+    assert.equal(code, 64, stderr);
+    assert.match(stderr, names);
+    assert.doesNotMatch(stdout, /listening/);
+    await assert.rejects(access(socketPath), 'no socket file');
+    await rm(dir, { recursive: true });
+  });
+}

@@ -2,11 +2,12 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { promises as fs } from 'node:fs';
 import { spawnSync } from 'node:child_process';
+import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { encodeCommand } from '../../src/protocol/index.js';
 import { Wire } from './wire.js';
-import { Milter, MilterServer, type ServerOptions } from '../../src/index.js';
+import { InvalidOptionError, Milter, MilterServer, type ServerOptions } from '../../src/index.js';
 import { MemoryLogger, POSTFIX_V6, lifecycleRecorder, mail, types } from '../milter/driver.js';
 
 async function tempDir(): Promise<string> {
@@ -55,6 +56,57 @@ test('unix socket: a configured mode is applied; a path that is not a socket or 
   await fs.writeFile(file, 'x');
   await assert.rejects(new MilterServer({ filter: Milter, socket: `unix:${file}` }).listen(), /not a socket/);
   await fs.rm(dir, { recursive: true });
+});
+
+test('unix socket: created with its mode (no chmod afterwards), whatever the umask', async () => {
+  const dir = await tempDir();
+  const socketPath = path.join(dir, 'mode.sock');
+  // With umask 0 a socket is created 0777; only a server that sets the mode at creation gets 0640.
+  const previousUmask = process.umask(0);
+  const chmod = fs.chmod;
+  const chmodded: string[] = [];
+  fs.chmod = async (target) => void chmodded.push(String(target));
+  try {
+    const { server } = await start({ filter: Milter, socket: `unix:${socketPath}`, socketMode: 0o640 });
+    assert.equal((await fs.lstat(socketPath)).mode & 0o777, 0o640);
+    assert.deepEqual(chmodded, []);
+    await server.close();
+  } finally {
+    fs.chmod = chmod;
+    process.umask(previousUmask);
+  }
+  assert.equal(process.umask(), previousUmask, 'umask restored');
+  await fs.rm(dir, { recursive: true });
+});
+
+test('unix socket: at close, a socket that has since taken the path is left alone', async () => {
+  const dir = await tempDir();
+  const socketPath = path.join(dir, 'shared.sock');
+  const { server, logger } = await start({ filter: Milter, socket: `unix:${socketPath}` });
+  // Another daemon removes the file and listens on the same path.
+  await fs.rm(socketPath);
+  const other = net.createServer();
+  await new Promise<void>((resolve) => other.listen(socketPath, resolve));
+  await server.close();
+  assert.ok((await fs.lstat(socketPath)).isSocket(), "the other daemon's socket is still there");
+  assert.ok(logger.has('warn', /no longer the socket this server created/));
+  await new Promise<void>((resolve) => other.close(() => resolve()));
+  await fs.rm(dir, { recursive: true });
+});
+
+test('options are checked at construction, errorVerdict included, with the option named', () => {
+  const bad: Array<[Partial<ServerOptions>, RegExp]> = [
+    [{ errorVerdict: 'progress' as never }, /errorVerdict/],
+    [{ socketMode: 0o1777 }, /socketMode/],
+    [{ maxConnections: 0 }, /maxConnections/],
+    [{ idleTimeout: -1 }, /idleTimeout/],
+    [{ callbackTimeout: 1.5 }, /callbackTimeout/],
+    [{ maxWriteBuffer: Number.NaN }, /maxWriteBuffer/],
+    [{ workers: 100_000 }, /workers/],
+  ];
+  for (const [options, name] of bad) {
+    assert.throws(() => new MilterServer({ filter: Milter, ...options }), (error: Error) => error instanceof InvalidOptionError && name.test(error.message));
+  }
 });
 
 test('TCP on IPv4 and IPv6 loopback, Sendmail and Postfix spellings', async () => {
