@@ -32,16 +32,16 @@ const layers: Record<string, number> = {
   server: 2,
   mta: 2,
   workers: 2,
-  // The offline test kit joins both sides; the Courier daemon stands on its own.
+  // The offline test kit joins both sides.
   testing: 3,
-  courier: 3,
-  // The filter API, its front-ends and the bundled filters.
+  // The filter API; the Courier daemon runs its chains; the front-ends and the bundled filters.
   'filter-api': 4,
-  frontends: 5,
-  filters: 6,
+  courier: 5,
+  frontends: 6,
+  filters: 7,
   // The command line and the root entry point, which gathers the milter-side library.
-  cli: 7,
-  index: 7,
+  cli: 8,
+  index: 8,
 };
 
 /** Top-level part of `root` a path belongs to, or undefined outside it. */
