@@ -28,15 +28,27 @@ function positive(value: string | undefined, name: string): number | undefined {
   return number;
 }
 
-const { values } = parseArgs({
-  options: {
-    target: { type: 'string', multiple: true },
-    seconds: { type: 'string' },
-    runs: { type: 'string' },
-    seed: { type: 'string' },
-    save: { type: 'boolean' },
-  },
-});
+function parse(): ReturnType<typeof parseOptions> {
+  try {
+    return parseOptions();
+  } catch (error) {
+    return usage((error as Error).message);
+  }
+}
+
+function parseOptions() {
+  return parseArgs({
+    options: {
+      target: { type: 'string', multiple: true },
+      seconds: { type: 'string' },
+      runs: { type: 'string' },
+      seed: { type: 'string' },
+      save: { type: 'boolean' },
+    },
+  });
+}
+
+const { values } = parse();
 const chosen = values.target === undefined ? targets : values.target.map((name) => targets.find((t) => t.name === name) ?? usage(`unknown target "${name}"`));
 const runs = positive(values.runs, 'runs');
 const seconds = positive(values.seconds, 'seconds') ?? (runs === undefined ? 60 : undefined);
