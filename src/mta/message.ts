@@ -148,8 +148,11 @@ export function serializeMessage(message: MailMessage): Buffer {
   return Buffer.concat(parts);
 }
 
-/** Blind-copy fields, which neither MTA delivers. */
-export const BCC_FIELDS: ReadonlySet<string> = new Set(['bcc', 'resent-bcc']);
+/**
+ * Fields neither MTA delivers (Postfix's `message_drop_headers` default): Postfix removes them
+ * before the milters see the header, Sendmail shows them to milters and leaves them out on delivery.
+ */
+export const UNDELIVERED_FIELDS: ReadonlySet<string> = new Set(['bcc', 'resent-bcc', 'return-path', 'content-length']);
 
 /** Whether a field is one of the names in `set` (lower case; the field's case and trailing blanks ignored). */
 export function fieldNamed(field: HeaderField, set: ReadonlySet<string>): boolean {

@@ -6,7 +6,7 @@ import { randomBytes } from 'node:crypto';
 import type { StageReply } from '../client/connection.js';
 import { DEFAULT_OFFER } from '../client/negotiation.js';
 import { classifyClientAddress } from './client-address.js';
-import { BCC_FIELDS, fieldNamed } from './message.js';
+import { UNDELIVERED_FIELDS, fieldNamed } from './message.js';
 import { envelopeMacro, rfc5322Date, type MtaProfile, type MtaState, type SmtpOutcome } from './profile.js';
 
 const REJECT = '550 5.7.1 Command rejected';
@@ -101,8 +101,8 @@ export const postfixProfile: MtaProfile = {
     ];
   },
   receivedFields(fields) {
-    // cleanup(8) removes Bcc: before the milters see the header.
-    return fields.filter((field) => !fieldNamed(field, BCC_FIELDS));
+    // cleanup(8) removes them (message_drop_headers) before the milters see the header.
+    return fields.filter((field) => !fieldNamed(field, UNDELIVERED_FIELDS));
   },
   deliveredFields(fields) {
     return [...fields];

@@ -80,9 +80,9 @@ export interface MtaProfile {
    * INSHEADER indexes count (`hidden`).
    */
   ownHeaders(state: MtaState, recipients: readonly string[], date: Date): HeaderEntry[];
-  /** The client's header fields as the MTA keeps them, before milters see them (Postfix drops `Bcc:`). */
+  /** The client's header fields as the MTA keeps them, before milters see them (Postfix drops `Bcc:`, `Return-Path:`...). */
   receivedFields(fields: readonly HeaderField[]): HeaderField[];
-  /** The header fields as written into the delivered copy (Sendmail rewrites address lists and drops `Bcc:`). */
+  /** The header fields as written into the delivered copy (Sendmail rewrites address lists, drops `Bcc:`, `Return-Path:`...). */
   deliveredFields(fields: readonly HeaderField[]): HeaderField[];
   /** Rules for header index arithmetic. */
   headerEditRules: HeaderEditRules;

@@ -2,9 +2,10 @@
  * What Sendmail 8.17 does to header fields on delivery, as observed against the real MTA (the e2e
  * case `address-headers`): the fields it knows as address lists are parsed and written back out,
  * the addresses separated by `, `, folded lines joined, a long list folded again before column 78
- * with eight spaces; `Bcc:` fields are left out. Other fields are delivered as received.
+ * with eight spaces; `Bcc:`, `Resent-Bcc:`, `Return-Path:` and `Content-Length:` are left out.
+ * Other fields are delivered as received.
  */
-import { BCC_FIELDS, fieldNamed, headerField, headerValueBytes, type HeaderField } from './message.js';
+import { UNDELIVERED_FIELDS, fieldNamed, headerField, headerValueBytes, type HeaderField } from './message.js';
 
 /** Sendmail's originator and destination fields (its `H_FROM` and `H_RCPT` header flags). */
 const ADDRESS_FIELDS: ReadonlySet<string> = new Set([
@@ -99,5 +100,5 @@ function deliveredField(field: HeaderField): HeaderField {
 
 /** The header fields as Sendmail writes them into the delivered copy. */
 export function sendmailDeliveredFields(fields: readonly HeaderField[]): HeaderField[] {
-  return fields.filter((field) => !fieldNamed(field, BCC_FIELDS)).map(deliveredField);
+  return fields.filter((field) => !fieldNamed(field, UNDELIVERED_FIELDS)).map(deliveredField);
 }

@@ -239,7 +239,7 @@ test('a plain reject of a header: Sendmail answers the end of data with 554 (it 
   assert.equal((await run(postfixProfile, rejectHeader)).report.smtpReply, '550 5.7.1 Command rejected');
 });
 
-test('address headers as delivered: Sendmail rewrites the lists and drops Bcc; Postfix drops Bcc before the milter sees it and keeps the rest (the e2e case address-headers)', async () => {
+test('address headers as delivered: Sendmail rewrites the lists and drops Bcc, Return-Path, Content-Length; Postfix drops those before the milter sees them and keeps the rest (the e2e case address-headers)', async () => {
   const addressed = [
     'From: Sender Name <alice@example.org>',
     'To: a@example.com,b@example.com',
@@ -250,6 +250,8 @@ test('address headers as delivered: Sendmail rewrites the lists and drops Bcc; P
     'To: Group: m@example.com,n@example.com;, (comment) o@example.com',
     `Cc: ${Array.from({ length: 8 }, (_, i) => `user0${i}@example.com`).join(',')}`,
     'Bcc: hidden@example.com',
+    'Return-Path: <forged@example.org>',
+    'Content-Length: 4',
     'X-List: a@example.com,b@example.com',
     'Subject: a,b',
     '',
@@ -261,7 +263,7 @@ test('address headers as delivered: Sendmail rewrites the lists and drops Bcc; P
     return { report, seen: milter.log.filter((line) => line.startsWith('header')).map((line) => line.split('=')[0]!.slice('header '.length)) };
   };
   const sendmail = await deliver(sendmailProfile);
-  assert.ok(sendmail.seen.includes('Bcc'), 'Sendmail shows Bcc to the milter');
+  assert.ok(['Bcc', 'Return-Path', 'Content-Length'].every((name) => sendmail.seen.includes(name)), 'Sendmail shows them to the milter');
   assert.deepEqual(sendmail.report.headers('To').map((h) => h.value), [' a@example.com, b@example.com', ' Group: m@example.com, n@example.com;, (comment) o@example.com']);
   assert.deepEqual(sendmail.report.headers('Cc').map((h) => h.value), [
     ' Carol <c@example.com>, Dave <d@example.com>',
@@ -271,14 +273,14 @@ test('address headers as delivered: Sendmail rewrites the lists and drops Bcc; P
   assert.equal(sendmail.report.header('Sender'), '"Quoted, Name" <s@example.org>');
   assert.equal(sendmail.report.header('X-List'), 'a@example.com,b@example.com');
   assert.equal(sendmail.report.header('Subject'), 'a,b');
-  assert.equal(sendmail.report.header('Bcc'), undefined);
+  for (const name of ['Bcc', 'Return-Path', 'Content-Length']) assert.equal(sendmail.report.header(name), undefined, name);
 
   const postfix = await deliver(postfixProfile);
-  assert.ok(!postfix.seen.includes('Bcc'), 'Postfix removes Bcc before the milter');
+  assert.ok(!['Bcc', 'Return-Path', 'Content-Length'].some((name) => postfix.seen.includes(name)), 'Postfix removes them before the milter');
   assert.equal(postfix.report.header('To'), 'a@example.com,b@example.com');
   assert.equal(postfix.report.header('Cc'), 'Carol <c@example.com>,\n\tDave <d@example.com>');
   assert.equal(postfix.report.header('Reply-To'), 'x@example.com ,  y@example.com');
-  assert.equal(postfix.report.header('Bcc'), undefined);
+  for (const name of ['Bcc', 'Return-Path', 'Content-Length']) assert.equal(postfix.report.header(name), undefined, name);
 });
 
 test('custom reply texts: %% becomes %, Postfix refuses a malformed one as a configuration error, Sendmail falls back to its default', async () => {
