@@ -6,9 +6,10 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { encodeCommand } from '../../src/protocol/index.js';
-import { Milter, type MilterFilter } from '../../src/index.js';
+import { Milter, MilterServer, type MilterFilter } from '../../src/index.js';
 import { compileFilter } from '../../src/milter/filter.js';
-import { Driver, connect, mail, rcpt, types } from './driver.js';
+import { Driver, MemoryLogger, POSTFIX_V6, connect, mail, rcpt, types } from './driver.js';
+import { Wire } from '../server/wire.js';
 
 class ThrowsInConstructor extends Milter {
   constructor() {
@@ -40,6 +41,24 @@ for (const [name, filter] of failingFilters) {
     assert.deepEqual(types(await accepting.send(connect())), ['accept'], 'the configured verdict is used');
   });
 }
+
+test('the server survives a throwing constructor: every connection gets the error verdict, later ones too', async () => {
+  const logger = new MemoryLogger();
+  const server = new MilterServer({ filter: ThrowsInConstructor, socket: 'inet:0@127.0.0.1', logger });
+  await server.listen();
+  try {
+    for (let i = 0; i < 2; i++) {
+      const wire = await Wire.open({ port: server.port!, host: '127.0.0.1' });
+      // A bound far above what an answer takes, so that a connection left unanswered fails the test.
+      const unanswered = new Promise<never>((_, reject) => setTimeout(() => reject(new Error('no answer within 5 s')), 5000).unref());
+      assert.deepEqual(types(await Promise.race([wire.exchange(2, POSTFIX_V6, connect()), unanswered])), ['optneg', 'tempfail']);
+      wire.socket.destroy();
+    }
+    assert.ok(logger.has('error', /constructor\(\) failed: no database/));
+  } finally {
+    await server.close();
+  }
+});
 
 test('a Milter subclass from a second copy of milterkit is served as a class, actions included', async () => {
   // A query string makes Node load the module a second time: another Milter class, as when the
