@@ -4,7 +4,7 @@
  * encoded only when the reply is written. Body packets are kept together because Postfix refuses
  * body replacement mixed with other modifications.
  */
-import { Limits, Reply, writeReply, type Bytes, type Modification } from '../protocol/codec.js';
+import { FRAME_HEADER_SIZE, Limits, Reply, writeReply, type Bytes, type Modification } from '../protocol/codec.js';
 import { PacketWriter } from '../protocol/writer.js';
 import type { BodySource } from './milter.js';
 
@@ -68,13 +68,17 @@ function describe(modification: Modification<Bytes>): string {
 /** Collects what eom() asks for. */
 export class EndOfMessage {
   readonly modifications: Modification<Bytes>[] = [];
+  /** Encoded size of the modifications. */
+  private modificationBytes = 0;
   private readonly body: BodySource[] = [];
   /** False once eom() has returned: later actions are refused. */
   open = true;
   hasStreamingBody = false;
 
-  modify(modification: Modification<Bytes>): void {
+  /** Queues a modification whose payload is `payloadSize` bytes (so the reply is allocated once, at its size). */
+  modify(modification: Modification<Bytes>, payloadSize: number): void {
     this.modifications.push(modification);
+    this.modificationBytes += FRAME_HEADER_SIZE + payloadSize;
   }
 
   replaceBody(source: BodySource): void {
@@ -138,7 +142,8 @@ export class EndOfMessage {
   }
 
   private writeModifications(): PacketWriter {
-    const writer = new PacketWriter(1024);
+    // Body packets go to the same writer: room for one more packet header, the buffer grows for the rest.
+    const writer = new PacketWriter(this.modificationBytes + FRAME_HEADER_SIZE);
     for (const modification of this.modifications) writeReply(writer, modification);
     return writer;
   }

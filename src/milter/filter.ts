@@ -3,7 +3,7 @@
  * callbacks) into a way to make one filter instance per connection, and derives the negotiation
  * request from the callbacks it implements.
  */
-import { Action, ActionMask, MacroStage, Protocol, ProtocolMask, stageByCallback, stageNames, macroStageNames, type NegotiationRequest } from '../protocol/codec.js';
+import { Action, ActionMask, MacroStage, Protocol, ProtocolMask, stageByCallback, stageNames, type CallbackName, type NegotiationRequest } from '../protocol/codec.js';
 import { Milter, actionBits, isMilterClass, isMilterInstance } from './milter.js';
 import type { CallbackResult, MilterOptions } from './types.js';
 import type { AddressFamily } from '../protocol/codec.js';
@@ -127,7 +127,7 @@ export function negotiationRequest(instance: Milter): NegotiationRequest {
   if (options.macros !== undefined) {
     request.macros = {};
     for (const [stage, names] of Object.entries(options.macros)) {
-      const code = (macroStageNames as readonly string[]).includes(stage) ? stageByCallback[stage as keyof typeof stageByCallback].macroStage : undefined;
+      const code = Object.hasOwn(stageByCallback, stage) ? stageByCallback[stage as CallbackName].macroStage : undefined;
       if (code === undefined) throw new TypeError(`options.macros: unknown stage "${stage}"`);
       request.macros[code] = names.join(' ');
     }

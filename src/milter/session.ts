@@ -176,7 +176,7 @@ export class MilterSession implements SessionAccess {
     if (size > this.maxPayload) {
       throw new ActionArgumentError(`${modification.type}: a packet of ${size} payload bytes exceeds the ${this.maxPayload} bytes the MTA accepts`);
     }
-    this.eomState!.modify(modification);
+    this.eomState!.modify(modification, size);
   }
   replaceBody(source: BodySource): void {
     this.eomState!.replaceBody(source);

@@ -217,7 +217,13 @@ export function writeCommand(writer: PacketWriter, command: MtaCommand<Bytes>): 
   }
 }
 
+const scratch = new PacketWriter(1024);
+
 /** Encodes one MTA command as a complete packet. */
 export function encodeCommand(command: MtaCommand<Bytes>): Buffer {
-  return writeCommand(new PacketWriter(), command).take();
+  try {
+    return writeCommand(scratch, command).copy();
+  } finally {
+    scratch.reset();
+  }
 }

@@ -134,10 +134,16 @@ export function writeReply(writer: PacketWriter, reply: MilterReply<Bytes>): Pac
   }
 }
 
+const scratch = new PacketWriter(1024);
+
 /** Encodes one milter reply as a complete packet. */
 export function encodeReply(reply: MilterReply<Bytes>): Buffer {
   if (reply.type in simpleReplies) return simpleReplyFrames[reply.type as SimpleReplyType];
-  return writeReply(new PacketWriter(), reply).take();
+  try {
+    return writeReply(scratch, reply).copy();
+  } finally {
+    scratch.reset();
+  }
 }
 
 /**
@@ -146,13 +152,28 @@ export function encodeReply(reply: MilterReply<Bytes>): Buffer {
  * for the index, each string with its NUL, a body chunk as it is.
  */
 export function replyPayloadSize(reply: Modification<Bytes>): number {
-  if (reply.type === 'replaceBody') return byteLength(reply.chunk);
-  let size = 0;
-  for (const [key, value] of Object.entries(reply)) {
-    if (key === 'type' || value === undefined) continue;
-    size += typeof value === 'number' ? 4 : byteLength(value as Bytes) + 1;
+  switch (reply.type) {
+    case 'addHeader':
+      return cstringSize(reply.name) + cstringSize(reply.value);
+    case 'insertHeader':
+    case 'changeHeader':
+      return 4 + cstringSize(reply.name) + cstringSize(reply.value);
+    case 'addRcpt':
+    case 'delRcpt':
+      return cstringSize(reply.rcpt);
+    case 'addRcptPar':
+      return cstringSize(reply.rcpt) + (reply.args === undefined ? 0 : cstringSize(reply.args));
+    case 'changeFrom':
+      return cstringSize(reply.sender) + (reply.args === undefined ? 0 : cstringSize(reply.args));
+    case 'quarantine':
+      return cstringSize(reply.reason);
+    case 'replaceBody':
+      return byteLength(reply.chunk);
   }
-  return size;
+}
+
+function cstringSize(value: Bytes): number {
+  return byteLength(value) + 1;
 }
 
 // ---- decoder ----

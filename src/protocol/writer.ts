@@ -7,18 +7,19 @@ import type { Bytes } from './bytes.js';
 import { Limits } from './constants.js';
 
 const HEADER_SIZE = Limits.LEN_BYTES + 1;
+const EMPTY = Buffer.alloc(0);
+/** Largest buffer {@link PacketWriter.reset} keeps for reuse (a shared writer must not pin a large body). */
+const MAX_KEPT = 256 * 1024;
 
 /** Writes milter packets into one buffer that grows as needed. */
 export class PacketWriter {
-  private buffer: Buffer;
+  private buffer: Buffer = EMPTY;
   private offset = 0;
   /** Where the packet being written starts, or -1 between packets. */
   private packetStart = -1;
 
-  /** @param initialSize bytes allocated at first and again after each {@link take}. */
-  constructor(private readonly initialSize = 256) {
-    this.buffer = Buffer.allocUnsafe(initialSize);
-  }
+  /** @param initialSize bytes allocated when writing starts (again after each {@link take}); the buffer doubles when full. */
+  constructor(private readonly initialSize = 256) {}
 
   /** Bytes written so far (complete packets and the one in progress). */
   get length(): number {
@@ -64,7 +65,8 @@ export class PacketWriter {
   /** Writes bytes (a string as UTF-8) as they are. */
   bytes(value: Bytes): this {
     if (typeof value === 'string') {
-      this.ensure(Buffer.byteLength(value, 'utf8'));
+      // A UTF-16 code unit takes at most 3 bytes in UTF-8: reserving that spares measuring the string.
+      this.ensure(value.length * 3);
       this.offset += this.buffer.write(value, this.offset, 'utf8');
     } else {
       this.ensure(value.length);
@@ -93,17 +95,37 @@ export class PacketWriter {
     const complete = this.complete;
     const old = this.buffer;
     const open = this.offset - complete;
-    this.buffer = Buffer.allocUnsafe(Math.max(this.initialSize, open));
+    // The next buffer is allocated when something is written: a writer used once allocates once.
+    this.buffer = open > 0 ? Buffer.allocUnsafe(Math.max(this.initialSize, open)) : EMPTY;
     if (open > 0) old.copy(this.buffer, 0, complete, this.offset);
     if (this.packetStart !== -1) this.packetStart = 0;
     this.offset = open;
     return old.subarray(0, complete);
   }
 
+  /**
+   * Copies out the complete packets, exactly sized, and starts afresh in the same buffer: for
+   * encoders of single packets, which share one writer instead of allocating a buffer each.
+   */
+  copy(): Buffer {
+    if (this.packetStart !== -1) throw new Error('PacketWriter: copy() inside a packet');
+    const out = Buffer.allocUnsafe(this.offset);
+    this.buffer.copy(out, 0, 0, this.offset);
+    this.reset();
+    return out;
+  }
+
+  /** Drops whatever was written, a packet in progress included; a buffer grown large is released. */
+  reset(): void {
+    this.offset = 0;
+    this.packetStart = -1;
+    if (this.buffer.length > MAX_KEPT) this.buffer = EMPTY;
+  }
+
   private ensure(size: number): void {
     const needed = this.offset + size;
     if (needed <= this.buffer.length) return;
-    let capacity = Math.max(this.buffer.length * 2, 64);
+    let capacity = Math.max(this.buffer.length * 2, this.initialSize, 64);
     while (capacity < needed) capacity *= 2;
     const grown = Buffer.allocUnsafe(capacity);
     this.buffer.copy(grown, 0, 0, this.offset);

@@ -37,3 +37,12 @@ test('PacketWriter refuses unbalanced begin and end', () => {
   writer.begin(0x63);
   assert.throws(() => writer.begin(0x63), /inside a packet/);
 });
+
+test('PacketWriter.copy gives exactly the packets and the writer is reused; reset drops a packet in progress', () => {
+  const writer = new PacketWriter(16);
+  const first = writer.begin(0x63).end().copy();
+  assert.equal(first.toString('hex'), '0000000163');
+  writer.begin(0x62).bytes('abc');
+  writer.reset();
+  assert.equal(writer.begin(0x61).end().copy().toString('hex'), '0000000161', 'nothing of the dropped packet remains');
+});
