@@ -5,9 +5,55 @@
  *
  * @packageDocumentation
  */
-export * from './contract.js';
-export * from './decisions.js';
-export * from './transaction.js';
+export {
+  defineFilter,
+  isFilterDefinition,
+  checkDefinition,
+  HOOK_STAGES,
+  type HookStage,
+  type TransactionFacet,
+  type MacroStage as FilterMacroStage,
+  type OptionsSchema,
+  type InitContext,
+  type HookContext,
+  type FilterDefinition,
+  type AnyFilter,
+} from './contract.js';
+export {
+  smtpReply,
+  continueWith,
+  accept,
+  reject,
+  tempfail,
+  discard,
+  quarantine,
+  describeDecision,
+  formatReply,
+  toDecision,
+  DEFAULT_REJECT,
+  DEFAULT_TEMPFAIL,
+  type SmtpReply,
+  type Decision,
+  type HookResult,
+  type DecisionKind,
+  type ReplyCodes,
+} from './decisions.js';
+export {
+  bareAddress,
+  addressDomain,
+  sameAddress,
+  dsnArgs,
+  type ClientInfo as FilterClientInfo,
+  type Recipient,
+  type Sender,
+  type AuthInfo,
+  type TlsInfo,
+  type FrontEndName,
+  type RawMtaData,
+  type CourierConfigView,
+  type Transaction,
+  type DsnParameters,
+} from './transaction.js';
 export { HeaderList, HeaderEditError, type HeaderField } from './headers.js';
 export { Edits, EditError, type EditKind, type BodyInput, type EditLimits } from './draft.js';
 export { MessageView, type MessageContent } from './message.js';

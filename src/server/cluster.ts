@@ -7,6 +7,7 @@
  */
 import cluster, { type Worker } from 'node:cluster';
 import type { Logger } from '../log.js';
+import { SERVER_DEFAULTS } from './options.js';
 
 /** Environment marker of processes forked by {@link ClusterPrimary}. */
 export const CLUSTER_ENV = 'MILTERKIT_CLUSTER_WORKER';
@@ -21,15 +22,20 @@ export function isClusterWorker(): boolean {
 export function onPrimaryClose(close: (graceMs: number) => Promise<void>): void {
   process.on('message', (message: unknown) => {
     if (typeof message === 'object' && message !== null && (message as { type?: string }).type === CLOSE_MESSAGE) {
-      const grace = (message as { graceMs?: number }).graceMs ?? 30_000;
+      const grace = (message as { graceMs?: number }).graceMs ?? SERVER_DEFAULTS.closeGraceMs;
       void close(grace).finally(() => process.exit(0));
     }
   });
 }
 
-/** Restarts allowed within {@link RESTART_WINDOW_MS} before the primary stops replacing workers. */
+/**
+ * Restarts allowed within {@link RESTART_WINDOW_MS} before the primary stops replacing workers: a
+ * worker that crashes at start-up would otherwise be forked in a tight loop.
+ */
 const MAX_RESTARTS = 10;
 const RESTART_WINDOW_MS = 60_000;
+/** How long past the grace period the primary waits for a worker before killing it. */
+const KILL_AFTER_GRACE_MS = 5000;
 
 /** The primary process: forks, supervises and stops the workers. */
 export class ClusterPrimary {
@@ -64,7 +70,7 @@ export class ClusterPrimary {
     worker.on('exit', (code, signal) => {
       this.workers.delete(worker);
       if (this.closing) return;
-      this.logger.error({ pid: worker.process.pid, code, signal }, 'worker process exited');
+      this.logger.error({ event: 'worker-exited', pid: worker.process.pid, code, signal }, 'worker process exited');
       this.replace();
     });
     return new Promise((resolve, reject) => {
@@ -77,11 +83,11 @@ export class ClusterPrimary {
     const now = Date.now();
     while (this.restarts.length > 0 && now - this.restarts[0]! > RESTART_WINDOW_MS) this.restarts.shift();
     if (this.restarts.length >= MAX_RESTARTS) {
-      this.logger.error({ restarts: this.restarts.length }, 'worker processes keep exiting; not replacing them any more');
+      this.logger.error({ event: 'workers-not-replaced', restarts: this.restarts.length }, 'worker processes keep exiting; not replacing them any more');
       return;
     }
     this.restarts.push(now);
-    this.fork().catch((err: Error) => this.logger.error({ err: err.message }, 'replacement worker failed to start'));
+    this.fork().catch((err: Error) => this.logger.error({ event: 'worker-start-failed', err }, 'replacement worker failed to start'));
   }
 
   /** Asks every worker to close gracefully; kills those still running after the grace period. */
@@ -97,7 +103,7 @@ export class ClusterPrimary {
     );
     const killer = setTimeout(() => {
       for (const worker of this.workers) worker.process.kill('SIGKILL');
-    }, graceMs + 5000);
+    }, graceMs + KILL_AFTER_GRACE_MS);
     await Promise.all(exits);
     clearTimeout(killer);
   }
