@@ -75,6 +75,17 @@ describe('CourierMessage: in-place rewrite', () => {
     assert.deepEqual(rewritten, Buffer.concat([original.subarray(0, firstFieldEnd), Buffer.from('X-Checked: yes\n'), original.subarray(firstFieldEnd)]));
   });
 
+  it('inserts a first field after a leading whitespace line instead of absorbing it', () => {
+    const message = CourierMessage.fromBytes('D-orphan', Buffer.from(' h\nFrom: a@example.org\n\nbody\n'));
+    message.insertHeader(0, 'X-New', 'v');
+    assert.equal(message.bytes.toString(), ' h\nX-New: v\nFrom: a@example.org\n\nbody\n');
+    const reread = CourierMessage.fromBytes('D-orphan', message.bytes);
+    assert.deepEqual(
+      reread.headers().map((field) => [field.name, field.value]),
+      [['', ''], ['X-New', 'v'], ['From', 'a@example.org']],
+    );
+  });
+
   it('changes and deletes the n-th occurrence of a field only', async () => {
     const path = join(tmp.dir, 'D-multi');
     await writeFile(path, 'A: 1\nB: first\nC: 3\nB: second\n  folded\n\nbody\n');

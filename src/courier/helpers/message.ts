@@ -41,6 +41,11 @@ function fieldFromRaw(raw: Buffer): HeaderField {
   return { name, value, raw };
 }
 
+/** A first line that starts with whitespace: a continuation with no field before it. */
+function isOrphanContinuation(field: HeaderField): boolean {
+  return field.raw[0] === 0x20 || field.raw[0] === 0x09;
+}
+
 /** Splits raw message bytes into header fields, the blank separator line and the body. */
 export function splitMessage(bytes: Buffer): SplitMessage {
   const fields: Buffer[] = [];
@@ -214,7 +219,10 @@ export class CourierMessage {
 
   /** Inserts a field before position `index` (0 = first field; clamped to the header's length). */
   insertHeader(index: number, name: string, value: string, options?: HeaderValueOptions): void {
-    const position = Math.max(0, Math.min(index, this.fields.length));
+    let position = Math.max(0, Math.min(index, this.fields.length));
+    // A data file may start with a whitespace line that belongs to no field; a field inserted
+    // before it would absorb it as a continuation, so new fields go after such lines.
+    while (position < this.fields.length && isOrphanContinuation(this.fields[position]!)) position++;
     const previous = this.fields[position - 1];
     if (previous && previous.raw[previous.raw.length - 1] !== LF) {
       // The old last line had no line end (a data file cut short); it needs one before a new field.
