@@ -21,7 +21,7 @@ import { childLogger, silentLogger, type Logger } from '../log.js';
 import type { AnyFilter, HookContext, HookStage, MacroStage, TransactionFacet } from './contract.js';
 import { HOOK_STAGES } from './contract.js';
 import { DEFAULT_REJECT, DEFAULT_TEMPFAIL, describeDecision, type Decision, type SmtpReply } from './decisions.js';
-import { Draft, Edits, type EditKind, type EditLimits } from './draft.js';
+import { Draft, EditError, Edits, type EditKind, type EditLimits } from './draft.js';
 import { HeaderList } from './headers.js';
 import { MessageView, type MessageContent } from './message.js';
 import { validateOptions } from './options.js';
@@ -480,7 +480,7 @@ export class MessageRun {
       const state = this.state.get(entry.name) ?? new Map<string, unknown>();
       this.state.set(entry.name, state);
       const started = Date.now();
-      const run: HookRun = await runHook(
+      const answered: HookRun = await runHook(
         (signal) =>
           call(entry.filter, {
             name: entry.name,
@@ -495,6 +495,11 @@ export class MessageRun {
         entry.timeoutMs,
         this.signal,
       );
+      // Quarantine is negotiated with milter MTAs only for filters that declare it.
+      const run: HookRun =
+        answered.kind === 'answer' && answered.decision.kind === 'quarantine' && !entry.edits.has('quarantine')
+          ? { kind: 'error', error: new EditError(`filter "${entry.name}" did not declare "quarantine" in its edits, so it cannot quarantine`) }
+          : answered;
       if (run.kind === 'aborted') return { kind: 'continue' };
       const ms = Date.now() - started;
       let decision: Decision;

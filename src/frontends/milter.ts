@@ -30,8 +30,6 @@ export function milterOptionsFor(needs: ChainNeeds): MilterOptions {
   const { edits, facets, macros: filterMacros } = needs;
   const actions = new Set<ActionName>();
   for (const kind of edits) for (const action of ACTIONS_BY_EDIT[kind]) actions.add(action);
-  // A quarantine decision needs the action whether or not any filter edits.
-  actions.add('quarantine');
   const macros: Partial<Record<MacroStageName, string[]>> = {};
   const want = (stage: MacroStageName, ...names: string[]): void => {
     const list = (macros[stage] ??= []);

@@ -120,7 +120,7 @@ describe('Courier front-end of the filter API', () => {
     const dropped = await runChain(scratch.dir, [{ filter: defineFilter({ name: 'drop', message: () => discard() }) }]);
     assert.equal(dropped.reply, '200 Ok');
     assert.deepEqual(dropped.recipients, []);
-    const held = await runChain(scratch.dir, [{ filter: defineFilter({ name: 'hold', message: () => quarantine('odd') }) }]);
+    const held = await runChain(scratch.dir, [{ filter: defineFilter({ name: 'hold', edits: ['quarantine'], message: () => quarantine('odd') }) }]);
     assert.match(held.reply, /^451 4\.3\.0 /);
     assert.ok(held.records.some((r) => r.event === 'quarantine-unsupported'));
   });

@@ -201,13 +201,15 @@ test('discard and quarantine end the chain; quarantine keeps the edits', async (
   const dropped = await runMessage(await load({ filters: [{ filter: recorder('d', [], { recipient: discard }) }] }));
   assert.equal(dropped.recipients[0]!.kind, 'final');
   const seen: string[] = [];
-  const held = await runMessage(
-    await load({ filters: [{ filter: tagger('tag') }, { filter: recorder('q', seen, { message: () => quarantine('suspicious') }) }, { filter: recorder('later', seen) }] }),
-  );
+  const holder = defineFilter({ name: 'q', edits: ['quarantine'], message: () => quarantine('suspicious') });
+  const held = await runMessage(await load({ filters: [{ filter: tagger('tag') }, { filter: holder }, { filter: recorder('later', seen) }] }));
   assert.equal(held.outcome?.action, 'accept');
   assert.equal(held.outcome?.quarantine, 'suspicious');
   assert.equal(held.outcome?.draft.headers?.get('X-tag'), 'seen 0');
   assert.ok(!seen.includes('later.message'));
+  // Quarantine is an edit a filter declares (the milter front-end negotiates it only then).
+  const undeclared = await runMessage(await load({ filters: [{ filter: recorder('q', [], { message: () => quarantine('x') }) }] }));
+  assert.equal(undeclared.outcome?.action, 'tempfail');
 });
 
 test('recipient and sender edits are kept in the draft with DSN parameters', async () => {

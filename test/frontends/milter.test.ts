@@ -100,14 +100,14 @@ test('only the stages and actions the chain needs are negotiated', async () => {
   const envelopeOnly = defineFilter({ name: 'env', sender: () => undefined });
   const report = await run([{ filter: envelopeOnly }]);
   assert.ok(report.negotiated?.protocol.includes('NOHDRS') && report.negotiated.protocol.includes('NOBODY'));
-  assert.deepEqual(report.negotiated?.actions.filter((a) => a !== 'SETSYMLIST'), ['QUARANTINE']);
+  assert.deepEqual(report.negotiated?.actions.filter((a) => a !== 'SETSYMLIST'), []);
   assert.equal(report.stage('header')?.sent, false);
 
   const tagger = defineFilter({ name: 'tag', edits: ['headers'], message: (_tx, msg) => msg.headers.add('X-Tag', 'yes') });
   const tagged = await run([{ filter: tagger }]);
   assert.ok(!tagged.negotiated?.protocol.includes('NOHDRS'));
   assert.ok(tagged.negotiated?.protocol.includes('NR_HDR'), 'headers are collected without replies');
-  assert.deepEqual(tagged.negotiated?.actions.filter((a) => a !== 'SETSYMLIST').sort(), ['ADDHDRS', 'CHGHDRS', 'QUARANTINE']);
+  assert.deepEqual(tagged.negotiated?.actions.filter((a) => a !== 'SETSYMLIST').sort(), ['ADDHDRS', 'CHGHDRS']);
 });
 
 test('AUTH from the MTA reaches the transaction; trusting filters skip authenticated senders', async () => {
@@ -138,7 +138,7 @@ test('a shadow chain lets everything through unchanged', async () => {
 
 test('a quarantine decision holds the message with the reason', async () => {
   const { quarantine } = await import('../../src/filter-api/index.js');
-  const hold = defineFilter({ name: 'hold', message: () => quarantine('looks odd') });
+  const hold = defineFilter({ name: 'hold', edits: ['quarantine'], message: () => quarantine('looks odd') });
   const report = await run([{ filter: hold }], { profile: 'sendmail' });
   assert.equal(report.verdict, 'accept');
   assert.equal(report.held, true);
