@@ -4,7 +4,7 @@
  *
  * @packageDocumentation
  */
-import { access, readFile } from 'node:fs/promises';
+import { access, readFile, realpath } from 'node:fs/promises';
 import { basename, join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { FilterChain } from '../courier/chain.js';
@@ -246,7 +246,8 @@ async function runCheck(flags: Flags, files: string[]): Promise<number> {
     return ExitStatus.USAGE;
   }
   const chain = await FilterChain.load(prepared.settings, new CourierConfig(prepared.directories), prepared.logger);
-  const [dataPath, ...controlPaths] = files.map((f) => resolve(f));
+  // The helpers never follow a final symlink, so saved files given through links are resolved here.
+  const [dataPath, ...controlPaths] = await Promise.all(files.map((f) => realpath(resolve(f)).catch(() => resolve(f))));
   process.stdout.write(formatReply(await chain.filter({ dataPath: dataPath!, controlPaths })));
   return ExitStatus.OK;
 }

@@ -203,11 +203,13 @@ describe('Courier daemon under a fake courierfilter', { timeout: 120_000 }, () =
     assert.equal(await filter.stop(), 0);
   });
 
-  it('check: runs the chain once on saved files and prints the reply', async () => {
+  it('check: runs the chain once on saved files (given through links too) and prints the reply', async () => {
     const config = await h.configFile(`modules:\n  - deliveredto\n`);
+    const linked = join(h.dir, 'D-linked');
+    await symlink(join(spoolFixtures, 'D-looped'), linked);
     const { execFile } = await import('node:child_process');
     const output = await new Promise<string>((resolve, reject) =>
-      execFile(process.execPath, [daemonBin, 'check', '--config', config, '--sysconfdir', etcFixture, '--localstatedir', h.var, '--courier-config', join(h.dir, 'none'), join(spoolFixtures, 'D-looped'), join(spoolFixtures, 'C-ipv4-mapped')], (error, stdout) =>
+      execFile(process.execPath, [daemonBin, 'check', '--config', config, '--sysconfdir', etcFixture, '--localstatedir', h.var, '--courier-config', join(h.dir, 'none'), linked, join(spoolFixtures, 'C-ipv4-mapped')], (error, stdout) =>
         error ? reject(error) : resolve(stdout),
       ),
     );
