@@ -116,8 +116,9 @@ export class EndOfMessage {
    * Emits everything, reading streamed body parts as it goes: complete packets are written as
    * soon as there are any. Stops reading the body as soon as `writable()` turns false (the
    * connection ended), so nothing is written after that.
+   * @returns false when it stopped before the end of the body.
    */
-  async stream(emit: Emit, writable: () => boolean): Promise<void> {
+  async stream(emit: Emit, writable: () => boolean): Promise<boolean> {
     const writer = this.writeModifications();
     const chunker = new BodyChunker(writer);
     /** Writes the complete packets; false once the connection can take no more. */
@@ -127,18 +128,18 @@ export class EndOfMessage {
       return true;
     };
     for (const source of this.body) {
-      if (!send()) return;
+      if (!send()) return false;
       if (isBytes(source)) {
         chunker.push(toBytes(source));
         continue;
       }
       for await (const part of source as AsyncIterable<Uint8Array | string>) {
         chunker.push(toBytes(part));
-        if (!send()) return;
+        if (!send()) return false;
       }
     }
     chunker.end();
-    send();
+    return send();
   }
 
   private writeModifications(): PacketWriter {

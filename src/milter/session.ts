@@ -107,6 +107,8 @@ export class MilterSession implements SessionAccess {
   private inMessage = false;
   /** The filter's constructor or factory threw: every command is answered with the error verdict. */
   private filterUnavailable = false;
+  /** {@link terminate} was called: the session ends once the running callback returns. */
+  private terminating = false;
   /** A callback failed where no reply could be sent: the next reply of this message carries the error verdict. */
   private pendingFailure = false;
   private replyText: string | undefined;
@@ -232,6 +234,7 @@ export class MilterSession implements SessionAccess {
     this.logger.warn({ reason }, 'ending session');
     this.queue.clear();
     this.eof = true;
+    this.terminating = true;
     if (!this.busy || force) void this.shutdown(reason);
   }
 
@@ -715,11 +718,14 @@ export class MilterSession implements SessionAccess {
     this.flush();
     return eom.stream(
       (packets) => this.io.write(packets),
-      () => this.running,
+      // Ended from outside (connection closed, timeout): a streamed body stops at once.
+      () => this.running && !this.terminating,
     ).then(
-      () => {
+      (complete) => {
         this.eomState = undefined;
-        this.answer('eom', returned, false);
+        // A cut-off body must never be followed by a verdict: the MTA would deliver it cut off.
+        if (complete) this.answer('eom', returned, false);
+        else void this.shutdown('connection ended during the body replacement');
       },
       (err: unknown) => {
         this.eomState = undefined;

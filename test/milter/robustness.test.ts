@@ -152,34 +152,38 @@ for (const [name, bad] of fatalPackets) {
   });
 }
 
-test('a streamed body replacement stops reading and never writes once the connection ended', async () => {
-  let release!: () => void;
-  const gate = new Promise<void>((resolve) => (release = resolve));
-  let partsRead = 0;
-  async function* body() {
-    yield Buffer.alloc(70_000, 0x61);
-    partsRead++;
-    await gate;
-    for (let i = 0; i < 5; i++) {
+/** How the connection ends while a body is streamed: forced (server closing) or as the transport reports it. */
+for (const force of [true, false]) {
+  test(`a streamed body replacement stops reading and never writes once the connection ended (${force ? 'forced' : 'transport closed'})`, async () => {
+    let release!: () => void;
+    const gate = new Promise<void>((resolve) => (release = resolve));
+    let partsRead = 0;
+    async function* body() {
+      yield Buffer.alloc(70_000, 0x61);
       partsRead++;
-      yield Buffer.alloc(70_000, 0x62);
+      await gate;
+      for (let i = 0; i < 5; i++) {
+        partsRead++;
+        yield Buffer.alloc(70_000, 0x62);
+      }
     }
-  }
-  class Streams extends Milter {
-    override eom() {
-      this.replaceBody(body());
+    class Streams extends Milter {
+      override eom() {
+        this.replaceBody(body());
+      }
     }
-  }
-  const d = new Driver({ filter: Streams });
-  await d.negotiate();
-  await d.send(mail());
-  d.session.receive(encodeCommand({ type: 'eob' }));
-  for (let i = 0; i < 50 && partsRead === 0; i++) await new Promise((r) => setImmediate(r));
-  d.session.terminate('server closing', true);
-  assert.ok(d.closedByMilter);
-  const written = d.written.length;
-  release();
-  for (let i = 0; i < 20; i++) await new Promise((r) => setImmediate(r));
-  assert.equal(d.written.length, written, 'nothing written after close');
-  assert.ok(partsRead <= 2, `the body stopped being read (${partsRead} parts read)`);
-});
+    const d = new Driver({ filter: Streams });
+    await d.negotiate();
+    await d.send(mail());
+    d.session.receive(encodeCommand({ type: 'eob' }));
+    for (let i = 0; i < 50 && partsRead === 0; i++) await new Promise((r) => setImmediate(r));
+    d.session.terminate('connection closed', force);
+    const written = d.written.length;
+    release();
+    await d.session.closed;
+    for (let i = 0; i < 20; i++) await new Promise((r) => setImmediate(r));
+    assert.ok(d.closedByMilter);
+    assert.equal(d.written.length, written, 'nothing written after the connection ended');
+    assert.ok(partsRead <= 2, `the body stopped being read (${partsRead} parts read)`);
+  });
+}
