@@ -89,6 +89,17 @@ export class Edits {
     this.draft.recipients.push({ address: bare, args: dsnArgs(dsn), received: false });
   }
 
+  /**
+   * Removes, in one pass, every recipient for which `remove` returns true (called once per
+   * recipient, in envelope order); returns how many were removed.
+   */
+  removeRecipientsWhere(remove: (recipient: Recipient) => boolean): number {
+    this.require('recipients', 'remove recipients');
+    const before = this.draft.recipients.length;
+    this.draft.recipients = this.draft.recipients.filter((r) => !remove({ address: r.address, args: r.args }));
+    return before - this.draft.recipients.length;
+  }
+
   /** The envelope recipients as edited so far (by earlier filters and this one). */
   get recipients(): readonly Recipient[] {
     return this.draft.recipients.map(({ address, args }) => ({ address, args }));

@@ -41,6 +41,7 @@ export {
 export {
   bareAddress,
   addressDomain,
+  mailboxKey,
   sameAddress,
   dsnArgs,
   type ClientInfo as FilterClientInfo,

@@ -105,14 +105,19 @@ export function addressDomain(address: string): string {
   return at < 0 ? '' : bare.slice(at + 1).toLowerCase();
 }
 
+/**
+ * The mailbox an address names, as a key for sets and maps: the local part exactly (it may be case
+ * sensitive), the domain lower-cased.
+ */
+export function mailboxKey(address: string): string {
+  const bare = bareAddress(address);
+  const at = bare.lastIndexOf('@');
+  return at < 0 ? bare : `${bare.slice(0, at)}@${bare.slice(at + 1).toLowerCase()}`;
+}
+
 /** Two addresses are the same mailbox: exact local part, domain in any case. */
 export function sameAddress(a: string, b: string): boolean {
-  const x = bareAddress(a);
-  const y = bareAddress(b);
-  const ax = x.lastIndexOf('@');
-  const ay = y.lastIndexOf('@');
-  if (ax < 0 || ay < 0) return x === y;
-  return x.slice(0, ax) === y.slice(0, ay) && x.slice(ax + 1).toLowerCase() === y.slice(ay + 1).toLowerCase();
+  return mailboxKey(a) === mailboxKey(b);
 }
 
 /** DSN parameters of an added recipient (RFC 3461). */

@@ -5,21 +5,22 @@
  *
  * @packageDocumentation
  */
-import { defineFilter, sameAddress } from '../filter-api/index.js';
+import { defineFilter, mailboxKey } from '../filter-api/index.js';
 
 export default defineFilter({
   name: 'noduplicates',
   description: 'remove duplicate recipients, keeping the first',
   edits: ['recipients'],
   message(tx, _message, ctx) {
-    const seen: string[] = [];
-    for (const recipient of ctx.edit.recipients) {
-      const occurrence = seen.filter((address) => sameAddress(address, recipient.address)).length + 1;
-      seen.push(recipient.address);
-      if (occurrence === 1) continue;
-      // The earlier copies are kept, so the duplicate is always the second one left.
-      ctx.edit.removeRecipient(recipient.address, 2);
+    const seen = new Set<string>();
+    ctx.edit.removeRecipientsWhere((recipient) => {
+      const key = mailboxKey(recipient.address);
+      if (!seen.has(key)) {
+        seen.add(key);
+        return false;
+      }
       ctx.log.info({ event: 'duplicate-recipient', id: tx.id, recipient: recipient.address }, `removing duplicate recipient <${recipient.address}>`);
-    }
+      return true;
+    });
   },
 });
