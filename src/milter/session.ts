@@ -74,6 +74,14 @@ export function bareAddress(address: string): string {
   return a;
 }
 
+/** A copy of a payload; small ones come from Node's shared allocation pool. */
+function copyOf(payload: Buffer): Buffer {
+  if (payload.length === 0) return payload;
+  const copy = Buffer.allocUnsafe(payload.length);
+  payload.copy(copy);
+  return copy;
+}
+
 let nextSessionId = 1;
 
 /** One MTA connection, milter side. */
@@ -116,6 +124,8 @@ export class MilterSession implements SessionAccess {
   /** Verdict and failure of the pieces of the body packet being received. */
   private pieceVerdict: Verdict | void | undefined;
   private pieceFailed = false;
+  /** The read being framed lives in a buffer the transport reuses (see {@link receive}). */
+  private borrowedRead = false;
   /** Callback deadlines and progress heartbeats: cleared when the session ends. */
   private readonly timers = new Set<NodeJS.Timeout>();
 
@@ -194,15 +204,22 @@ export class MilterSession implements SessionAccess {
 
   // ---- input ----
 
-  /** Bytes received from the MTA. */
-  receive(chunk: Buffer): void {
+  /**
+   * Bytes received from the MTA.
+   * @param borrowed `chunk` is a read buffer the transport overwrites once this returns: whatever
+   *   may outlive the call (a queued packet, macros, raw arguments, a body chunk the filter could
+   *   keep) is copied; a body packet the filter has no callback for is read in place.
+   */
+  receive(chunk: Buffer, borrowed = false): void {
     if (this.phase === 'closed' || this.phase === 'closing') return;
     this.lastActivity = Date.now();
+    this.borrowedRead = borrowed;
     try {
       this.reader.push(chunk, this.onFrame);
     } catch (err) {
       this.fail(err);
     }
+    this.borrowedRead = false;
     this.flush();
   }
 
@@ -242,10 +259,11 @@ export class MilterSession implements SessionAccess {
     // A fatal error earlier in the same read closed the session: the rest of the read is dropped.
     if (!this.running) return;
     if (this.busy || this.queue.length > 0) {
-      this.queue.push(code, payload, more);
+      this.queue.push(code, this.borrowedRead ? copyOf(payload) : payload, more);
       return;
     }
-    this.dispatch(code, payload, more);
+    const kept = code !== Command.BODY || this.milter.body !== undefined;
+    this.dispatch(code, this.borrowedRead && kept ? copyOf(payload) : payload, more);
   };
 
   private readonly dispatchPacket = (code: number, payload: Buffer, more: boolean): void => this.dispatch(code, payload, more);

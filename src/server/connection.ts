@@ -61,10 +61,10 @@ export class ServerConnection {
     else this.socket.resume();
   }
 
-  /** Bytes from the MTA. */
-  receive(chunk: Buffer): void {
+  /** Bytes from the MTA; `borrowed` when the read buffer is reused once this returns. */
+  receive(chunk: Buffer, borrowed: boolean): void {
     const session = this.session;
-    session.receive(chunk);
+    session.receive(chunk, borrowed);
     if (!session.insidePacket) this.packetStartedAt = undefined;
     else this.packetStartedAt ??= Date.now();
   }

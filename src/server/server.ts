@@ -12,6 +12,7 @@ import { formatSocketAddress, type SocketAddress } from '../net/socket-spec.js';
 import { ClusterPrimary, isClusterWorker, onPrimaryClose } from './cluster.js';
 import { ServerConnection } from './connection.js';
 import { resolveServerOptions, SERVER_DEFAULTS, type ResolvedServerOptions, type ServerOptions } from './options.js';
+import { readInto, READ_BUFFER_SIZE } from './read-path.js';
 import { RefusalLog } from './refusals.js';
 import { bindPathFor, removeOwnSocket, removeStaleSocket, socketFileIdentity, withSocketMode, type SocketFileIdentity } from './unix-socket.js';
 
@@ -35,6 +36,8 @@ export class MilterServer {
   private readonly sessionOptions: SessionOptions;
   private readonly connectionSet = new Set<ServerConnection>();
   private readonly refusals: RefusalLog;
+  /** Every connection reads into this one buffer where Node allows it (see `./read-path.ts`). */
+  private readonly readBuffer = Buffer.allocUnsafe(READ_BUFFER_SIZE);
   private server: net.Server | undefined;
   private primary: ClusterPrimary | undefined;
   private socketFile: SocketFileIdentity | undefined;
@@ -216,7 +219,7 @@ export class MilterServer {
     );
     connection.session = session;
     this.connectionSet.add(connection);
-    socket.on('data', (chunk: Buffer) => connection.receive(chunk));
+    readInto(socket, this.readBuffer, (chunk, borrowed) => connection.receive(chunk, borrowed));
     socket.on('end', () => session.end());
     socket.on('error', (err) => {
       session.logger.warn({ event: 'connection-error', err }, 'connection error');
