@@ -15,11 +15,11 @@
  *
  * @packageDocumentation
  */
-import { Chain } from '../filter-api/chain.js';
+import { Chain, type FailurePolicy } from '../filter-api/chain.js';
 import type { AnyFilter } from '../filter-api/contract.js';
-import { toDecision, type Decision, type SmtpReply } from '../filter-api/decisions.js';
-import { EditError, type Draft, type DraftRecipient } from '../filter-api/draft.js';
-import type { ClientInfo, CourierConfigView, RawMtaData, Recipient, Transaction } from '../filter-api/transaction.js';
+import type { Decision, SmtpReply } from '../filter-api/decisions.js';
+import { EditError, type Draft, type DraftRecipient, type EditLimits } from '../filter-api/draft.js';
+import type { ClientInfo, CourierConfigView, RawMtaData, Recipient } from '../filter-api/transaction.js';
 import * as control from './helpers/control.js';
 import { CourierMessage, type HeaderField as CourierHeaderField } from './helpers/message.js';
 import type { CourierLogger } from './logging.js';
@@ -35,11 +35,6 @@ export interface CourierRunOptions {
   readonly courier?: CourierConfigView;
   /** Aborts the running hooks (the daemon's deadline, shutdown); nothing is written after it fires. */
   readonly signal?: AbortSignal;
-  /**
-   * Called before anything is written and before any reply is returned; throwing ends the run
-   * (the module adapter reports hook failures so).
-   */
-  readonly check?: (tx: Transaction) => void;
 }
 
 const NOTIFY_LETTERS: Readonly<Record<string, string>> = { S: 'SUCCESS', F: 'FAILURE', D: 'DELAY', N: 'NEVER' };
@@ -107,10 +102,8 @@ export async function runChainOnCourierMessage(chain: Chain, request: FilterRequ
       ...(data.messageId ? { queueId: data.messageId } : {}),
       raw,
     });
-    const checked = (): void => {
-      options.signal?.throwIfAborted();
-      options.check?.(run.tx);
-    };
+    // Nothing is written and no reply given once the daemon has given up on this run.
+    const checked = (): void => options.signal?.throwIfAborted();
     const answer = (reply: string): string => {
       checked();
       return reply;
@@ -239,59 +232,48 @@ function applyHeaders(draft: Draft, message: CourierMessage): void {
   }
 }
 
-/** The longest timer Node keeps: the daemon's own deadline is what limits a module. */
-const NO_DEADLINE_MS = 2 ** 31 - 1;
-
-const HOOKS = ['connect', 'sender', 'recipient', 'message'] as const;
+/** One chain entry's settings, applied by the engine to every hook as the milter front-end does. */
+export interface CourierEntryPolicy {
+  readonly name: string;
+  readonly options: Readonly<Record<string, unknown>>;
+  /** Milliseconds each hook may take. */
+  readonly timeoutMs: number;
+  readonly onError: FailurePolicy;
+  readonly onTimeout: FailurePolicy;
+  readonly trusting: boolean;
+  readonly testing: boolean;
+  /** The daemon's `testing`: log what would happen, write and refuse nothing. */
+  readonly shadow: boolean;
+  /** The daemon's replies for the `tempfail` and `reject` outcomes. */
+  readonly replies: { readonly tempfail: SmtpReply; readonly reject: SmtpReply };
+  readonly limits?: Partial<EditLimits>;
+}
 
 /**
- * A `doFilter` module that runs one filter of the API. The daemon's chain does `for`, `trusting`,
- * `testing`, the deadline and the failure policy as for any module: a hook that throws makes
- * `doFilter` throw (after the hook's edits are dropped and before anything is written).
+ * A `doFilter` module that runs one filter of the API. The engine applies the entry's per-hook
+ * deadline, `onError`/`onTimeout`, `trusting` and `testing` exactly as on the milter front-end (a
+ * failed hook's edits are dropped; with `continue` the filter's later hooks still run; a testing
+ * filter's decisions and edits are logged, never written). The daemon's chain does the `for`
+ * bypass on the accept reply, and bounds the module by the message deadline only.
  */
-export function courierModuleOf(filter: AnyFilter): CourierFilterModule {
-  // A hook's failure, by the transaction it ran for.
-  const failures = new WeakMap<object, Error>();
-  const wrapped: AnyFilter = { ...filter };
-  for (const hook of HOOKS) {
-    const original = filter[hook] as ((...args: unknown[]) => unknown) | undefined;
-    if (original === undefined) continue;
-    (wrapped as unknown as Record<string, unknown>)[hook] = async (...args: unknown[]) => {
-      const tx = args[0] as object;
-      try {
-        const result = await original.apply(filter, args);
-        // An answer that is not a decision is the filter's failure too.
-        toDecision(result);
-        return result;
-      } catch (error) {
-        if (!failures.has(tx)) failures.set(tx, error instanceof Error ? error : new Error(String(error)));
-        throw error;
-      }
-    };
-  }
-  const load = (context: { name: string; options: Readonly<Record<string, unknown>>; logger: CourierLogger }): Promise<Chain> =>
-    Chain.load({ filters: [{ filter: wrapped, name: context.name, options: context.options, timeoutMs: NO_DEADLINE_MS, onError: 'continue' }], logger: context.logger });
+export function courierModuleOf(filter: AnyFilter, policy: CourierEntryPolicy): CourierFilterModule {
+  const load = (logger: CourierLogger): Promise<Chain> =>
+    Chain.load({
+      filters: [{ filter, name: policy.name, options: policy.options, timeoutMs: policy.timeoutMs, onError: policy.onError, onTimeout: policy.onTimeout, trusting: policy.trusting, testing: policy.testing }],
+      shadow: policy.shadow,
+      replies: policy.replies,
+      ...(policy.limits ? { limits: policy.limits } : {}),
+      logger,
+    });
   let chain: Promise<Chain> | undefined;
   return {
     async initFilter(context) {
-      chain = load(context);
+      chain = load(context.logger);
       await chain;
     },
     async doFilter(dataPath, controlPaths, context) {
-      chain ??= load(context);
-      return runChainOnCourierMessage(
-        await chain,
-        { dataPath, controlPaths },
-        {
-          logger: context.logger,
-          courier: context.courier,
-          signal: context.signal,
-          check: (tx) => {
-            const failure = failures.get(tx);
-            if (failure) throw failure;
-          },
-        },
-      );
+      chain ??= load(context.logger);
+      return runChainOnCourierMessage(await chain, { dataPath, controlPaths }, { logger: context.logger, courier: context.courier, signal: context.signal });
     },
   };
 }

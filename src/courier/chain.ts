@@ -11,7 +11,9 @@ import { CourierConfig } from './helpers/config.js';
 import { CourierMessage } from './helpers/message.js';
 import type { CourierLogger } from './logging.js';
 import type { CourierFilterModule, FilterContext } from './module-api.js';
-import { loadFilterModule } from './module-loader.js';
+import { courierModuleOf, type CourierEntryPolicy } from './api-filters.js';
+import { loadFilterModule, type LoadedModule } from './module-loader.js';
+import { parseReply } from '../filter-api/config.js';
 import { RequestAnsweredError, runForRequest } from './helpers/request-scope.js';
 import { parseModuleReply, replyEffect, type FilterReply } from './reply.js';
 import type { FilterRequest } from './request.js';
@@ -21,6 +23,8 @@ interface ChainEntry {
   readonly settings: ModuleSettings;
   readonly logger: CourierLogger;
   readonly module?: CourierFilterModule;
+  /** A filter of the filter API: the engine applies its per-hook deadline and failure policy. */
+  readonly engineRun?: boolean;
   readonly loadError?: Error;
 }
 
@@ -80,6 +84,22 @@ async function runWithDeadline(
   }
 }
 
+/** The engine's view of a chain entry: its own settings, the daemon's `testing` and replies. */
+function entryPolicy(entry: ModuleSettings, settings: DaemonSettings): CourierEntryPolicy {
+  return {
+    name: entry.name,
+    options: entry.options,
+    timeoutMs: entry.timeout * 1000,
+    onError: entry.onError,
+    onTimeout: entry.onTimeout,
+    trusting: entry.trusting,
+    testing: entry.testing,
+    shadow: settings.testing,
+    replies: { tempfail: parseReply('tempfail', settings.replies.tempfail), reject: parseReply('reject', settings.replies.reject) },
+    ...(settings.limits ? { limits: settings.limits } : {}),
+  };
+}
+
 /** Resolves with `work`'s value, or rejects once `ms` have passed. */
 async function withinDeadline<T>(work: Promise<T>, ms: number, what: string): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
@@ -111,10 +131,13 @@ export class FilterChain {
     for (const moduleSettings of settings.modules) {
       const moduleLogger = logger.child({ module: moduleSettings.name });
       try {
-        const module = await loadFilterModule(moduleSettings.module, settings.baseDirectory);
+        const loaded: LoadedModule = moduleSettings.filter
+          ? { kind: 'filter', filter: moduleSettings.filter }
+          : await loadFilterModule(moduleSettings.module, settings.baseDirectory);
+        const module = loaded.kind === 'module' ? loaded.module : courierModuleOf(loaded.filter, entryPolicy(moduleSettings, settings));
         await module.initFilter?.({ name: moduleSettings.name, options: moduleSettings.options, logger: moduleLogger, courier });
         moduleLogger.info({ event: 'module-ready' }, `Initialized the "${moduleSettings.name}" filter`);
-        entries.push({ settings: moduleSettings, logger: moduleLogger, module });
+        entries.push({ settings: moduleSettings, logger: moduleLogger, module, engineRun: loaded.kind === 'filter' });
       } catch (error) {
         const loadError = error instanceof Error ? error : new Error(String(error));
         moduleLogger.error(
@@ -183,7 +206,8 @@ export class FilterChain {
               courier: this.courier,
               control,
             },
-            Math.min(entry.settings.timeout * 1000, deadline - moduleStarted),
+            // The engine bounds each hook of a filter-API filter; the message deadline bounds the whole.
+            entry.engineRun ? deadline - moduleStarted : Math.min(entry.settings.timeout * 1000, deadline - moduleStarted),
           )
         : { kind: 'error', error: entry.loadError ?? new Error('module not loaded') };
       const ms = Date.now() - moduleStarted;

@@ -7,8 +7,7 @@
 import { isAbsolute, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import type { CourierFilterModule } from './module-api.js';
-import { isFilterDefinition } from '../filter-api/contract.js';
-import { courierModuleOf } from './api-filters.js';
+import { isFilterDefinition, type AnyFilter } from '../filter-api/contract.js';
 
 /** Built-in modules by the name used in the configuration (pythonfilter's names): the bundled filters of the filter API. */
 export const BUILTIN_MODULES: Readonly<Record<string, string>> = {
@@ -28,17 +27,20 @@ export function moduleSpecifier(reference: string, baseDirectory: string): strin
   return reference;
 }
 
-/** Imports a module and checks that it exports `doFilter` (directly or on its default export). */
-export async function loadFilterModule(reference: string, baseDirectory: string): Promise<CourierFilterModule> {
+/** What a module reference exports: a `doFilter` module, or a filter definition of the filter API. */
+export type LoadedModule = { readonly kind: 'module'; readonly module: CourierFilterModule } | { readonly kind: 'filter'; readonly filter: AnyFilter };
+
+/** Imports a module: one that exports `doFilter` (directly or on its default export), or a filter definition. */
+export async function loadFilterModule(reference: string, baseDirectory: string): Promise<LoadedModule> {
   const loaded = (await import(moduleSpecifier(reference, baseDirectory))) as Record<string, unknown>;
   const candidates = [loaded, loaded.default].filter((c): c is Record<string, unknown> => typeof c === 'object' && c !== null);
   for (const candidate of candidates) {
     if (typeof candidate.doFilter !== 'function') continue;
     const initFilter = candidate.initFilter;
     if (initFilter !== undefined && typeof initFilter !== 'function') throw new Error(`${reference}: initFilter is not a function`);
-    return candidate as unknown as CourierFilterModule;
+    return { kind: 'module', module: candidate as unknown as CourierFilterModule };
   }
   const definition = loaded.default ?? loaded.filter;
-  if (isFilterDefinition(definition)) return courierModuleOf(definition);
+  if (isFilterDefinition(definition)) return { kind: 'filter', filter: definition };
   throw new Error(`${reference}: exports no doFilter function and no filter definition`);
 }

@@ -18,6 +18,8 @@
 import { readFile, stat } from 'node:fs/promises';
 import { dirname, isAbsolute } from 'node:path';
 import { parseDocument } from 'yaml';
+import type { AnyFilter } from '../filter-api/contract.js';
+import type { EditLimits } from '../filter-api/draft.js';
 import type { CourierDirectories } from './paths.js';
 
 /** What happens to a message when a module throws, times out or answers nonsense. */
@@ -45,6 +47,8 @@ export interface ModuleSettings {
   readonly timeout: number;
   readonly onError: FailureOutcome;
   readonly onTimeout: FailureOutcome;
+  /** The filter already loaded (a configuration in the filter API's format resolves filters itself). */
+  readonly filter?: AnyFilter;
 }
 
 /** Replies the daemon itself gives. */
@@ -76,6 +80,8 @@ export interface DaemonSettings {
   /** Overrides for Courier's directories (tests, unusual builds). */
   readonly courier: Partial<CourierDirectories> & { readonly configCommand?: string };
   readonly modules: readonly ModuleSettings[];
+  /** Bounds on what filter-API filters may read and add (message size, recipients). */
+  readonly limits?: Partial<EditLimits>;
   /** Directory of the configuration file (relative module paths start here). */
   readonly baseDirectory: string;
 }

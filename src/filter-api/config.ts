@@ -105,8 +105,8 @@ function describeSchemaError(error: ErrorObject): { path: (string | number)[]; t
   }
 }
 
-function parseReply(kind: 'reject' | 'tempfail', text: string | undefined): SmtpReply | undefined {
-  if (text === undefined) return undefined;
+/** A configured `NNN [X.Y.Z] text` reply (checked by the schema) as an SMTP reply. */
+export function parseReply(kind: 'reject' | 'tempfail', text: string): SmtpReply {
   const match = /^(\d{3})(?: ([245]\.\d{1,3}\.\d{1,3}))?(?: (.*))?$/.exec(text)!;
   return smtpReply(kind, match[3] ?? '', { code: match[1]!, ...(match[2] ? { xcode: match[2] } : {}) });
 }
@@ -193,8 +193,8 @@ export async function parseConfig(text: string, file: string, options: ConfigLoa
   }
   let replies: { tempfail?: SmtpReply; reject?: SmtpReply };
   try {
-    const tempfail = parseReply('tempfail', raw.replies?.tempfail);
-    const reject = parseReply('reject', raw.replies?.reject);
+    const tempfail = raw.replies?.tempfail === undefined ? undefined : parseReply('tempfail', raw.replies.tempfail);
+    const reject = raw.replies?.reject === undefined ? undefined : parseReply('reject', raw.replies.reject);
     replies = { ...(tempfail ? { tempfail } : {}), ...(reject ? { reject } : {}) };
   } catch (error) {
     return fail(['replies'], `replies: ${(error as Error).message}`);

@@ -125,7 +125,7 @@ describe('Courier front-end of the filter API', () => {
     assert.ok(held.records.some((r) => r.event === 'quarantine-unsupported'));
   });
 
-  it('the daemon runs filter-definition modules beside doFilter ones, with its for bypass and failure policy', async () => {
+  it('the daemon runs filter-definition modules beside doFilter ones, with its for bypass; a failing hook gets the entry\'s onError', async () => {
     const courier = new CourierConfig({ sysconfdir: etcFixture });
     const daemonRun = async (modules: unknown[]) => {
       const { logger, records } = memoryLogger();
@@ -143,10 +143,42 @@ describe('Courier front-end of the filter API', () => {
     const broken = await daemonRun([{ module: './api-stamp.js', options: { fail: true }, onError: 'reject' }]);
     assert.match(broken.reply, /^554 5\.7\.1 /);
     assert.doesNotMatch(broken.text, /X-Api-Stamp/, 'nothing written after a failure');
-    assert.ok(broken.records.some((r) => r.event === 'module-error' && String(r.err).includes('stamp broke')));
+    assert.ok(broken.records.some((r) => r.event === 'filter-error' && r.policy === 'reject' && String(r.err).includes('stamp broke')));
 
     const badOptions = await daemonRun([{ module: './api-stamp.js', options: { colour: 'blue' } }]);
     assert.match(badOptions.reply, /^451 /);
     assert.ok(badOptions.records.some((r) => r.event === 'module-failed' && String(r.err).includes('options.colour: unknown option')));
+  });
+
+  it('the daemon leaves a filter-definition module\'s failure policy, deadline and testing to the engine, per hook as on a milter MTA', async () => {
+    const courier = new CourierConfig({ sysconfdir: etcFixture });
+    const daemonRun = async (modules: unknown[], top: Record<string, unknown> = {}) => {
+      const { logger, records } = memoryLogger();
+      const chain = await FilterChain.load(settingsFromObject({ ...top, modules }, modulesDir), courier, logger);
+      const request = await message(scratch.dir);
+      return { reply: formatReply(await chain.filter(request)), records, text: await readFile(request.dataPath, 'utf8') };
+    };
+    // onError continue drops only the failed hook: the filter's message hook still runs and its edit is written.
+    const recipientFails = await daemonRun([{ module: './api-stamp.js', options: { failRecipient: true }, onError: 'continue' }]);
+    assert.equal(recipientFails.reply, '200 Ok\n');
+    assert.match(recipientFails.text, /^X-Api-Stamp: yes$/m);
+    assert.ok(recipientFails.records.some((r) => r.event === 'filter-error' && r.stage === 'recipient' && r.policy === 'continue'));
+    assert.ok(!recipientFails.records.some((r) => r.event === 'module-error'), 'the daemon saw no module failure');
+
+    const recipientFailsTempfail = await daemonRun([{ module: './api-stamp.js', options: { failRecipient: true } }]);
+    assert.match(recipientFailsTempfail.reply, /^451 4\.3\.0 Mail filter temporarily unavailable/);
+    assert.doesNotMatch(recipientFailsTempfail.text, /X-Api-Stamp/);
+
+    // A testing filter's decisions and edits are logged, never applied: nothing is written.
+    const testing = await daemonRun([{ module: './api-stamp.js', options: { rejectSender: 'bob@sender.example' }, testing: true }]);
+    assert.equal(testing.reply, '200 Ok\n');
+    assert.ok(testing.records.some((r) => r.event === 'testing' && String(r.would).startsWith('reject')));
+    const testingEdits = await daemonRun([{ module: './api-stamp.js', testing: true }]);
+    assert.doesNotMatch(testingEdits.text, /X-Api-Stamp/);
+
+    // The daemon's testing is the engine's shadow: edits are not written either.
+    const shadow = await daemonRun([{ module: './api-stamp.js' }], { testing: true });
+    assert.equal(shadow.reply, '200 Ok\n');
+    assert.doesNotMatch(shadow.text, /X-Api-Stamp/);
   });
 });
