@@ -748,7 +748,13 @@ export class MilterSession implements SessionAccess {
       (err: unknown) => {
         this.eomState = undefined;
         this.callbackFailed('replaceBody', err);
-        this.answer('eom', undefined, true);
+        if (this.errorVerdict === 'reject' || this.errorVerdict === 'tempfail') {
+          this.answer('eom', undefined, true);
+          return;
+        }
+        // Part of the new body may have gone out: accepting now would deliver it cut off.
+        this.logger.warn({ stage: 'eom', verdict: 'tempfail' }, `the replacement body failed part way; answering tempfail, not ${this.errorVerdict}`);
+        this.answer('eom', 'tempfail', false);
       },
     );
   }

@@ -187,3 +187,24 @@ for (const force of [true, false]) {
     assert.ok(partsRead <= 2, `the body stopped being read (${partsRead} parts read)`);
   });
 }
+
+for (const errorVerdict of ['accept', 'continue', 'tempfail'] as const) {
+  test(`a replacement body stream that fails part way is never accepted (errorVerdict ${errorVerdict})`, async () => {
+    async function* failing() {
+      yield Buffer.alloc(70_000, 0x61);
+      throw new Error('disk gone');
+    }
+    class F extends Milter {
+      override eom() {
+        this.replaceBody(failing());
+      }
+    }
+    const d = new Driver({ filter: F, errorVerdict });
+    await d.negotiate();
+    await d.send(mail(), rcpt());
+    const replies = await d.send({ type: 'eob' });
+    assert.equal(replies.at(-1)!.type, 'tempfail', JSON.stringify(types(replies)));
+    assert.ok(replies.some((r) => r.type === 'replaceBody'), 'part of the body went out first');
+    assert.ok(d.logger.has('error', /replaceBody\(\) failed: disk gone/), JSON.stringify(d.logger.entries));
+  });
+}
