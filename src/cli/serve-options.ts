@@ -3,6 +3,7 @@
  * docs/options.md are all generated from it, and the defaults shown come from the constants the
  * server and session use, so the three never disagree.
  */
+import { availableParallelism } from 'node:os';
 import type { ParseArgsConfig } from 'node:util';
 import { ERROR_VERDICTS, SESSION_DEFAULTS } from '../milter/session-options.js';
 import { SERVER_DEFAULTS, type ServerOptions } from '../server/options.js';
@@ -55,6 +56,23 @@ function choice(choices: readonly string[]): (text: string, flag: string) => str
 
 const inSeconds = (ms: number): string => String(ms / SECOND_MS);
 
+/** Worker processes `serve` starts unasked at most: past a few cores, memory grows faster than mail. */
+const MAX_DEFAULT_WORKERS = 8;
+
+/**
+ * The `--workers` default of `serve`: one process per CPU (at most {@link MAX_DEFAULT_WORKERS}),
+ * as one process keeps at most one core busy; with one CPU, this process serves alone.
+ */
+export function defaultWorkers(cpus: number = availableParallelism()): number {
+  return cpus < 2 ? 0 : Math.min(cpus, MAX_DEFAULT_WORKERS);
+}
+
+/** How `serve` says where connections are served, for its start-up line. */
+export function describeWorkers(workers: number, chosen: boolean): string {
+  const how = chosen ? '--workers' : `default: one per CPU, at most ${MAX_DEFAULT_WORKERS}; --workers N to choose`;
+  return workers === 0 ? `in this process (${how})` : `with ${workers} worker processes (${how})`;
+}
+
 /** Every option of `milterkit serve`, in help order. */
 export const SERVE_OPTIONS: readonly ServeOption[] = [
   {
@@ -78,7 +96,14 @@ export const SERVE_OPTIONS: readonly ServeOption[] = [
   { flag: 'max-payload', value: 'BYTES', key: 'maxPayload', default: String(SESSION_DEFAULTS.maxPayload), parse: integer, help: 'largest packet accepted from the MTA' },
   { flag: 'error-verdict', value: 'VERDICT', key: 'errorVerdict', default: SESSION_DEFAULTS.errorVerdict, parse: choice(ERROR_VERDICTS), help: `answer to a failed callback: ${ERROR_VERDICTS.join(', ')}` },
   { flag: 'shadow', key: 'shadow', default: 'off', help: 'dry run: log what the filter would reject or change, let all mail through' },
-  { flag: 'workers', value: 'N', key: 'workers', default: String(SERVER_DEFAULTS.workers), parse: integer, help: 'serve from N worker processes sharing the socket (0: this process)' },
+  {
+    flag: 'workers',
+    value: 'N',
+    key: 'workers',
+    default: `one per CPU, at most ${MAX_DEFAULT_WORKERS} (0 with one CPU)`,
+    parse: integer,
+    help: 'serve from N worker processes sharing the socket (0: this process)',
+  },
   { flag: 'log-level', value: 'LEVEL', key: 'logLevel', default: 'info', parse: choice(LOG_LEVELS), help: `lowest level logged: ${LOG_LEVELS.join(', ')}` },
 ];
 

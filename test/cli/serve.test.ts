@@ -3,11 +3,12 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { access, mkdtemp, rm } from 'node:fs/promises';
-import os from 'node:os';
+import os, { availableParallelism } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { POSTFIX_V6, connect, header, macro, mail, rcpt, textOf, types } from '../milter/driver.js';
 import { Wire } from '../server/wire.js';
+import { defaultWorkers } from '../../src/cli/serve-options.js';
 
 const root = fileURLToPath(new URL('../../../', import.meta.url));
 const cli = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url));
@@ -17,6 +18,9 @@ test('milterkit serve runs the example filter, prints where it listens, answers 
   const [line] = (await once(child.stdout, 'data')) as [Buffer];
   const match = /listening on inet:127\.0\.0\.1:(\d+)/.exec(line.toString());
   assert.ok(match, line.toString());
+  const cpus = availableParallelism();
+  const served = cpus < 2 ? 'in this process' : `with ${Math.min(cpus, 8)} worker processes`;
+  assert.match(line.toString(), new RegExp(`${served} \\(default: one per CPU, at most 8; --workers N to choose\\)\n$`));
   const wire = await Wire.open({ port: Number(match[1]), host: '127.0.0.1' });
   const [optneg] = await wire.exchange(1, POSTFIX_V6);
   assert.equal(optneg!.type, 'optneg');
@@ -72,3 +76,15 @@ for (const [args, names] of badOptions) {
     await rm(dir, { recursive: true });
   });
 }
+
+test('milterkit serve --workers 0 says it serves in this process, as chosen', async () => {
+  const child = spawn(process.execPath, [cli, 'serve', 'examples/add-header.ts', '--socket', 'inet:0@127.0.0.1', '--workers', '0', '--log-level', 'warn'], { cwd: root, stdio: ['ignore', 'pipe', 'inherit'] });
+  const [line] = (await once(child.stdout, 'data')) as [Buffer];
+  assert.match(line.toString(), /listening on inet:127\.0\.0\.1:\d+ in this process \(--workers\)\n$/);
+  child.kill('SIGTERM');
+  assert.deepEqual(await once(child, 'exit'), [0, null]);
+});
+
+test("serve's default worker count: one per CPU up to 8, none on one CPU", () => {
+  assert.deepEqual([1, 2, 4, 8, 64].map((cpus) => defaultWorkers(cpus)), [0, 2, 4, 8, 8]);
+});

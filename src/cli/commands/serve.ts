@@ -13,7 +13,7 @@ import { loadConfiguration, reloadChain } from '../chain-config.js';
 import { ExitStatus, UsageError } from '../exit-status.js';
 import { loadFilter } from '../load-filter.js';
 import { createLogger } from '../logger.js';
-import { flagOf, serveArgsConfig, serveHelp, serveSettings, type ServeSettings } from '../serve-options.js';
+import { defaultWorkers, describeWorkers, flagOf, serveArgsConfig, serveHelp, serveSettings, type ServeSettings } from '../serve-options.js';
 
 /** Runs the command; resolves to the exit status once the server has stopped. */
 export async function run(argv: string[]): Promise<number> {
@@ -39,7 +39,8 @@ export async function run(argv: string[]): Promise<number> {
   if (configuration?.socketMode !== undefined) fromFile.socketMode = configuration.socketMode;
   if (configuration?.maxConnections !== undefined) fromFile.maxConnections = configuration.maxConnections;
   if (configuration?.idleTimeout !== undefined) fromFile.idleTimeout = configuration.idleTimeout;
-  const options = { ...fromFile, ...serverSettings };
+  const workersChosen = serverSettings.workers !== undefined;
+  const options = { ...fromFile, ...serverSettings, workers: serverSettings.workers ?? defaultWorkers() };
   const sockets = socket !== undefined ? [socket] : configuration?.listen.length ? configuration.listen : [SERVER_DEFAULTS.socket];
   try {
     // Every option is checked here, before the filter is loaded and anything listens.
@@ -54,7 +55,7 @@ export async function run(argv: string[]): Promise<number> {
   const what = config ?? filterPath!;
   for (const server of servers) {
     const where = await server.listen();
-    if (!isClusterWorker()) process.stdout.write(`milterkit: ${what} listening on ${where}${options.workers ? ` with ${options.workers} worker processes` : ''}\n`);
+    if (!isClusterWorker()) process.stdout.write(`milterkit: ${what} listening on ${where} ${describeWorkers(options.workers, workersChosen)}\n`);
   }
   const reload = (): void => {
     // Worker processes each run their own chain: pass the signal on.
