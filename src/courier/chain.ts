@@ -141,7 +141,7 @@ export class FilterChain {
       } catch (error) {
         const loadError = error instanceof Error ? error : new Error(String(error));
         moduleLogger.error(
-          { event: 'module-failed', err: loadError.message, onError: moduleSettings.onError },
+          { event: 'module-failed', err: loadError, onError: moduleSettings.onError },
           `module "${moduleSettings.name}" failed to start; every message gets its onError outcome (${moduleSettings.onError})`,
         );
         entries.push({ settings: moduleSettings, logger: moduleLogger, loadError });
@@ -169,7 +169,7 @@ export class FilterChain {
       // Read inside the message deadline (and bounded in bytes): a control file is no reason to wait.
       data = control.controlDataOf(await withinDeadline(control.readControlFiles(request.controlPaths), deadline - Date.now(), 'reading the control files'));
     } catch (error) {
-      this.logger.error({ event: 'message', err: (error as Error).message, request }, `cannot read control files: ${(error as Error).message}`);
+      this.logger.error({ event: 'message', err: error, request }, `cannot read control files: ${(error as Error).message}`);
       return parseFixedReply(this.settings.replies.tempfail);
     }
     const about = { messageId: data.messageId, from: data.sender, rcpts: data.recipients.length, recipients: recipientSummary(data.recipients.map((r) => r.address)) };
@@ -219,7 +219,7 @@ export class FilterChain {
       } else {
         const outcome = run.kind === 'timeout' ? entry.settings.onTimeout : entry.settings.onError;
         const what = run.kind === 'timeout' ? `did not answer within its deadline` : `failed: ${run.error.message}`;
-        entry.logger.error({ event: `module-${run.kind}`, ...about, err: run.kind === 'error' ? run.error.message : undefined, outcome }, `module "${name}" ${what}; outcome: ${outcome}`);
+        entry.logger.error({ event: `module-${run.kind}`, ...about, err: run.kind === 'error' ? run.error : undefined, outcome }, `module "${name}" ${what}; outcome: ${outcome}`);
         answer = this.failureReply(outcome);
         traces.push(`${name}=${run.kind}:${outcome}/${ms}ms`);
       }

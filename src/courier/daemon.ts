@@ -126,7 +126,7 @@ export class CourierFilterDaemon {
 
     await unlinkIfPresent(hiddenPath);
     const server = createServer({ allowHalfOpen: true }, (socket) => this.accept(socket));
-    server.on('error', (error) => logger.error({ event: 'socket-error', err: error.message }, `socket error: ${error.message}`));
+    server.on('error', (error) => logger.error({ event: 'socket-error', err: error }, `socket error: ${error.message}`));
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
       server.listen({ path: hiddenPath, backlog: 64 }, () => {
@@ -191,7 +191,7 @@ export class CourierFilterDaemon {
 
   private accept(socket: Socket): void {
     const { logger, maxConnections } = this.options;
-    socket.on('error', (error) => logger.warn({ event: 'connection-error', err: error.message }, `connection error: ${error.message}`));
+    socket.on('error', (error) => logger.warn({ event: 'connection-error', err: error }, `connection error: ${error.message}`));
     if (this.stopping) {
       socket.destroy();
       return;
@@ -229,7 +229,7 @@ export class CourierFilterDaemon {
       request = await this.readRequest(socket);
     } catch (error) {
       this.waiting.delete(socket);
-      logger.error({ event: 'request-failed', err: (error as Error).message }, `request failed: ${(error as Error).message}`);
+      logger.error({ event: 'request-failed', err: error }, `request failed: ${(error as Error).message}`);
       this.answer(socket, parseModuleReply(this.options.errorReply)!);
       return;
     }
@@ -245,7 +245,7 @@ export class CourierFilterDaemon {
     try {
       answer = await this.options.handler(await confineRequest(request, spoolDirectory(localstatedir)));
     } catch (error) {
-      logger.error({ event: 'request-failed', err: (error as Error).message, request }, `request failed: ${(error as Error).message}`);
+      logger.error({ event: 'request-failed', err: error, request }, `request failed: ${(error as Error).message}`);
       answer = parseModuleReply(this.options.errorReply)!;
     }
     this.answer(socket, answer);

@@ -230,7 +230,7 @@ export class MilterSession implements SessionAccess {
     try {
       this.reader.end();
     } catch (err) {
-      this.logger.warn({ err: String(err) }, 'MTA closed the connection inside a packet');
+      this.logger.warn({ err }, 'MTA closed the connection inside a packet');
     }
     if (!this.busy && this.queue.length === 0) void this.shutdown('MTA closed the connection');
   }
@@ -542,7 +542,7 @@ export class MilterSession implements SessionAccess {
 
   private callbackFailed(stage: string, err: unknown): void {
     const message = err instanceof Error ? err.message : String(err);
-    this.logger.error({ err: err instanceof Error ? { message, stack: err.stack } : message, stage }, `${stage}() failed: ${message}; answering ${this.errorVerdict}`);
+    this.logger.error({ err, stage }, `${stage}() failed: ${message}; answering ${this.errorVerdict}`);
   }
 
   /** Sends the reply to a command, honouring NR negotiation, SKIP rules and the custom reply. */
@@ -792,7 +792,7 @@ export class MilterSession implements SessionAccess {
   private fail(err: unknown): void {
     if (this.phase === 'closed' || this.phase === 'closing') return;
     const message = err instanceof Error ? err.message : String(err);
-    this.logger.error({ err: message }, `closing the connection: ${message}`);
+    this.logger.error({ err }, `closing the connection: ${message}`);
     this.queue.clear();
     this.out = [];
     this.outBytes = 0;

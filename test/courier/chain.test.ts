@@ -83,7 +83,7 @@ describe('module chain', () => {
     assert.equal(rejected.reply, '554 5.7.1 Message refused by mail filter\n');
     const logged = rejected.records.find((r) => r.event === 'module-error');
     assert.equal(logged?.module, 'bad');
-    assert.equal(logged?.err, 'module failed on purpose');
+    assert.equal((logged?.err as Error | undefined)?.message, 'module failed on purpose');
   });
 
   it('treats a non-string or code-less answer as a module error', async () => {
