@@ -17,7 +17,8 @@ import { discoverCourierDirectories, type CourierDirectories } from '../courier/
 import { closeReadyFd, hasReadyFd } from '../courier/ready-fd.js';
 import { formatReply, parseModuleReply, type FilterReply } from '../courier/reply.js';
 import type { FilterRequest } from '../courier/request.js';
-import { loadSettings, SettingsError, settingsFromObject, type DaemonSettings, type SocketDirectory } from '../courier/settings.js';
+import { SettingsError, settingsFromObject, type DaemonSettings, type SocketDirectory } from '../courier/settings.js';
+import { loadCourierSettings } from './courier-settings.js';
 
 const USAGE = `Usage:
   milterkit-courier [options]                        run as a Courier global filter (started by courierfilter)
@@ -25,7 +26,8 @@ const USAGE = `Usage:
                                                      (modules that edit messages do edit these files)
 
 Options:
-  --config FILE         configuration (YAML or JSON); default: SYSCONFDIR/filters/NAME.yaml, .yml or .json
+  --config FILE         configuration (YAML or JSON): the chain format of serve --config, or modules:;
+                        default: SYSCONFDIR/filters/NAME.yaml, .yml or .json
   --name NAME           socket name; default: the name courierfilter started this program under
   --socket-dir DIR      allfilters (every message, the default) or filters (non-whitelisted messages)
   --localstatedir DIR   Courier's localstatedir (default: from courier-config)
@@ -117,7 +119,7 @@ async function prepare(flags: Flags): Promise<Prepared> {
   configPath ??= await defaultConfigPath(early.directories.sysconfdir, name);
   const warnings: string[] = [];
   try {
-    settings = configPath ? await loadSettings(configPath, { onWarning: (message) => warnings.push(message) }) : undefined;
+    settings = configPath ? await loadCourierSettings(configPath, { onWarning: (message) => warnings.push(message) }) : undefined;
     if (!settings) throw new SettingsError(`no configuration file (looked for ${join(early.directories.sysconfdir, 'filters', name)}.yaml, .yml, .json)`);
   } catch (error) {
     settingsError = error instanceof Error ? error : new Error(String(error));
@@ -224,7 +226,7 @@ async function runDaemon(flags: Flags, startedByCourier: boolean): Promise<numbe
 /** Re-reads the configuration and reloads the chain; keeps the old one when the new one is unusable. */
 async function reload(configPath: string, courier: CourierConfig, logger: CourierLogger): Promise<FilterChain | undefined> {
   try {
-    const settings = await loadSettings(configPath, { onWarning: (message) => logger.warn({ event: 'config-warning', config: configPath }, message) });
+    const settings = await loadCourierSettings(configPath, { onWarning: (message) => logger.warn({ event: 'config-warning', config: configPath }, message) });
     const next = await FilterChain.load(settings, courier, logger);
     logger.info({ event: 'reloaded', modules: next.moduleNames }, `reloaded ${configPath}`);
     return next;

@@ -15,7 +15,7 @@
  *
  * @packageDocumentation
  */
-import { Chain, type FailurePolicy } from '../filter-api/chain.js';
+import { Chain, type ChainConfig, type FailurePolicy } from '../filter-api/chain.js';
 import type { AnyFilter } from '../filter-api/contract.js';
 import type { Decision, SmtpReply } from '../filter-api/decisions.js';
 import { EditError, type Draft, type DraftRecipient, type EditLimits } from '../filter-api/draft.js';
@@ -250,30 +250,31 @@ export interface CourierEntryPolicy {
 }
 
 /**
- * A `doFilter` module that runs one filter of the API. The engine applies the entry's per-hook
- * deadline, `onError`/`onTimeout`, `trusting` and `testing` exactly as on the milter front-end (a
- * failed hook's edits are dropped; with `continue` the filter's later hooks still run; a testing
- * filter's decisions and edits are logged, never written). The daemon's chain does the `for`
- * bypass on the accept reply, and bounds the module by the message deadline only.
+ * A `doFilter` module that runs a whole chain of the filter API on each message, as the offline
+ * `courier` profile does: the engine applies every entry's per-hook deadline, `onError` and
+ * `onTimeout`, `for`, `trusting` and `testing`, and the chain's `trusting` and shadow mode, exactly
+ * as on the milter front-end. The daemon bounds the module by its message deadline only.
  */
-export function courierModuleOf(filter: AnyFilter, policy: CourierEntryPolicy): CourierFilterModule {
-  const load = (logger: CourierLogger): Promise<Chain> =>
-    Chain.load({
-      filters: [{ filter, name: policy.name, options: policy.options, timeoutMs: policy.timeoutMs, onError: policy.onError, onTimeout: policy.onTimeout, trusting: policy.trusting, testing: policy.testing }],
-      shadow: policy.shadow,
-      replies: policy.replies,
-      ...(policy.limits ? { limits: policy.limits } : {}),
-      logger,
-    });
+export function courierChainModule(config: Omit<ChainConfig, 'logger'>): CourierFilterModule {
   let chain: Promise<Chain> | undefined;
+  const load = (logger: CourierLogger): Promise<Chain> => (chain ??= Chain.load({ ...config, logger }));
   return {
     async initFilter(context) {
-      chain = load(context.logger);
-      await chain;
+      await load(context.logger);
     },
     async doFilter(dataPath, controlPaths, context) {
-      chain ??= load(context.logger);
-      return runChainOnCourierMessage(await chain, { dataPath, controlPaths }, { logger: context.logger, courier: context.courier, signal: context.signal });
+      return runChainOnCourierMessage(await load(context.logger), { dataPath, controlPaths }, { logger: context.logger, courier: context.courier, signal: context.signal });
     },
   };
+}
+
+/**
+ * A `doFilter` module that runs one filter of the API with its entry's policies (a failed hook's
+ * edits are dropped; with `continue` the filter's later hooks still run; a testing filter's
+ * decisions and edits are logged, never written). The daemon's chain does the `for` bypass on
+ * its accept reply.
+ */
+export function courierModuleOf(filter: AnyFilter, policy: CourierEntryPolicy): CourierFilterModule {
+  const { shadow, replies, limits, ...entry } = policy;
+  return courierChainModule({ filters: [{ filter, ...entry }], shadow, replies, ...(limits ? { limits } : {}) });
 }

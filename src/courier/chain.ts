@@ -11,7 +11,7 @@ import { CourierConfig } from './helpers/config.js';
 import { CourierMessage } from './helpers/message.js';
 import type { CourierLogger } from './logging.js';
 import type { CourierFilterModule, FilterContext } from './module-api.js';
-import { courierModuleOf, type CourierEntryPolicy } from './api-filters.js';
+import { courierChainModule, courierModuleOf, type CourierEntryPolicy } from './api-filters.js';
 import { loadFilterModule, type LoadedModule } from './module-loader.js';
 import { parseReply } from '../filter-api/config.js';
 import { RequestAnsweredError, runForRequest } from './helpers/request-scope.js';
@@ -131,13 +131,16 @@ export class FilterChain {
     for (const moduleSettings of settings.modules) {
       const moduleLogger = logger.child({ module: moduleSettings.name });
       try {
-        const loaded: LoadedModule = moduleSettings.filter
-          ? { kind: 'filter', filter: moduleSettings.filter }
-          : await loadFilterModule(moduleSettings.module, settings.baseDirectory);
-        const module = loaded.kind === 'module' ? loaded.module : courierModuleOf(loaded.filter, entryPolicy(moduleSettings, settings));
+        const loaded: LoadedModule | undefined = moduleSettings.chain ? undefined : await loadFilterModule(moduleSettings.module, settings.baseDirectory);
+        const module =
+          loaded === undefined
+            ? courierChainModule(moduleSettings.chain!)
+            : loaded.kind === 'module'
+              ? loaded.module
+              : courierModuleOf(loaded.filter, entryPolicy(moduleSettings, settings));
         await module.initFilter?.({ name: moduleSettings.name, options: moduleSettings.options, logger: moduleLogger, courier });
         moduleLogger.info({ event: 'module-ready' }, `Initialized the "${moduleSettings.name}" filter`);
-        entries.push({ settings: moduleSettings, logger: moduleLogger, module, engineRun: loaded.kind === 'filter' });
+        entries.push({ settings: moduleSettings, logger: moduleLogger, module, engineRun: loaded?.kind !== 'module' });
       } catch (error) {
         const loadError = error instanceof Error ? error : new Error(String(error));
         moduleLogger.error(

@@ -18,7 +18,7 @@
 import { readFile, stat } from 'node:fs/promises';
 import { dirname, isAbsolute } from 'node:path';
 import { parseDocument } from 'yaml';
-import type { AnyFilter } from '../filter-api/contract.js';
+import type { ChainConfig } from '../filter-api/chain.js';
 import type { EditLimits } from '../filter-api/draft.js';
 import type { CourierDirectories } from './paths.js';
 
@@ -47,8 +47,11 @@ export interface ModuleSettings {
   readonly timeout: number;
   readonly onError: FailureOutcome;
   readonly onTimeout: FailureOutcome;
-  /** The filter already loaded (a configuration in the filter API's format resolves filters itself). */
-  readonly filter?: AnyFilter;
+  /**
+   * A whole chain of the filter API run as this one module (a configuration in the filter API's
+   * format): its filters are already resolved, and the engine applies their policies.
+   */
+  readonly chain?: Omit<ChainConfig, 'logger'>;
 }
 
 /** Replies the daemon itself gives. */
@@ -231,14 +234,22 @@ export function parseSettings(text: string, baseDirectory: string, source = 'con
 }
 
 /**
- * Reads and validates a configuration file. A file that users other than its owner may write is
- * still used, with a warning: whoever can write it chooses the modules (code) the daemon runs.
- * `courier.configCommand` (a program the daemon runs at start) must be an absolute path, and is
- * refused from such a file.
+ * Reads and validates a configuration file in the daemon's `modules:` format; see
+ * {@link checkConfigurationTrust} for files others may write.
  */
 export async function loadSettings(path: string, options: { onWarning?: (message: string) => void } = {}): Promise<DaemonSettings> {
-  const [text, info] = await Promise.all([readFile(path, 'utf8'), stat(path)]);
-  const settings = parseSettings(text, dirname(path), path);
+  const settings = parseSettings(await readFile(path, 'utf8'), dirname(path), path);
+  await checkConfigurationTrust(path, settings, options);
+  return settings;
+}
+
+/**
+ * A file that users other than its owner may write is still used, with a warning: whoever can
+ * write it chooses the modules (code) the daemon runs. `courier.configCommand` (a program the
+ * daemon runs at start) must be an absolute path, and is refused from such a file.
+ */
+export async function checkConfigurationTrust(path: string, settings: DaemonSettings, options: { onWarning?: (message: string) => void } = {}): Promise<void> {
+  const info = await stat(path);
   const writableByOthers = (info.mode & 0o022) !== 0;
   if (writableByOthers) {
     options.onWarning?.(`${path} is writable by users other than its owner (mode ${(info.mode & 0o777).toString(8)}); they can choose the code this daemon runs`);
@@ -248,5 +259,4 @@ export async function loadSettings(path: string, options: { onWarning?: (message
     if (!isAbsolute(command)) throw new SettingsError(`${path}: courier.configCommand must be an absolute path, got ${JSON.stringify(command)}`);
     if (writableByOthers) throw new SettingsError(`${path}: courier.configCommand is refused from a file others may write`);
   }
-  return settings;
 }

@@ -11,6 +11,7 @@
  * trusting: false                          # accept authenticated senders without running the chain
  * shadow: false                            # log what would happen, let everything through
  * replies: { tempfail: '451 4.3.0 Try again later', reject: '550 5.7.1 Refused' }
+ * courier: { socketDirectory: allfilters, messageTimeout: 120 }   # the Courier daemon's own settings
  * chain:
  *   - whitelist_auth for attachments       # pythonfilter's one-line form
  *   - filter: attachments
@@ -36,6 +37,32 @@ export interface ChainEntrySpec {
   onTimeout?: FailurePolicy;
 }
 
+/**
+ * What only the Courier daemon reads (`milterkit courier`): its socket, its bounds, its own
+ * replies and Courier's directories. `serve` ignores it, as the daemon ignores `listen`.
+ */
+export interface CourierSection {
+  name?: string;
+  socketDirectory?: 'allfilters' | 'filters';
+  /** Seconds for the whole chain on one message. */
+  messageTimeout?: number;
+  requestTimeout?: number;
+  shutdownTimeout?: number;
+  /** Reply when the chain accepts (`200 Ok`; `050 …` makes Courier skip its later filters). */
+  acceptReply?: string;
+  busyReply?: string;
+  prefix?: string;
+  bindir?: string;
+  sbindir?: string;
+  libexecdir?: string;
+  sysconfdir?: string;
+  localstatedir?: string;
+  mailuser?: string;
+  mailgroup?: string;
+  /** Absolute path of the `courier-config` program to ask for the directories. */
+  configCommand?: string;
+}
+
 /** The configuration file as written. */
 export interface ConfigFile {
   listen?: string | string[];
@@ -47,6 +74,7 @@ export interface ConfigFile {
   trusting?: boolean;
   shadow?: boolean;
   replies?: { tempfail?: string; reject?: string };
+  courier?: CourierSection;
   chain: Array<string | ChainEntrySpec>;
 }
 
@@ -54,6 +82,7 @@ const policy = { enum: ['tempfail', 'reject', 'continue'] } as const;
 const seconds = { type: 'number', exclusiveMinimum: 0 } as const;
 const positiveInteger = { type: 'integer', minimum: 1 } as const;
 const names = { type: 'array', items: { type: 'string', minLength: 1 } } as const;
+const text = { type: 'string', minLength: 1 } as const;
 
 /** pythonfilter's line form: `NAME` or `NAME for OTHER...`. */
 export const ENTRY_LINE = /^\s*(\S+)(?:\s+for((?:\s+\S+)+))?\s*$/;
@@ -80,6 +109,28 @@ export const CONFIG_SCHEMA = {
       type: 'object',
       additionalProperties: false,
       properties: { tempfail: { type: 'string', pattern: '^4[0-9][0-9] ' }, reject: { type: 'string', pattern: '^5[0-9][0-9] ' } },
+    },
+    courier: {
+      type: 'object',
+      additionalProperties: false,
+      properties: {
+        name: { type: 'string', pattern: '^[^/.][^/]*$' },
+        socketDirectory: { enum: ['allfilters', 'filters'] },
+        messageTimeout: seconds,
+        requestTimeout: seconds,
+        shutdownTimeout: seconds,
+        acceptReply: { type: 'string', pattern: '^[0-9][0-9][0-9] ' },
+        busyReply: { type: 'string', pattern: '^4[0-9][0-9] ' },
+        prefix: text,
+        bindir: text,
+        sbindir: text,
+        libexecdir: text,
+        sysconfdir: text,
+        localstatedir: text,
+        mailuser: text,
+        mailgroup: text,
+        configCommand: { type: 'string', pattern: '^/' },
+      },
     },
     chain: {
       type: 'array',

@@ -13,7 +13,7 @@ import { pathToFileURL } from 'node:url';
 import { Ajv, type ErrorObject } from 'ajv';
 import { LineCounter, parseDocument, isMap, isNode, isScalar, isSeq, type Document, type Node } from 'yaml';
 import { Chain, ChainConfigError, DEFAULT_LIMITS, DEFAULT_TIMEOUT_MS, type ChainConfig, type ChainEntryConfig } from './chain.js';
-import { CONFIG_SCHEMA, ENTRY_LINE, type ChainEntrySpec, type ConfigFile } from './config-schema.js';
+import { CONFIG_SCHEMA, ENTRY_LINE, type ChainEntrySpec, type ConfigFile, type CourierSection } from './config-schema.js';
 import { checkDefinition, isFilterDefinition, type AnyFilter } from './contract.js';
 import { smtpReply, type SmtpReply } from './decisions.js';
 import type { Logger } from '../log.js';
@@ -48,6 +48,8 @@ export interface Configuration {
   /** Milliseconds. */
   readonly idleTimeout?: number;
   readonly logLevel: string;
+  /** The Courier daemon's own settings. */
+  readonly courier: Readonly<CourierSection>;
   readonly chain: ChainConfig;
   /** Where each chain entry's filter came from (`built-in`, a file URL, a package). */
   readonly sources: readonly string[];
@@ -225,6 +227,7 @@ export async function parseConfig(text: string, file: string, options: ConfigLoa
     ...(raw.limits?.maxConnections === undefined ? {} : { maxConnections: raw.limits.maxConnections }),
     ...(raw.limits?.idleTimeout === undefined ? {} : { idleTimeout: raw.limits.idleTimeout * 1000 }),
     logLevel: raw.logging?.level ?? 'info',
+    courier: raw.courier ?? {},
     chain,
     sources,
     locate,

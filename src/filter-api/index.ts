@@ -77,4 +77,4 @@ export {
   type RecipientOutcome,
 } from './chain.js';
 export { ConfigError, parseConfig, readConfig, startChain, type Configuration, type ConfigLoadOptions } from './config.js';
-export { CONFIG_SCHEMA, type ConfigFile, type ChainEntrySpec } from './config-schema.js';
+export { CONFIG_SCHEMA, type ConfigFile, type ChainEntrySpec, type CourierSection } from './config-schema.js';

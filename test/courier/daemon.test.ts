@@ -203,6 +203,30 @@ describe('Courier daemon under a fake courierfilter', { timeout: 120_000 }, () =
     assert.equal(await filter.stop(), 0);
   });
 
+  it('runs a configuration in the format of serve --config, reloads it on SIGHUP and keeps the running chain when the new one is bad', async () => {
+    const stamp = join(modulesDir, 'api-stamp.js');
+    const config = await h.configFile(`courier: { socketDirectory: filters }\nchain:\n  - filter: ${stamp}\n    options: { rejectSender: bob@sender.example }\n`);
+    const filter = await h.startReady(['--name', 'mk', '--config', config]);
+    const socketPath = join(h.var, 'filters', 'mk');
+    const request = await h.plainRequest();
+    assert.equal(await sendRequest(socketPath, request), '550 5.7.1 Sender refused by api-stamp\n');
+    const reloads = () => filter.records.filter((r) => r.event === 'reloaded' || r.event === 'reload-failed').length;
+    const hangup = async () => {
+      const before = reloads();
+      filter.signal('SIGHUP');
+      while (reloads() === before) await new Promise((r) => setTimeout(r, 20));
+    };
+    await writeFile(config, `courier: { socketDirectory: filters }\nchain:\n  - filter: ${stamp}\n`);
+    await hangup();
+    assert.equal(await sendRequest(socketPath, request), '200 Ok\n');
+    await writeFile(config, `courier: { socketDirectory: filters }\nchain:\n  - filter: ${stamp}\n    options: { colour: blue }\n`);
+    await hangup();
+    assert.equal(await sendRequest(socketPath, request), '200 Ok\n');
+    const failed = filter.records.find((r) => r.event === 'reload-failed');
+    assert.match(JSON.stringify(failed?.err), new RegExp(`${config.replace(/[.]/g, '\\.')}:4:\\d+: .*colour`));
+    assert.equal(await filter.stop(), 0);
+  });
+
   it('check: runs the chain once on saved files (given through links too) and prints the reply', async () => {
     const config = await h.configFile(`modules:\n  - deliveredto\n`);
     const linked = join(h.dir, 'D-linked');
