@@ -53,27 +53,38 @@ export async function run(argv: string[]): Promise<number> {
   const filter = chain ?? (await milterFilterOf(await loadFilter(filterPath!), logger));
   const servers = sockets.map((spec) => new MilterServer({ filter, ...options, socket: spec, logger }));
   const what = config ?? filterPath!;
-  for (const server of servers) {
-    const where = await server.listen();
-    if (!isClusterWorker()) process.stdout.write(`milterkit: ${what} listening on ${where} ${describeWorkers(options.workers, workersChosen)}\n`);
-  }
   const reload = (): void => {
     // Worker processes each run their own chain: pass the signal on.
     for (const worker of Object.values(cluster.workers ?? {})) worker?.process.kill('SIGHUP');
     if (chain !== undefined && config !== undefined) void reloadChain(config, chain, logger);
   };
-  if (config !== undefined) process.on('SIGHUP', reload);
-  await new Promise<void>((resolve) => {
+  // The stop signals are handled before the first listen and before the start-up line, so a
+  // supervisor that stops the daemon as soon as it has started still gets a clean close.
+  let stopping = false;
+  const stopped = new Promise<void>((resolve) => {
     const stop = (signal: string): void => {
+      stopping = true;
       logger.info({ event: 'stopping', signal }, 'stopping: waiting for sessions in flight');
       process.off('SIGHUP', reload);
-      void Promise.all(servers.map((server) => server.close()))
+      void listening
+        .catch(() => undefined)
+        .then(() => Promise.all(servers.map((server) => server.close())))
         .then(() => chain?.close())
         .then(resolve);
     };
     process.once('SIGTERM', stop);
     process.once('SIGINT', stop);
   });
+  const listening = (async () => {
+    for (const server of servers) {
+      if (stopping) return;
+      const where = await server.listen();
+      if (!isClusterWorker()) process.stdout.write(`milterkit: ${what} listening on ${where} ${describeWorkers(options.workers, workersChosen)}\n`);
+    }
+  })();
+  await listening;
+  if (config !== undefined) process.on('SIGHUP', reload);
+  await stopped;
   return ExitStatus.OK;
 }
 
