@@ -14,6 +14,14 @@ async function untilLogged(filter: FakeCourierfilter, event: string): Promise<vo
   while (!filter.records.some((r) => r.event === event)) await new Promise((r) => setTimeout(r, 20));
 }
 
+/** Sends SIGHUP and waits until the filter has logged the outcome of the reload. */
+async function reloadAndWait(filter: FakeCourierfilter): Promise<void> {
+  const reloads = () => filter.records.filter((r) => r.event === 'reloaded' || r.event === 'reload-failed').length;
+  const before = reloads();
+  filter.signal('SIGHUP');
+  while (reloads() === before) await new Promise((r) => setTimeout(r, 20));
+}
+
 const modulesDir = fileURLToPath(new URL('./modules/', import.meta.url));
 const scripted = join(modulesDir, 'scripted.js');
 const barrier = join(modulesDir, 'barrier.js');
@@ -187,17 +195,11 @@ describe('Courier daemon under a fake courierfilter', { timeout: 120_000 }, () =
     const socketPath = join(h.var, 'allfilters', 'mk');
     const request = await h.plainRequest();
     assert.equal(await sendRequest(socketPath, request), '250 first\n');
-    const reloads = () => filter.records.filter((r) => r.event === 'reloaded' || r.event === 'reload-failed').length;
-    const hangup = async () => {
-      const before = reloads();
-      filter.signal('SIGHUP');
-      while (reloads() === before) await new Promise((r) => setTimeout(r, 20));
-    };
     await writeFile(config, `modules:\n  - module: ${scripted}\n    options: { reply: "250 second" }\n`);
-    await hangup();
+    await reloadAndWait(filter);
     assert.equal(await sendRequest(socketPath, request), '250 second\n');
     await writeFile(config, 'modules: [{module: x, onError: sometimes}]\n');
-    await hangup();
+    await reloadAndWait(filter);
     assert.equal(await sendRequest(socketPath, request), '250 second\n');
     assert.ok(filter.records.some((r) => r.event === 'reload-failed'));
     assert.equal(await filter.stop(), 0);
@@ -210,17 +212,11 @@ describe('Courier daemon under a fake courierfilter', { timeout: 120_000 }, () =
     const socketPath = join(h.var, 'filters', 'mk');
     const request = await h.plainRequest();
     assert.equal(await sendRequest(socketPath, request), '550 5.7.1 Sender refused by api-stamp\n');
-    const reloads = () => filter.records.filter((r) => r.event === 'reloaded' || r.event === 'reload-failed').length;
-    const hangup = async () => {
-      const before = reloads();
-      filter.signal('SIGHUP');
-      while (reloads() === before) await new Promise((r) => setTimeout(r, 20));
-    };
     await writeFile(config, `courier: { socketDirectory: filters }\nchain:\n  - filter: ${stamp}\n`);
-    await hangup();
+    await reloadAndWait(filter);
     assert.equal(await sendRequest(socketPath, request), '200 Ok\n');
     await writeFile(config, `courier: { socketDirectory: filters }\nchain:\n  - filter: ${stamp}\n    options: { colour: blue }\n`);
-    await hangup();
+    await reloadAndWait(filter);
     assert.equal(await sendRequest(socketPath, request), '200 Ok\n');
     const failed = filter.records.find((r) => r.event === 'reload-failed');
     assert.match(JSON.stringify(failed?.err), new RegExp(`${config.replace(/[.]/g, '\\.')}:4:\\d+: .*colour`));
