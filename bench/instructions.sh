@@ -1,0 +1,38 @@
+#!/bin/sh
+# Instructions the milterkit milter (no-op job) executes per message, counted by callgrind: a
+# figure that other load on the machine does not change, for before/after comparisons where msg/s
+# is too noisy. Counting starts after a warm-up, so start-up and JIT compilation are left out.
+#
+#   bench/instructions.sh [CHECKOUT] [MESSAGES] [loadgen options...]
+#   bench/instructions.sh . 1000 --conns 8 --body 2048
+#   bench/instructions.sh /tmp/other-checkout 1000 --conns 8 --body 2048 --per-message
+#
+# CHECKOUT (default .) must be built (npm run build); bench/.build/loadgen comes from npm run bench.
+# Needs valgrind. WARMUP (environment, default 2000) sets the messages sent before counting.
+set -eu
+checkout=${1:-.}
+messages=${2:-1000}
+[ $# -ge 2 ] && shift 2 || shift $#
+here=$(cd "$(dirname "$0")" && pwd)
+loadgen="$here/.build/loadgen"
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+socket="$work/milter.sock"
+valgrind --tool=callgrind --instr-atstart=no --smc-check=all-non-file --callgrind-out-file="$work/callgrind.out" \
+  node "$checkout/dist/bench/milters/milterkit.js" noop "unix:$socket" 2>"$work/valgrind.log" &
+milter=$!
+tries=0
+until [ -S "$socket" ]; do
+  tries=$((tries + 1))
+  [ $tries -gt 1200 ] && { echo "the milter did not start: $(tail -3 "$work/valgrind.log")" >&2; kill $milter; exit 1; }
+  sleep 0.1
+done
+"$loadgen" --socket "unix:$socket" --check noop --messages "${WARMUP:-2000}" "$@" >/dev/null
+callgrind_control -i on $milter >/dev/null
+"$loadgen" --socket "unix:$socket" --check noop --messages "$messages" "$@" >"$work/load.json"
+callgrind_control -d $milter >/dev/null
+kill $milter
+wait $milter 2>/dev/null || true
+# The dump taken while counting is the second file; the first holds the uncounted remainder.
+total=$(awk '/^totals:/ {print $2}' "$work/callgrind.out.1")
+echo "$total instructions for $messages messages: $((total / messages)) per message ($*)"
