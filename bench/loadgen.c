@@ -115,11 +115,15 @@ static struct {
   long messages;
   int per_message;
   int check_work;    /* 1: verify work-job replies; 0: verify no-op replies */
+  /* --expect-header NAME:VALUE: every message must be accepted with exactly this one header
+     added (the filter-chain peers); replaces the work job's X-Bench check */
+  const char *expect_name;
+  const char *expect_value;
   int reject_every;
   int idle;
   double hold;
   size_t chunk;      /* body bytes per B packet; Postfix uses 65535 */
-} opt = { NULL, 1, 2048, 0, 0, 0, 0, 10, 0, 0, MILTER_CHUNK };
+} opt = { NULL, 1, 2048, 0, 0, 0, 0, NULL, NULL, 10, 0, 0, MILTER_CHUNK };
 
 static struct sockaddr_storage target;
 static socklen_t target_len;
@@ -555,7 +559,13 @@ static void record_message(conn *c) {
   int is_accept = code == 'c' || code == 'a';
   if (is_accept) accepted++;
   if (code == 'r') rejected++;
-  if (opt.check_work) {
+  if (opt.expect_name) {
+    if (!is_accept || c->xbench_count != 1 || !c->xbench_ok || c->other_mods) {
+      report_failure("message %ld: final '%c', %d %s header(s), value %s, %d other change(s)",
+                     c->msg_no, code, c->xbench_count, opt.expect_name,
+                     c->xbench_ok ? "right" : "wrong", c->other_mods);
+    }
+  } else if (opt.check_work) {
     if (c->is_reject) {
       if (code != 'r') report_failure("message %ld has REJECTME but got '%c'", c->msg_no, code);
     } else if (!is_accept || c->xbench_count != 1 || !c->xbench_ok || c->other_mods) {
@@ -583,13 +593,14 @@ static void check_addheader(conn *c, const uint8_t *payload, size_t len) {
   }
   const char *value = name + nlen + 1;
   size_t vlen = strnlen(value, len - nlen - 1);
-  if (nlen + 1 + vlen + 1 != len || strcasecmp(name, "X-Bench") != 0) {
+  if (nlen + 1 + vlen + 1 != len || strcasecmp(name, opt.expect_name ? opt.expect_name : "X-Bench") != 0) {
     c->other_mods++;
     return;
   }
   while (vlen > 0 && (*value == ' ' || *value == '\t')) value++, vlen--;
-  char expected[32];
-  snprintf(expected, sizeof expected, "%zu", opt.body_len);
+  char expected[512];
+  if (opt.expect_value) snprintf(expected, sizeof expected, "%s", opt.expect_value);
+  else snprintf(expected, sizeof expected, "%zu", opt.body_len);
   c->xbench_count++;
   c->xbench_ok = strlen(expected) == vlen && memcmp(expected, value, vlen) == 0;
 }
@@ -822,6 +833,7 @@ static void usage_to(FILE *out) {
           "usage: loadgen --socket unix:/path|inet:PORT@127.0.0.1 [--conns N] [--body BYTES]\n"
           "               (--duration SECONDS | --messages COUNT) [--per-message]\n"
           "               [--check noop|work] [--reject-every K] [--chunk BYTES]\n"
+          "               [--expect-header NAME:VALUE]  (every message accepted with this header added)\n"
           "       loadgen --socket SPEC --idle N [--hold SECONDS]\n");
 }
 
@@ -927,6 +939,14 @@ int main(int argc, char **argv) {
     else if (!strcmp(a, "--duration")) opt.duration = atof(v);
     else if (!strcmp(a, "--messages")) opt.messages = atol(v);
     else if (!strcmp(a, "--check")) opt.check_work = !strcmp(v, "work");
+    else if (!strcmp(a, "--expect-header")) {
+      char *spec = argv[i + 1];
+      char *colon = strchr(spec, ':');
+      if (!colon) usage();
+      *colon = '\0';
+      opt.expect_name = spec;
+      opt.expect_value = colon + 1;
+    }
     else if (!strcmp(a, "--reject-every")) opt.reject_every = atoi(v);
     else if (!strcmp(a, "--idle")) opt.idle = atoi(v);
     else if (!strcmp(a, "--hold")) opt.hold = atof(v);

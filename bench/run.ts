@@ -7,11 +7,12 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'nod
 import { cpus, release, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { runChainSection } from './lib/chain.js';
 import { runConcurrency } from './lib/concurrency.js';
 import { runIdle, runLoad, type Amount } from './lib/loadgen.js';
 import { bestRun, measureCell } from './lib/measure.js';
 import { JOBS, parseOptions, UsageError, USAGE, type Cell, type Job, type Options, type PeerName, type Transport } from './lib/options.js';
-import { killAllPeers, peerLaunchers, socketSpecFor, startPeer, type PeerLauncher, type RunningPeer } from './lib/peers.js';
+import { killAllPeers, milterkitNodeFlags, peerLaunchers, socketSpecFor, startPeer, type PeerLauncher, type RunningPeer } from './lib/peers.js';
 import { treeRssKiB } from './lib/procfs.js';
 import { renderMarkdown, renderSummary, cellLabel, type IdleMeasurement, type Measurement, type Report } from './lib/report.js';
 import { BENCH_DIR, buildNativePrograms, ensurePackages, packageVersion } from './lib/setup.js';
@@ -184,6 +185,8 @@ async function main(): Promise<number> {
     idleSkipped: undefined,
     concurrency: undefined,
     concurrencySkipped: undefined,
+    chain: undefined,
+    chainSkipped: undefined,
   };
   const available = {} as Record<PeerName, Available>;
   for (const name of options.peers) {
@@ -233,11 +236,25 @@ async function main(): Promise<number> {
         }
       }
     }
+    if (options.chain) {
+      if (!launchers.milterkit.available) {
+        report.chainSkipped = `milterkit is ${launchers.milterkit.reason}`;
+      } else {
+        log('filter chain: protocol core, empty chain, bundled chain');
+        try {
+          report.chain = await runChainSection(options, milterkitNodeFlags({ profile: options.profile }), { loadgen: programs.loadgen, workDir, log });
+        } catch (error) {
+          report.chainSkipped = errorText(error);
+        }
+      }
+    }
   } finally {
     cleanUp();
   }
   publish(report);
-  const broken = [...report.measurements, ...(report.concurrency?.measurements ?? [])].some((m) => m.checkFailures > 0 || m.errors > 0);
+  const broken = [...report.measurements, ...(report.concurrency?.measurements ?? []), ...(report.chain?.measurements ?? [])].some(
+    (m) => m.checkFailures > 0 || m.errors > 0,
+  );
   return broken ? 1 : 0;
 }
 

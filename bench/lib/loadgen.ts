@@ -32,6 +32,16 @@ export interface IdleResult {
   connect_s: number;
 }
 
+/**
+ * What the load generator checks in every reply: a job's answers, or (the filter-chain peers)
+ * that every message is accepted with exactly one added header `NAME:VALUE`.
+ */
+export type Check = Job | { expectHeader: string };
+
+function checkArgs(check: Check): string[] {
+  return typeof check === 'string' ? ['--check', check] : ['--expect-header', check.expectHeader];
+}
+
 /** How much load to send in one run. */
 export type Amount = { seconds: number } | { messages: number };
 
@@ -53,17 +63,17 @@ function runToEnd(loadgen: string, args: string[]): Promise<{ json: string; stde
 }
 
 /**
- * Sends load to a milter. Replies are checked against the job by the generator itself;
+ * Sends load to a milter. Replies are checked by the generator itself;
  * check failures and protocol errors come back as counts (with the first few on `stderr`).
  */
 export async function runLoad(
   loadgen: string,
   socketSpec: string,
-  job: Job,
+  check: Check,
   cell: Cell,
   amount: Amount,
 ): Promise<LoadResult & { stderr: string }> {
-  const args = ['--socket', socketSpec, '--conns', String(cell.conns), '--body', String(cell.bodyBytes), '--check', job, ...amountArgs(amount)];
+  const args = ['--socket', socketSpec, '--conns', String(cell.conns), '--body', String(cell.bodyBytes), ...checkArgs(check), ...amountArgs(amount)];
   if (cell.perMessage) args.push('--per-message');
   const { json, stderr, code } = await runToEnd(loadgen, args);
   if (!json.startsWith('{')) throw new Error(`load generator failed (exit ${code}): ${stderr || 'no output'}`);

@@ -2,8 +2,8 @@
  * One measurement: load from the generator against a running milter, with the milter's CPU time
  * and peak memory read from /proc around it.
  */
-import { runLoad, type Amount } from './loadgen.js';
-import type { Cell, Job } from './options.js';
+import { runLoad, type Amount, type Check } from './loadgen.js';
+import type { Cell } from './options.js';
 import { resetPeakRss, treeCpuSeconds, treePeakRssKiB } from './procfs.js';
 
 /** What one cell measured on one milter. */
@@ -34,14 +34,14 @@ export interface CellMetrics {
 /** Sends one cell of load to the milter whose process is `pid`. */
 export async function measureCell(
   milter: { pid: number; socketSpec: string },
-  job: Job,
+  check: Check,
   cell: Cell,
   amount: Amount,
   loadgen: string,
 ): Promise<CellMetrics> {
   resetPeakRss(milter.pid);
   const cpuBefore = treeCpuSeconds(milter.pid);
-  const result = await runLoad(loadgen, milter.socketSpec, job, cell, amount);
+  const result = await runLoad(loadgen, milter.socketSpec, check, cell, amount);
   const cpuSeconds = treeCpuSeconds(milter.pid) - cpuBefore;
   return {
     cell,

@@ -54,6 +54,12 @@ export interface Options {
   idleConns: number;
   /** Run the concurrency-models section (CPU-heavy filter). */
   concurrency: boolean;
+  /** Run the filter-chain section: the filter API's milter front-end against the protocol core. */
+  chain: boolean;
+  /** Run the Courier section: the Courier daemon against Courier::Filter. */
+  courier: boolean;
+  /** Cells of the chain section (the cells chosen by --only's connection and body tokens). */
+  sectionCells: Cell[];
   /** Runs of every cell; each peer's fastest correct run is reported. */
   repeat: number;
   install: boolean;
@@ -72,7 +78,10 @@ export const USAGE = `usage: npm run bench -- [options]
                         transports: ${TRANSPORTS.join(' ')}   conns: 1 8 64   bodies: 2k 1m
                         per-message (the one-connection-per-message cell)
                         idle (the idle test)   concurrency (CPU-heavy filter in each concurrency model)
-                      idle and concurrency run when no --only is given or when they are listed
+                        chain (the filter API's chains against the protocol core)
+                        courier (the Courier daemon against Courier::Filter)
+                      sections run when no --only is given or when they are listed; listed
+                      with only conns, body and per-message tokens, only the sections run
   --repeat N          run every cell N times, peers alternating, and keep each peer's fastest
                       correct run (for a busy machine; default 1)
   --duration S        seconds of load per cell
@@ -160,9 +169,13 @@ export function parseOptions(argv: readonly string[]): Options | undefined {
   };
 }
 
-function select(only: string[] | undefined): Pick<Options, 'peers' | 'jobs' | 'transports' | 'cells' | 'concurrency'> & { idle: boolean } {
+const SECTIONS = ['idle', 'concurrency', 'chain', 'courier'] as const;
+
+function select(
+  only: string[] | undefined,
+): Pick<Options, 'peers' | 'jobs' | 'transports' | 'cells' | 'concurrency' | 'chain' | 'courier' | 'sectionCells'> & { idle: boolean } {
   const tokens = new Set(only ?? []);
-  const known = new Set<string>([...PEER_NAMES, ...JOBS, ...TRANSPORTS, '1', '8', '64', '2k', '1m', 'per-message', 'idle', 'concurrency']);
+  const known = new Set<string>([...PEER_NAMES, ...JOBS, ...TRANSPORTS, '1', '8', '64', '2k', '1m', 'per-message', ...SECTIONS]);
   for (const token of tokens) if (!known.has(token)) throw new UsageError(`--only: unknown token "${token}"`);
   const pick = <T extends string>(all: readonly T[]): T[] => {
     const chosen = all.filter((value) => tokens.has(value));
@@ -177,15 +190,21 @@ function select(only: string[] | undefined): Pick<Options, 'peers' | 'jobs' | 't
       (bodyTokens.length === 0 || bodyTokens.includes(bodyTag(cell.bodyBytes))) &&
       (!cellKinds || cell.perMessage),
   );
-  // Section tokens alone ("--only idle", "--only idle,concurrency") mean: just those sections.
-  const sections = ['idle', 'concurrency'];
-  const onlySections = tokens.size > 0 && [...tokens].every((token) => sections.includes(token));
+  // Section tokens without peer, job or transport tokens ("--only idle", "--only chain,8,2k")
+  // mean: just those sections.
+  const mainTokens = new Set<string>([...PEER_NAMES, ...JOBS, ...TRANSPORTS]);
+  const anySection = SECTIONS.some((section) => tokens.has(section));
+  const onlySections = anySection && ![...tokens].some((token) => mainTokens.has(token));
+  const section = (name: (typeof SECTIONS)[number]): boolean => only === undefined || tokens.has(name);
   return {
     peers: pick(PEER_NAMES),
     jobs: pick(JOBS),
     transports: pick(TRANSPORTS),
     cells: onlySections ? [] : cells,
-    idle: only === undefined || tokens.has('idle'),
-    concurrency: only === undefined || tokens.has('concurrency'),
+    sectionCells: cells,
+    idle: section('idle'),
+    concurrency: section('concurrency'),
+    chain: section('chain'),
+    courier: section('courier'),
   };
 }

@@ -5,7 +5,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, openSync, closeSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { runLoad } from './loadgen.js';
+import { runLoad, type Check } from './loadgen.js';
 import type { Job, PeerName, Transport } from './options.js';
 import { BUILD_DIR, DEBIAN_PYTHON, REPO_ROOT, type NativePrograms } from './setup.js';
 
@@ -27,11 +27,17 @@ export interface LauncherSettings {
   profile: boolean;
 }
 
+/** Node's flags for the milterkit milters: with --profile, a V8 CPU profile of each into bench/.build/profiles/. */
+export function milterkitNodeFlags(settings: LauncherSettings): string[] {
+  if (!settings.profile) return [];
+  const profileDir = join(BUILD_DIR, 'profiles');
+  mkdirSync(profileDir, { recursive: true });
+  return ['--cpu-prof', '--cpu-prof-dir', profileDir];
+}
+
 /** Start commands of every peer, given what was built and installed. */
 export function peerLaunchers(programs: NativePrograms, settings: LauncherSettings): Record<PeerName, PeerLauncher> {
-  const profileDir = join(BUILD_DIR, 'profiles');
-  const nodeFlags = settings.profile ? ['--cpu-prof', '--cpu-prof-dir', profileDir] : [];
-  if (settings.profile) mkdirSync(profileDir, { recursive: true });
+  const nodeFlags = milterkitNodeFlags(settings);
   const milterkit: PeerLauncher =
     existsSync(MILTERKIT_LIBRARY) && existsSync(MILTERKIT_SCRIPT)
       ? {
@@ -90,18 +96,19 @@ export function killAllPeers(): void {
 }
 
 /**
- * Starts a milter and waits until it has filtered one complete message, answered as `job`
+ * Starts a milter and waits until it has filtered one complete message, answered as `check`
  * requires, which proves it listens and works.
  */
 export async function startPeer<Name extends string>(
   name: Name,
   command: { command: string; args: string[] },
-  job: Job,
+  check: Check,
   socketSpec: string,
   loadgen: string,
   logDir: string,
 ): Promise<RunningPeer<Name>> {
-  const logFile = join(logDir, `${name}-${job}-${socketSpec.startsWith('unix:') ? 'unix' : 'tcp'}.log`);
+  const checkName = typeof check === 'string' ? check : 'header';
+  const logFile = join(logDir, `${name}-${checkName}-${socketSpec.startsWith('unix:') ? 'unix' : 'tcp'}.log`);
   const logFd = openSync(logFile, 'a');
   const child = spawn(command.command, command.args, { stdio: ['ignore', logFd, logFd], cwd: REPO_ROOT });
   closeSync(logFd);
@@ -113,7 +120,7 @@ export async function startPeer<Name extends string>(
   while (Date.now() < deadline) {
     if (child.exitCode !== null || child.signalCode !== null) break;
     try {
-      const probe = await runLoad(loadgen, socketSpec, job, { conns: 1, bodyBytes: 100, perMessage: false }, { messages: 1 });
+      const probe = await runLoad(loadgen, socketSpec, check, { conns: 1, bodyBytes: 100, perMessage: false }, { messages: 1 });
       if (probe.messages === 1 && probe.errors === 0 && probe.check_failures === 0) {
         return { name, pid: child.pid!, socketSpec, logFile, stop };
       }

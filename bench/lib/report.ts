@@ -1,6 +1,7 @@
 /**
  * The benchmark's results and their markdown rendering.
  */
+import { CHAIN_PEERS, type ChainMeasurement, type ChainPeer, type ChainReport } from './chain.js';
 import { CPU_MODELS, type ConcurrencyMeasurement, type ConcurrencyReport } from './concurrency.js';
 import type { CellMetrics } from './measure.js';
 import { bodyTag, type Cell, type Job, type PeerName, type Transport } from './options.js';
@@ -34,6 +35,9 @@ export interface Report {
   idleSkipped: string | undefined;
   concurrency: ConcurrencyReport | undefined;
   concurrencySkipped: string | undefined;
+  /** Absent in reports written before the section existed. */
+  chain?: ChainReport | undefined;
+  chainSkipped?: string | undefined;
 }
 
 const JOB_TITLES: Record<Job, string> = {
@@ -192,6 +196,7 @@ function problems(report: Report): string[] {
   const bad = [
     ...report.measurements.filter(isBad).map((m) => ({ m, what: `${m.peer}, ${m.job}, ${m.transport}` })),
     ...(report.concurrency?.measurements ?? []).filter(isBad).map((m) => ({ m, what: `milterkit ${MODEL_TITLES[m.model]}, CPU-heavy filter` })),
+    ...(report.chain?.measurements ?? []).filter(isBad).map((m) => ({ m, what: `milterkit ${CHAIN_TITLES[m.peer]}, unix` })),
   ];
   if (bad.length === 0 && report.skipped.length === 0) return [];
   const lines = ['### Problems', ''];
@@ -269,6 +274,57 @@ function concurrencySection(report: Report): string[] {
   return lines;
 }
 
+const CHAIN_TITLES: Record<ChainPeer, string> = { core: 'protocol core', empty: 'empty chain', bundled: 'bundled chain' };
+
+function median(values: readonly number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  const middle = sorted.length >> 1;
+  return sorted.length % 2 === 1 ? sorted[middle]! : (sorted[middle - 1]! + sorted[middle]!) / 2;
+}
+
+/** CPU per message of a chain peer: the median of its runs, with their range when there are several. */
+function chainCpu(m: ChainMeasurement): string {
+  const runs = m.cpuUsPerMsgRuns;
+  return runs.length > 1 ? `${fixed(median(runs), 0)} (${fixed(Math.min(...runs), 0)}–${fixed(Math.max(...runs), 0)})` : fixed(m.cpuUsPerMsg, 0);
+}
+
+function chainSection(report: Report): string[] {
+  if (report.chainSkipped) return ['### Filter chain', '', `Not measured: ${report.chainSkipped}`, ''];
+  const c = report.chain;
+  if (!c) return [];
+  const cells: Cell[] = [];
+  for (const m of c.measurements) if (!cells.some((x) => sameCell(x, m.cell))) cells.push(m.cell);
+  const lines = [
+    '### Filter chain: the filter API over the protocol core',
+    '',
+    "The no-op job's load over the unix socket against three milterkit milters: the protocol core (the no-op milter of the tables " +
+      "above), the filter API's milter front-end with an **empty chain** (`bench/milters/chains/empty.yaml`), and with a **bundled chain** " +
+      '(`bundled.yaml`: whitelist_auth, whitelist_relayclients, noduplicates, deliveredto, attachments, add_header, each doing its work on every ' +
+      'message; the load generator checks that every message is accepted with exactly the header add_header adds). CPU µs/msg: the median of the ' +
+      "runs (their range); cost: the median CPU per message above the protocol core's.",
+    '',
+    '| conns | body | peer | msg/s | p50 ms | p99 ms | CPU µs/msg | cost over core µs/msg | peak RSS MiB |',
+    '|---|---|---|---:|---:|---:|---:|---:|---:|',
+  ];
+  for (const cell of cells) {
+    const label = cellLabel(cell);
+    const of = (peer: ChainPeer) => c.measurements.find((m) => m.peer === peer && sameCell(m.cell, cell));
+    const core = of('core');
+    for (const peer of CHAIN_PEERS) {
+      const m = of(peer);
+      if (!m) continue;
+      const cost = peer === 'core' || !core ? '–' : fixed(median(m.cpuUsPerMsgRuns) - median(core.cpuUsPerMsgRuns), 0);
+      lines.push(
+        `| ${label.conns} | ${label.body} | ${CHAIN_TITLES[peer]} | ${flagged(m, rate(m.msgsPerSec))} | ${fixed(m.p50Ms, 2)} | ${fixed(m.p99Ms, 2)} | ` +
+          `${chainCpu(m)} | ${cost} | ${fixed(m.peakRssMiB, 1)} |`,
+      );
+    }
+  }
+  lines.push('');
+  for (const skip of c.skipped) lines.push(`Not measured: ${skip}`, '');
+  return lines;
+}
+
 const PEER_TITLES: Record<PeerName, string> = {
   milterkit: 'milterkit',
   libmilter: 'C libmilter (Debian libmilter-dev)',
@@ -339,7 +395,7 @@ export function renderMarkdown(report: Report): string {
     for (const check of checks) lines.push(`| ${check.target} | ${check.measured} | ${check.met ? 'met' : '**not met**'} |`);
     lines.push('');
   }
-  lines.push(...nagleTable(report), ...idleSection(report), ...concurrencySection(report), ...problems(report));
+  lines.push(...nagleTable(report), ...idleSection(report), ...concurrencySection(report), ...chainSection(report), ...problems(report));
   if (report.measurements.length > 0) {
     const busiest = report.peers.map((peer) => {
       const most = Math.max(0, ...report.measurements.filter((m) => m.peer === peer).map((m) => m.loadgenCores));
