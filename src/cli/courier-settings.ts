@@ -2,17 +2,32 @@
  * The Courier daemon's configuration file, in either format: the filter API's (`chain:`, the file
  * `milterkit serve --config` and `check-config` read, plus its `courier:` section) or the daemon's
  * own `modules:` format, which keeps working. A file in the filter API's format becomes one module
- * of the daemon's chain: the whole chain, run by the engine as on a milter MTA.
+ * of the daemon's chain: the whole chain, run by the engine as on a milter MTA. The daemon's chain
+ * is loaded with the filter API's module kind, so that filters of the API (and the bundled ones,
+ * by name) run beside `doFilter` modules.
  *
  * @packageDocumentation
  */
 import { readFile } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
 import { isMap, parseDocument } from 'yaml';
+import { FilterChain } from '../courier/chain.js';
+import type { CourierConfig } from '../courier/helpers/config.js';
+import type { CourierLogger } from '../courier/logging.js';
+import { checkConfigurationTrust, DEFAULT_REPLIES, loadSettings, settingsFromObject, type DaemonSettings } from '../courier/settings.js';
 import type { Configuration } from '../filter-api/config.js';
 import { DEFAULT_REJECT, DEFAULT_TEMPFAIL, type SmtpReply } from '../filter-api/decisions.js';
-import { checkConfigurationTrust, DEFAULT_REPLIES, loadSettings, settingsFromObject, type DaemonSettings } from '../courier/settings.js';
+import { bundledFilters } from '../filters/index.js';
+import { courierChainModule, filterApiModules } from '../frontends/courier-modules.js';
 import { loadConfiguration } from './chain-config.js';
+
+/** The kinds of module the daemon runs besides `doFilter` modules: the filter API's, bundled filters by name. */
+const MODULE_KINDS = [filterApiModules({ builtins: bundledFilters })];
+
+/** Loads the daemon's chain as `milterkit courier` runs it: `doFilter` modules and filters of the API side by side. */
+export function loadCourierChain(settings: DaemonSettings, courier: CourierConfig, logger: CourierLogger): Promise<FilterChain> {
+  return FilterChain.load(settings, courier, logger, MODULE_KINDS);
+}
 
 /** The name of the daemon's one module that runs a configuration's chain (in logs). */
 export const CHAIN_MODULE_NAME = 'chain';
@@ -63,7 +78,7 @@ export function settingsFromConfiguration(configuration: Configuration): DaemonS
         timeout: seconds,
         onError: 'tempfail',
         onTimeout: 'tempfail',
-        chain,
+        create: () => courierChainModule(chain),
       },
     ],
   };

@@ -7,7 +7,7 @@
 import { access, readFile, realpath } from 'node:fs/promises';
 import { basename, join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import { FilterChain } from '../courier/chain.js';
+import type { FilterChain } from '../courier/chain.js';
 import { AlreadyRunningError, CourierFilterDaemon } from '../courier/daemon.js';
 import { CourierConfig } from '../courier/helpers/config.js';
 import type { CourierLogger } from '../courier/logging.js';
@@ -18,7 +18,7 @@ import { closeReadyFd, hasReadyFd } from '../courier/ready-fd.js';
 import { formatReply, parseModuleReply, type FilterReply } from '../courier/reply.js';
 import type { FilterRequest } from '../courier/request.js';
 import { SettingsError, settingsFromObject, type DaemonSettings, type SocketDirectory } from '../courier/settings.js';
-import { loadCourierSettings } from './courier-settings.js';
+import { loadCourierChain, loadCourierSettings } from './courier-settings.js';
 
 const USAGE = `Usage:
   milterkit-courier [options]                        run as a Courier global filter (started by courierfilter)
@@ -203,7 +203,7 @@ async function runDaemon(flags: Flags, startedByCourier: boolean): Promise<numbe
   }
   // Modules load only now: the socket already answers (messages wait for the chain), and fd 3
   // is closed, so modules may start child processes.
-  if (settings) chain = FilterChain.load(settings, courier, logger);
+  if (settings) chain = loadCourierChain(settings, courier, logger);
 
   // A crashed filter is never restarted by courierfilter and its socket then makes Courier
   // answer 432 for all mail; an error that escaped a module is logged and the daemon goes on.
@@ -227,7 +227,7 @@ async function runDaemon(flags: Flags, startedByCourier: boolean): Promise<numbe
 async function reload(configPath: string, courier: CourierConfig, logger: CourierLogger): Promise<FilterChain | undefined> {
   try {
     const settings = await loadCourierSettings(configPath, { onWarning: (message) => logger.warn({ event: 'config-warning', config: configPath }, message) });
-    const next = await FilterChain.load(settings, courier, logger);
+    const next = await loadCourierChain(settings, courier, logger);
     logger.info({ event: 'reloaded', modules: next.moduleNames }, `reloaded ${configPath}`);
     return next;
   } catch (error) {
@@ -247,7 +247,7 @@ async function runCheck(flags: Flags, files: string[]): Promise<number> {
     process.stderr.write(`milterkit-courier: ${prepared.settingsError?.message}\n`);
     return ExitStatus.USAGE;
   }
-  const chain = await FilterChain.load(prepared.settings, new CourierConfig(prepared.directories), prepared.logger);
+  const chain = await loadCourierChain(prepared.settings, new CourierConfig(prepared.directories), prepared.logger);
   // The helpers never follow a final symlink, so saved files given through links are resolved here.
   const [dataPath, ...controlPaths] = await Promise.all(files.map((f) => realpath(resolve(f)).catch(() => resolve(f))));
   process.stdout.write(formatReply(await chain.filter({ dataPath: dataPath!, controlPaths })));

@@ -11,9 +11,7 @@ import { CourierConfig } from './helpers/config.js';
 import { CourierMessage } from './helpers/message.js';
 import type { CourierLogger } from './logging.js';
 import type { CourierFilterModule, FilterContext } from './module-api.js';
-import { courierChainModule, courierModuleOf, type CourierEntryPolicy } from './api-filters.js';
-import { loadFilterModule, type LoadedModule } from './module-loader.js';
-import { parseReply } from '../filter-api/config.js';
+import { loadModule, type ModuleKind } from './module-loader.js';
 import { RequestAnsweredError, runForRequest } from './helpers/request-scope.js';
 import { parseModuleReply, replyEffect, type FilterReply } from './reply.js';
 import type { FilterRequest } from './request.js';
@@ -23,8 +21,8 @@ interface ChainEntry {
   readonly settings: ModuleSettings;
   readonly logger: CourierLogger;
   readonly module?: CourierFilterModule;
-  /** A filter of the filter API: the engine applies its per-hook deadline and failure policy. */
-  readonly engineRun?: boolean;
+  /** The module bounds its own steps (a filter of the filter API): only the message deadline applies. */
+  readonly ownDeadlines?: boolean;
   readonly loadError?: Error;
 }
 
@@ -84,22 +82,6 @@ async function runWithDeadline(
   }
 }
 
-/** The engine's view of a chain entry: its own settings, the daemon's `testing` and replies. */
-function entryPolicy(entry: ModuleSettings, settings: DaemonSettings): CourierEntryPolicy {
-  return {
-    name: entry.name,
-    options: entry.options,
-    timeoutMs: entry.timeout * 1000,
-    onError: entry.onError,
-    onTimeout: entry.onTimeout,
-    trusting: entry.trusting,
-    testing: entry.testing,
-    shadow: settings.testing,
-    replies: { tempfail: parseReply('tempfail', settings.replies.tempfail), reject: parseReply('reject', settings.replies.reject) },
-    ...(settings.limits ? { limits: settings.limits } : {}),
-  };
-}
-
 /** Resolves with `work`'s value, or rejects once `ms` have passed. */
 async function withinDeadline<T>(work: Promise<T>, ms: number, what: string): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
@@ -125,22 +107,19 @@ export class FilterChain {
   /**
    * Imports and initialises every module. A module that fails to load or initialise does not
    * stop the others: it is logged, and on every message its `onError` outcome applies.
+   *
+   * @param kinds the kinds of module run besides `doFilter` modules (the command line passes the
+   *   filter API's, which also resolves the built-in names)
    */
-  static async load(settings: DaemonSettings, courier: CourierConfig, logger: CourierLogger): Promise<FilterChain> {
+  static async load(settings: DaemonSettings, courier: CourierConfig, logger: CourierLogger, kinds: readonly ModuleKind[] = []): Promise<FilterChain> {
     const entries: ChainEntry[] = [];
     for (const moduleSettings of settings.modules) {
       const moduleLogger = logger.child({ module: moduleSettings.name });
       try {
-        const loaded: LoadedModule | undefined = moduleSettings.chain ? undefined : await loadFilterModule(moduleSettings.module, settings.baseDirectory);
-        const module =
-          loaded === undefined
-            ? courierChainModule(moduleSettings.chain!)
-            : loaded.kind === 'module'
-              ? loaded.module
-              : courierModuleOf(loaded.filter, entryPolicy(moduleSettings, settings));
+        const { module, ownDeadlines } = await loadModule(moduleSettings, settings, kinds);
         await module.initFilter?.({ name: moduleSettings.name, options: moduleSettings.options, logger: moduleLogger, courier });
         moduleLogger.info({ event: 'module-ready' }, `Initialized the "${moduleSettings.name}" filter`);
-        entries.push({ settings: moduleSettings, logger: moduleLogger, module, engineRun: loaded?.kind !== 'module' });
+        entries.push({ settings: moduleSettings, logger: moduleLogger, module, ownDeadlines });
       } catch (error) {
         const loadError = error instanceof Error ? error : new Error(String(error));
         moduleLogger.error(
@@ -210,7 +189,7 @@ export class FilterChain {
               control,
             },
             // The engine bounds each hook of a filter-API filter; the message deadline bounds the whole.
-            entry.engineRun ? deadline - moduleStarted : Math.min(entry.settings.timeout * 1000, deadline - moduleStarted),
+            entry.ownDeadlines ? deadline - moduleStarted : Math.min(entry.settings.timeout * 1000, deadline - moduleStarted),
           )
         : { kind: 'error', error: entry.loadError ?? new Error('module not loaded') };
       const ms = Date.now() - moduleStarted;

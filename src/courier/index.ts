@@ -14,6 +14,7 @@ export { RequestAnsweredError } from './helpers/request-scope.js';
 export { MimeLimitError, scanMimeStructure, type MimePart, type MimeScanLimits, type MimeScanOptions, type MimeStructure } from './helpers/mime-structure.js';
 export { CourierFilterDaemon, AlreadyRunningError, type CourierDaemonOptions } from './daemon.js';
 export { FilterChain } from './chain.js';
+export type { ModuleKind, LoadedModule } from './module-loader.js';
 export { loadSettings, SettingsError, type DaemonSettings, type ModuleSettings, type FailureOutcome } from './settings.js';
 export { discoverCourierDirectories, type CourierDirectories } from './paths.js';
 export type { FilterRequest } from './request.js';

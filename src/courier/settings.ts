@@ -18,8 +18,7 @@
 import { readFile, stat } from 'node:fs/promises';
 import { dirname, isAbsolute } from 'node:path';
 import { parseDocument } from 'yaml';
-import type { ChainConfig } from '../filter-api/chain.js';
-import type { EditLimits } from '../filter-api/draft.js';
+import type { LoadedModule } from './module-loader.js';
 import type { CourierDirectories } from './paths.js';
 
 /** What happens to a message when a module throws, times out or answers nonsense. */
@@ -48,10 +47,11 @@ export interface ModuleSettings {
   readonly onError: FailureOutcome;
   readonly onTimeout: FailureOutcome;
   /**
-   * A whole chain of the filter API run as this one module (a configuration in the filter API's
-   * format): its filters are already resolved, and the engine applies their policies.
+   * Makes the module in code instead of importing `module` (a whole chain of the filter API, from
+   * a configuration in that API's format). Called at every load of the chain, so that a reload
+   * gets a fresh module.
    */
-  readonly chain?: Omit<ChainConfig, 'logger'>;
+  readonly create?: () => LoadedModule;
 }
 
 /** Replies the daemon itself gives. */
@@ -83,8 +83,6 @@ export interface DaemonSettings {
   /** Overrides for Courier's directories (tests, unusual builds). */
   readonly courier: Partial<CourierDirectories> & { readonly configCommand?: string };
   readonly modules: readonly ModuleSettings[];
-  /** Bounds on what filter-API filters may read and add (message size, recipients). */
-  readonly limits?: Partial<EditLimits>;
   /** Directory of the configuration file (relative module paths start here). */
   readonly baseDirectory: string;
 }

@@ -8,7 +8,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { parse as parseYaml, stringify } from 'yaml';
-import { runOnCourier } from '../../src/courier/offline.js';
+import { runOnCourier } from '../../src/frontends/courier-offline.js';
 import { parseConfig, startChain } from '../../src/filter-api/index.js';
 import { bundledFilters } from '../../src/filters/index.js';
 import { casesDir } from '../e2e/harness/paths.js';

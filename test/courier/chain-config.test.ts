@@ -3,8 +3,7 @@ import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, it } from 'node:test';
-import { loadCourierSettings } from '../../src/cli/courier-settings.js';
-import { FilterChain } from '../../src/courier/chain.js';
+import { loadCourierChain, loadCourierSettings } from '../../src/cli/courier-settings.js';
 import { CourierConfig } from '../../src/courier/helpers/config.js';
 import { formatReply } from '../../src/courier/reply.js';
 import { copySpool, etcFixture, memoryLogger, scratchPerSuite } from './support.js';
@@ -58,7 +57,7 @@ describe('Courier daemon: the configuration format of milterkit serve --config',
     assert.equal(settings.replies.reject, '550 5.7.1 Message refused by mail filter', 'the milter front-end\'s default');
 
     const { logger, records } = memoryLogger();
-    const chain = await FilterChain.load(settings, courier, logger);
+    const chain = await loadCourierChain(settings, courier, logger);
     const [dataPath, controlPath] = await copySpool(scratch.dir, 'D-plain', 'C-real-alias-duplicate');
     const reply = await chain.filter({ dataPath: dataPath!, controlPaths: [controlPath!] });
     assert.equal(formatReply(reply), '200 Fine\n');
@@ -70,7 +69,7 @@ describe('Courier daemon: the configuration format of milterkit serve --config',
 
   it('the whole chain fails with its own policy: a hook failing under tempfail gets the configured reply', async () => {
     const file = await configFile('tempfail.yaml', `replies: { tempfail: "451 4.7.1 Later" }\nchain:\n  - filter: ${stamp}\n    options: { fail: true }\n`);
-    const chain = await FilterChain.load(await loadCourierSettings(file), courier, memoryLogger().logger);
+    const chain = await loadCourierChain(await loadCourierSettings(file), courier, memoryLogger().logger);
     const [dataPath, controlPath] = await copySpool(scratch.dir, 'D-plain', 'C-real-alias-duplicate');
     assert.equal(formatReply(await chain.filter({ dataPath: dataPath!, controlPaths: [controlPath!] })), '451 4.7.1 Later\n');
     assert.doesNotMatch(await readFile(dataPath!, 'utf8'), /X-Api-Stamp/);
@@ -79,7 +78,7 @@ describe('Courier daemon: the configuration format of milterkit serve --config',
   it('still reads the modules: format', async () => {
     const settings = await loadCourierSettings(await configFile('modules.yaml', 'modules:\n  - whitelist_auth for attachments\n  - attachments\n'));
     assert.deepEqual(settings.modules.map((m) => [m.name, m.for]), [['whitelist_auth', ['attachments']], ['attachments', []]]);
-    assert.equal(settings.modules[0]!.chain, undefined);
+    assert.equal(settings.modules[0]!.create, undefined);
   });
 
   for (const bad of BAD_FILES) {

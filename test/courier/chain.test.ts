@@ -5,6 +5,7 @@ import { runInNewContext } from 'node:vm';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { beforeEach, describe, it } from 'node:test';
+import { loadCourierChain } from '../../src/cli/courier-settings.js';
 import { FilterChain } from '../../src/courier/chain.js';
 import { CourierConfig } from '../../src/courier/helpers/config.js';
 import { formatReply } from '../../src/courier/reply.js';
@@ -189,7 +190,7 @@ describe('module chain', () => {
   it('loads the shipped example configuration with every module ready', async () => {
     const text = await readFile(join(repoRoot, 'examples/courier/milterkit.yaml'), 'utf8');
     const { logger, records } = memoryLogger();
-    const chain = await FilterChain.load(parseSettings(text, fileURLToPath(new URL('../../examples/courier/', import.meta.url))), courier, logger);
+    const chain = await loadCourierChain(parseSettings(text, fileURLToPath(new URL('../../examples/courier/', import.meta.url))), courier, logger);
     assert.deepEqual(chain.moduleNames, ['whitelist_auth', 'attachments', 'deliveredto', 'noduplicates', 'recipient-policy', 'add_header']);
     assert.equal(records.filter((r) => r.event === 'module-ready').length, 6);
   });

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import { runChainOnCourierMessage } from '../../src/courier/api-filters.js';
+import { runChainOnCourierMessage } from '../../src/frontends/courier.js';
 import { CourierConfig } from '../../src/courier/helpers/config.js';
 import * as control from '../../src/courier/helpers/control.js';
 import { Chain, type AnyFilter } from '../../src/filter-api/index.js';

@@ -34,9 +34,12 @@ const layers: Record<string, number> = {
   workers: 2,
   // The offline test kit joins both sides.
   testing: 3,
-  // The filter API; the Courier daemon runs its chains; the front-ends and the bundled filters.
-  'filter-api': 4,
-  courier: 5,
+  // The Courier daemon: its transport, requests and replies, control and data files, and the
+  // chain of `doFilter` modules (other kinds of module are passed in from above).
+  courier: 4,
+  // The filter API; its front-ends (milter, and Courier with its offline profile) above both it
+  // and the Courier daemon; the bundled filters written on the API.
+  'filter-api': 5,
   frontends: 6,
   filters: 7,
   // The command line and the root entry point, which gathers the milter-side library.

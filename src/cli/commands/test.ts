@@ -12,7 +12,7 @@ import { Chain } from '../../filter-api/chain.js';
 import { isFilterDefinition } from '../../filter-api/contract.js';
 import { startChain } from '../../filter-api/config.js';
 import { isConfigFile, loadConfiguration } from '../chain-config.js';
-import { runOnCourier } from '../../courier/offline.js';
+import { runOnCourier } from '../../frontends/courier-offline.js';
 import { parseMessage } from '../../mta/message.js';
 import { postfixProfile } from '../../mta/postfix.js';
 import { resolveEnvelope } from '../../mta/session.js';

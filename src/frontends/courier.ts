@@ -11,20 +11,19 @@
  *   refuses the message temporarily, so that nothing is accepted by accident;
  * - the envelope sender cannot be changed: a filter that does so fails (its `onError` applies).
  *
- * A module whose default export is a filter definition runs this way beside `doFilter` modules.
+ * The daemon runs chains this way through the module kind of `courier-modules.ts`; the offline
+ * `courier` profile through `courier-offline.ts`.
  *
  * @packageDocumentation
  */
-import { Chain, type ChainConfig, type FailurePolicy } from '../filter-api/chain.js';
-import type { AnyFilter } from '../filter-api/contract.js';
+import * as control from '../courier/helpers/control.js';
+import { CourierMessage, type HeaderField as CourierHeaderField } from '../courier/helpers/message.js';
+import type { CourierLogger } from '../courier/logging.js';
+import type { FilterRequest } from '../courier/request.js';
+import type { Chain } from '../filter-api/chain.js';
 import type { Decision, SmtpReply } from '../filter-api/decisions.js';
-import { EditError, type Draft, type DraftRecipient, type EditLimits } from '../filter-api/draft.js';
+import { EditError, type Draft, type DraftRecipient } from '../filter-api/draft.js';
 import type { ClientInfo, CourierConfigView, RawMtaData, Recipient } from '../filter-api/transaction.js';
-import * as control from './helpers/control.js';
-import { CourierMessage, type HeaderField as CourierHeaderField } from './helpers/message.js';
-import type { CourierLogger } from './logging.js';
-import type { CourierFilterModule } from './module-api.js';
-import type { FilterRequest } from './request.js';
 
 /** How the outcome is told to Courier. */
 export interface CourierRunOptions {
@@ -230,51 +229,4 @@ function applyHeaders(draft: Draft, message: CourierMessage): void {
     }
     previous = key;
   }
-}
-
-/** One chain entry's settings, applied by the engine to every hook as the milter front-end does. */
-export interface CourierEntryPolicy {
-  readonly name: string;
-  readonly options: Readonly<Record<string, unknown>>;
-  /** Milliseconds each hook may take. */
-  readonly timeoutMs: number;
-  readonly onError: FailurePolicy;
-  readonly onTimeout: FailurePolicy;
-  readonly trusting: boolean;
-  readonly testing: boolean;
-  /** The daemon's `testing`: log what would happen, write and refuse nothing. */
-  readonly shadow: boolean;
-  /** The daemon's replies for the `tempfail` and `reject` outcomes. */
-  readonly replies: { readonly tempfail: SmtpReply; readonly reject: SmtpReply };
-  readonly limits?: Partial<EditLimits>;
-}
-
-/**
- * A `doFilter` module that runs a whole chain of the filter API on each message, as the offline
- * `courier` profile does: the engine applies every entry's per-hook deadline, `onError` and
- * `onTimeout`, `for`, `trusting` and `testing`, and the chain's `trusting` and shadow mode, exactly
- * as on the milter front-end. The daemon bounds the module by its message deadline only.
- */
-export function courierChainModule(config: Omit<ChainConfig, 'logger'>): CourierFilterModule {
-  let chain: Promise<Chain> | undefined;
-  const load = (logger: CourierLogger): Promise<Chain> => (chain ??= Chain.load({ ...config, logger }));
-  return {
-    async initFilter(context) {
-      await load(context.logger);
-    },
-    async doFilter(dataPath, controlPaths, context) {
-      return runChainOnCourierMessage(await load(context.logger), { dataPath, controlPaths }, { logger: context.logger, courier: context.courier, signal: context.signal });
-    },
-  };
-}
-
-/**
- * A `doFilter` module that runs one filter of the API with its entry's policies (a failed hook's
- * edits are dropped; with `continue` the filter's later hooks still run; a testing filter's
- * decisions and edits are logged, never written). The daemon's chain does the `for` bypass on
- * its accept reply.
- */
-export function courierModuleOf(filter: AnyFilter, policy: CourierEntryPolicy): CourierFilterModule {
-  const { shadow, replies, limits, ...entry } = policy;
-  return courierChainModule({ filters: [{ filter, ...entry }], shadow, replies, ...(limits ? { limits } : {}) });
 }

@@ -9,15 +9,14 @@
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import * as control from '../courier/helpers/control.js';
+import type { CourierLogger } from '../courier/logging.js';
 import type { Chain } from '../filter-api/chain.js';
-import type { CourierConfigView } from '../filter-api/transaction.js';
-import { bareAddress } from '../filter-api/transaction.js';
+import { bareAddress, type CourierConfigView } from '../filter-api/transaction.js';
 import { parseMessage } from '../mta/message.js';
 import { rfc5322Date } from '../mta/profile.js';
 import { DeliveryReport, type MessageVerdict } from '../mta/report.js';
-import { recipientArgs, runChainOnCourierMessage } from './api-filters.js';
-import * as control from './helpers/control.js';
-import type { CourierLogger } from './logging.js';
+import { recipientArgs, runChainOnCourierMessage } from './courier.js';
 
 /** The envelope and client of an offline Courier run. */
 export interface CourierRunInput {

@@ -2,16 +2,17 @@ import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import { describe, it } from 'node:test';
-import { runChainOnCourierMessage } from '../../src/courier/api-filters.js';
+import { loadCourierChain } from '../../src/cli/courier-settings.js';
 import { FilterChain } from '../../src/courier/chain.js';
 import { CourierConfig } from '../../src/courier/helpers/config.js';
 import * as control from '../../src/courier/helpers/control.js';
 import { formatReply } from '../../src/courier/reply.js';
 import { settingsFromObject } from '../../src/courier/settings.js';
 import { Chain, defineFilter, discard, quarantine, reject, tempfail, type ChainEntryConfig } from '../../src/filter-api/index.js';
-import { copySpool, etcFixture, memoryLogger, scratchPerSuite } from './support.js';
+import { runChainOnCourierMessage } from '../../src/frontends/courier.js';
+import { copySpool, etcFixture, memoryLogger, scratchPerSuite } from '../courier/support.js';
 
-const modulesDir = fileURLToPath(new URL('./modules/', import.meta.url));
+const modulesDir = fileURLToPath(new URL('../courier/modules/', import.meta.url));
 
 /** D-plain with the three undelivered recipients of C-real-alias-duplicate (alice twice, carol). */
 async function message(dir: string) {
@@ -129,7 +130,7 @@ describe('Courier front-end of the filter API', () => {
     const courier = new CourierConfig({ sysconfdir: etcFixture });
     const daemonRun = async (modules: unknown[]) => {
       const { logger, records } = memoryLogger();
-      const chain = await FilterChain.load(settingsFromObject({ modules }, modulesDir), courier, logger);
+      const chain = await loadCourierChain(settingsFromObject({ modules }, modulesDir), courier, logger);
       const request = await message(scratch.dir);
       return { reply: formatReply(await chain.filter(request)), records, text: await readFile(request.dataPath, 'utf8') };
     };
@@ -150,11 +151,27 @@ describe('Courier front-end of the filter API', () => {
     assert.ok(badOptions.records.some((r) => r.event === 'module-failed' && String(r.err).includes('options.colour: unknown option')));
   });
 
+  it('the daemon alone runs doFilter modules only: the filter API\'s modules and the built-in names come with its module kind', async () => {
+    const courier = new CourierConfig({ sysconfdir: etcFixture });
+    const settings = settingsFromObject({ modules: ['./scripted.js', './api-stamp.js', 'whitelist_auth'], onError: 'reject' }, modulesDir);
+    const { logger, records } = memoryLogger();
+    const daemonOnly = await FilterChain.load(settings, courier, logger);
+    const failed = records.filter((r) => r.event === 'module-failed').map((r) => String(r.err));
+    assert.equal(failed.length, 2, 'the doFilter module loads');
+    assert.match(failed[0]!, /api-stamp\.js: exports no doFilter function$/);
+    assert.match(failed[1]!, /whitelist_auth/);
+    const request = await message(scratch.dir);
+    assert.match(formatReply(await daemonOnly.filter(request)), /^554 /, 'a module that cannot load gets its onError');
+
+    const withKind = await loadCourierChain(settings, courier, memoryLogger().logger);
+    assert.equal(formatReply(await withKind.filter(await message(scratch.dir))), '200 Ok\n');
+  });
+
   it('the daemon leaves a filter-definition module\'s failure policy, deadline and testing to the engine, per hook as on a milter MTA', async () => {
     const courier = new CourierConfig({ sysconfdir: etcFixture });
     const daemonRun = async (modules: unknown[], top: Record<string, unknown> = {}) => {
       const { logger, records } = memoryLogger();
-      const chain = await FilterChain.load(settingsFromObject({ ...top, modules }, modulesDir), courier, logger);
+      const chain = await loadCourierChain(settingsFromObject({ ...top, modules }, modulesDir), courier, logger);
       const request = await message(scratch.dir);
       return { reply: formatReply(await chain.filter(request)), records, text: await readFile(request.dataPath, 'utf8') };
     };
