@@ -4,13 +4,18 @@
 #   nor started; the suite runs its own instance with `postfix -c DIR`).
 # - Sendmail unpacked (dpkg -x) into a private directory, because sendmail-bin conflicts with
 #   postfix. Only its runtime libraries and m4 are installed system-wide.
+# - SMTP AUTH for both (Cyrus SASL with a sasldb, no daemon): the PLAIN/LOGIN mechanisms and the
+#   sasldb plugin system-wide, and saslpasswd2 unpacked from sasl2-bin into a private directory
+#   (installing sasl2-bin would also install and start saslauthd, which nothing here uses).
 # Idempotent: a rerun with everything in place does no network access.
 set -euo pipefail
 export DEBIAN_FRONTEND=noninteractive
 
 SENDMAIL_ROOT=${MILTERKIT_SENDMAIL_ROOT:-/var/cache/milterkit/sendmail}
 SENDMAIL_PACKAGES=(sendmail-bin sendmail-base sendmail-cf)
-SYSTEM_PACKAGES=(postfix m4 util-linux libdb5.3 libldap-2.5-0 liblockfile1 libnsl2 libsasl2-2 libssl3 libwrap0)
+SASL_TOOLS_ROOT=${MILTERKIT_SASL_TOOLS_ROOT:-/var/cache/milterkit/sasl2-bin}
+SYSTEM_PACKAGES=(postfix m4 util-linux libdb5.3 libldap-2.5-0 liblockfile1 libnsl2 libsasl2-2 libssl3 libwrap0
+  libsasl2-modules libsasl2-modules-db)
 
 apt_updated=no
 apt_update_once() {
@@ -40,19 +45,37 @@ if [ -f /etc/postfix/main.cf ] && postfix status >/dev/null 2>&1; then
   echo "note: the system Postfix instance is running; the e2e suite does not use it"
 fi
 
-if [ ! -x "$SENDMAIL_ROOT/usr/libexec/sendmail/sendmail" ] || [ ! -f "$SENDMAIL_ROOT/usr/share/sendmail/cf/m4/cf.m4" ]; then
+# Unpacks Debian packages into a private directory (replacing it whole, so a half-done unpack is
+# never used).
+unpack_packages() {
+  local target=$1
+  shift
   apt_update_once
+  local download_dir
   download_dir=$(mktemp -d)
-  trap 'rm -rf "$download_dir"' EXIT
-  (cd "$download_dir" && apt-get download -qq "${SENDMAIL_PACKAGES[@]}")
-  rm -rf "$SENDMAIL_ROOT.new"
-  mkdir -p "$SENDMAIL_ROOT.new"
+  (cd "$download_dir" && apt-get download -qq "$@")
+  rm -rf "$target.new"
+  mkdir -p "$target.new"
   for deb in "$download_dir"/*.deb; do
-    dpkg -x "$deb" "$SENDMAIL_ROOT.new"
+    dpkg -x "$deb" "$target.new"
   done
-  rm -rf "$SENDMAIL_ROOT"
-  mv "$SENDMAIL_ROOT.new" "$SENDMAIL_ROOT"
+  rm -rf "$download_dir" "$target"
+  mv "$target.new" "$target"
+}
+
+if [ ! -x "$SENDMAIL_ROOT/usr/libexec/sendmail/sendmail" ] || [ ! -f "$SENDMAIL_ROOT/usr/share/sendmail/cf/m4/cf.m4" ]; then
+  unpack_packages "$SENDMAIL_ROOT" "${SENDMAIL_PACKAGES[@]}"
 fi
+if [ ! -x "$SASL_TOOLS_ROOT/usr/sbin/saslpasswd2" ]; then
+  unpack_packages "$SASL_TOOLS_ROOT" sasl2-bin
+fi
+# The PLAIN mechanism and the sasldb plugin are what both MTAs authenticate with.
+for plugin in libplain.so libsasldb.so; do
+  if ! ls /usr/lib/*/sasl2/"$plugin" >/dev/null 2>&1; then
+    echo "Cyrus SASL plugin $plugin is missing" >&2
+    exit 1
+  fi
+done
 
 # Sendmail waits a minute when the host name has no dot; the suite runs it in a UTS namespace with
 # a dotted name, and so does this check (which also proves that unshare works here).
@@ -63,3 +86,4 @@ case "$sendmail_version" in
   *) echo "sendmail in $SENDMAIL_ROOT does not run" >&2; exit 1 ;;
 esac
 echo "postfix $(postconf -dh mail_version)"
+echo "saslpasswd2 in $SASL_TOOLS_ROOT"

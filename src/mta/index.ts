@@ -9,7 +9,7 @@ export { runTransaction, type TransactionOptions } from './transaction.js';
 export { MtaSession, type EnvelopeInput, type SessionOptions as MtaSessionOptions } from './session.js';
 export { postfixProfile } from './postfix.js';
 export { sendmailProfile } from './sendmail.js';
-export type { MtaProfile, MtaState, SmtpClient, SmtpOutcome, MacroLists, DefaultAction } from './profile.js';
+export type { MtaProfile, MtaState, SmtpAuth, SmtpClient, SmtpOutcome, MacroLists, DefaultAction } from './profile.js';
 export { DeliveryReport, type DeliveryReportData, type StageRecord, type NegotiationSummary, type MessageVerdict, type ErrorSummary } from './report.js';
 export { parseMessage, serializeMessage, type MailMessage, type HeaderField } from './message.js';
 export type { HeaderEdit, HeaderEditRules, HeaderEntry } from './header-edits.js';

@@ -95,7 +95,7 @@ export const postfixProfile: MtaProfile = {
     return [
       {
         name: 'Received',
-        value: ` from ${state.client.helo} (${peer.name} [${peer.ip ?? 'unknown'}])\n\tby ${state.hostname} (Postfix) with ESMTP id ${state.queueId ?? 'unknown'}${forClause}; ${rfc5322Date(date)}`,
+        value: ` from ${state.client.helo} (${peer.name} [${peer.ip ?? 'unknown'}])\n\tby ${state.hostname} (Postfix) with ${state.auth === undefined ? 'ESMTP' : 'ESMTPA'} id ${state.queueId ?? 'unknown'}${forClause}; ${rfc5322Date(date)}`,
         origin: 'mta',
       },
     ];

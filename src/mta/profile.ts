@@ -20,6 +20,14 @@ export interface SmtpClient {
   helo: string;
 }
 
+/** An SMTP AUTH that succeeded on the session (RFC 4954). */
+export interface SmtpAuth {
+  /** The authentication identity as the MTA reports it (`{auth_authen}`). */
+  user: string;
+  /** The SASL mechanism (`{auth_type}`), e.g. `PLAIN`. */
+  mechanism: string;
+}
+
 /** What the MTA knows when it computes macro values. */
 export interface MtaState {
   /** The MTA's own host name (`$j`). */
@@ -32,6 +40,10 @@ export interface MtaState {
   queueId?: string;
   /** The sender as the client typed it (`<a@b>`), from MAIL on. */
   sender?: string;
+  /** The client's SMTP AUTH, when it authenticated before MAIL. */
+  auth?: SmtpAuth;
+  /** The `AUTH=` parameter of MAIL FROM as typed (`{auth_author}`), when given. */
+  authParameter?: string;
   /** The recipient being checked, at RCPT. */
   recipient?: string;
   /** The message, from DATA on. */
@@ -139,8 +151,10 @@ export function addressDomain(address: string): string | undefined {
 }
 
 /**
- * Macros both MTAs derive the same way: the queue ID, the client port, and the sender and
- * recipient with their domain and delivery agent (`mailer`: Postfix `smtp`, Sendmail `esmtp`).
+ * Macros both MTAs derive the same way: the queue ID, the client port, the SMTP AUTH (mechanism,
+ * identity, and the `AUTH=` parameter of MAIL FROM, which both pass on whether or not the client
+ * authenticated), and the sender and recipient with their domain and delivery agent (`mailer`:
+ * Postfix `smtp`, Sendmail `esmtp`).
  * @returns the value (undefined when not known now), or null for a macro not of this kind
  */
 export function envelopeMacro(name: string, state: MtaState, mailer: string): string | undefined | null {
@@ -149,6 +163,12 @@ export function envelopeMacro(name: string, state: MtaState, mailer: string): st
       return state.queueId;
     case 'client_port':
       return String(state.client.port);
+    case 'auth_type':
+      return state.auth?.mechanism;
+    case 'auth_authen':
+      return state.auth?.user;
+    case 'auth_author':
+      return state.authParameter;
     case 'mail_addr':
       return state.sender === undefined ? undefined : bareAddress(state.sender);
     case 'mail_host':

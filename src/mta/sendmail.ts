@@ -91,6 +91,9 @@ function sendmailOutcome(stage: SmtpStage, reply: StageReply): SmtpOutcome {
   return reply.verdict === 'reject' ? { verdict: 'reject', reply: rejectText(stage) } : { verdict: 'tempfail', reply: TEMPFAIL };
 }
 
+/** Security strength factor of an AUTH without a security layer (PLAIN, LOGIN; no TLS). */
+const AUTH_SSF = '0';
+
 const ALPHANUMERIC = '0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwx';
 
 /** Sendmail with an m4-generated configuration: default `Milter.macros.*`, `T=C:5m;S:10s;R:10s;E:5m`, no `F=` flag. */
@@ -147,6 +150,8 @@ export const sendmailProfile: MtaProfile = {
         return address;
       case 'client_name':
         return clientName;
+      case 'auth_ssf':
+        return state.auth === undefined ? undefined : AUTH_SSF;
       case 'msg_id':
         return state.message === undefined ? undefined : headerValue(state.message, 'Message-Id')?.trim();
       default:
@@ -163,9 +168,11 @@ export const sendmailProfile: MtaProfile = {
   ownHeaders(state, recipients, date) {
     const address = sendmailAddress(state) ?? 'unknown';
     const forClause = recipients.length === 1 ? `\n\tfor ${recipients[0]}` : '';
+    // The m4 default Received: template's "$?{auth_type}(authenticated$?{auth_ssf} bits=${auth_ssf}$.)".
+    const authenticated = state.auth === undefined ? '' : `\n\t(authenticated bits=${AUTH_SSF})`;
     const received: HeaderEntry = {
       name: 'Received',
-      value: ` from ${state.client.helo} (${state.client.hostname ?? `[${address}]`} [${address}])\n\tby ${state.hostname} (8.17.1.9/8.17.1.9) with ESMTP id ${state.queueId ?? 'unknown'}${forClause}; ${rfc5322Date(date)}`,
+      value: ` from ${state.client.helo} (${state.client.hostname ?? `[${address}]`} [${address}])${authenticated}\n\tby ${state.hostname} (8.17.1.9/8.17.1.9) with ${state.auth === undefined ? 'ESMTP' : 'ESMTPA'} id ${state.queueId ?? 'unknown'}${forClause}; ${rfc5322Date(date)}`,
       origin: 'mta',
     };
     return [...DEFAULT_FIELDS_BEFORE_RECEIVED.map(hiddenDefault), received, ...DEFAULT_FIELDS_AFTER_RECEIVED.map(hiddenDefault)];

@@ -28,6 +28,12 @@ export interface EnvelopeInput {
    * the milter sees MAIL and RCPT, then ABORT where the MTA sends one; the verdict is `abandoned`.
    */
   stopBeforeData?: boolean;
+  /**
+   * The client authenticated (SMTP AUTH) before this message's MAIL FROM: the MTA sends
+   * `{auth_type}` and `{auth_authen}` (Sendmail also `{auth_ssf}`) and writes `ESMTPA` in its
+   * `Received:`. The mechanism defaults to `PLAIN`.
+   */
+  auth?: { user: string; mechanism?: string };
 }
 
 /** The SMTP session around the messages. */
@@ -154,6 +160,7 @@ export class MtaSession {
     delete this.state.queueId;
     delete this.state.message;
     this.state.sender = envelope.sender;
+    this.setAuth(envelopeInput, envelope);
 
     if (this.failure !== undefined) return this.failed(run, message, envelope);
     if (this.connectionOutcome !== undefined) {
@@ -176,6 +183,15 @@ export class MtaSession {
         this.pendingRecords.push({ stage: 'abort', sent: true, awaited: false });
       }
     }
+  }
+
+  /** The AUTH state of the message's MAIL FROM. */
+  private setAuth(input: EnvelopeInput, envelope: DeliveryEnvelope): void {
+    delete this.state.auth;
+    delete this.state.authParameter;
+    if (input.auth !== undefined) this.state.auth = { user: input.auth.user, mechanism: input.auth.mechanism ?? 'PLAIN' };
+    const parameter = envelope.senderArgs?.split(' ').find((arg) => /^AUTH=/i.test(arg));
+    if (parameter !== undefined) this.state.authParameter = parameter.slice('AUTH='.length);
   }
 
   /** Ends the session: QUIT, or (Postfix, after any verdict at CONNECT or HELO) just closing the socket. */

@@ -428,3 +428,21 @@ test('stage macros given by the user are sent whatever the lists say; known valu
   assert.ok(log.some((line) => line.startsWith('DM{') && line.includes('{auth_authen}=alice')));
   assert.ok(log.includes('DT{i=QID1,{x}=1}'));
 });
+
+test('an authenticated envelope: both MTAs send {auth_type} and {auth_authen} at MAIL (Sendmail also {auth_ssf}), {auth_author} from AUTH=, ESMTPA in Received', async () => {
+  const auth = { user: 'alice@example.org' };
+  const postfix = await run(postfixProfile, continueAll(), { auth, fromArgs: ['AUTH=<alice@example.org>'] });
+  assert.equal(
+    postfix.log.find((line) => line.startsWith('DM')),
+    'DM{{auth_type}=PLAIN,{auth_authen}=alice@example.org,{auth_author}=<alice@example.org>,{mail_addr}=alice@example.org,{mail_host}=example.org,{mail_mailer}=smtp}',
+  );
+  assert.match(postfix.report.headers('Received')[0]!.value, /\(Postfix\) with ESMTPA id QID1/);
+  const sendmail = await run(sendmailProfile, continueAll(), { auth: { ...auth, mechanism: 'LOGIN' } });
+  assert.equal(
+    sendmail.log.find((line) => line.startsWith('DM')),
+    'DM{i=QID1,{auth_type}=LOGIN,{auth_authen}=alice@example.org,{auth_ssf}=0,{mail_mailer}=esmtp,{mail_host}=example.org,{mail_addr}=alice@example.org}',
+  );
+  assert.match(sendmail.report.headers('Received')[0]!.value, /\[127\.0\.0\.1\]\)\n\t\(authenticated bits=0\)\n\tby .* with ESMTPA id QID1/);
+  const anonymous = await run(sendmailProfile);
+  assert.match(anonymous.report.headers('Received')[0]!.value, /\[127\.0\.0\.1\]\)\n\tby .* with ESMTP id QID1/);
+});

@@ -14,6 +14,7 @@ import { bundledFilters } from '../../src/filters/index.js';
 import { casesDir } from '../e2e/harness/paths.js';
 import { loadCaseSources, resolveCase } from '../e2e/runner/case-file.js';
 import scripted from '../e2e/runner/scripted-filter.js';
+import { sessionAuth } from '../e2e/runner/session-auth.js';
 import { buildMessage } from '../e2e/runner/smtp-session.js';
 import { repoRoot } from './support.js';
 
@@ -39,13 +40,16 @@ describe('filter API conformance cases on Courier (offline courier profile)', ()
       const kase = resolveCase(source, 'postfix');
       const configuration = await parseConfig(stringify(kase.milter.chain), source.file, { builtins: { ...bundledFilters, scripted } });
       const chain = await startChain(configuration);
+      const auths = sessionAuth(kase.smtp.messages);
       try {
         for (const [index, message] of kase.smtp.messages.entries()) {
+          const auth = auths[index];
           const expected = expectations[source.name]![index]!;
           const where = `${source.name} message ${index + 1}`;
           const report = await runOnCourier(chain, buildMessage(message, `${source.name}.courier.${index + 1}`, new Date()), {
             from: message.from,
             recipients: message.to.map((rcpt) => rcpt.address),
+            ...(auth === undefined ? {} : { authUser: auth.user }),
           });
           if (/^\d{3}$/.test(expected.reply)) assert.equal(report.smtpReply.slice(0, 3), expected.reply, `${where}: ${report.smtpReply}`);
           else assert.equal(report.smtpReply, expected.reply, where);

@@ -28,3 +28,6 @@ export const deliverScript = join(e2eSourceDir, 'harness', 'deliver.sh');
 
 /** Where scripts/prerequisites/20-mtas.sh unpacks Sendmail (it conflicts with the Postfix package). */
 export const sendmailRoot = process.env.MILTERKIT_SENDMAIL_ROOT ?? '/var/cache/milterkit/sendmail';
+
+/** Where scripts/prerequisites/20-mtas.sh unpacks sasl2-bin (saslpasswd2 creates the suite's sasldb). */
+export const saslToolsRoot = process.env.MILTERKIT_SASL_TOOLS_ROOT ?? '/var/cache/milterkit/sasl2-bin';

@@ -13,6 +13,7 @@ import { Maildir } from './maildir.js';
 import { parseMessage } from './message.js';
 import type { HeldMessage, Mta } from './mta.js';
 import { deliverScript } from './paths.js';
+import { writeSaslSetup } from './sasl.js';
 import { postfixProfile, type MtaProfile } from '../../../src/mta/index.js';
 import { waitFor } from './wait.js';
 
@@ -27,6 +28,7 @@ export interface PostfixSettings {
 }
 
 const POSTFIX_BIN = '/usr/sbin/postfix';
+const HOST_NAME = 'mta.e2e.test';
 const DELIVERY_USER = 'nobody';
 /** Queues holding messages that are still on their way; "hold" is where quarantined ones stay. */
 const TRANSIT_QUEUES = ['maildrop', 'incoming', 'active', 'deferred'];
@@ -131,6 +133,10 @@ export class PostfixInstance implements Mta {
     copyFileSync(deliverScript, deliver);
     chmodSync(deliver, 0o755);
     const mailDir = this.mailbox.path;
+    // Debian's Postfix reads its Cyrus SASL files from $config_directory/sasl whatever
+    // cyrus_sasl_config_path says; the parameter names the same directory for other builds.
+    const saslConfigDir = join(this.configDir, 'sasl');
+    writeSaslSetup(saslConfigDir, 'smtpd', HOST_NAME, postfixUser);
     writeFileSync(
       join(this.configDir, 'main.cf'),
       `# Private instance of the milterkit e2e suite.
@@ -139,7 +145,7 @@ queue_directory = ${this.queueDir}
 data_directory = ${join(dir, 'data')}
 maillog_file = ${this.logFile}
 maillog_file_prefixes = ${dir}
-myhostname = mta.e2e.test
+myhostname = ${HOST_NAME}
 mydomain = e2e.test
 myorigin = $myhostname
 mydestination =
@@ -156,6 +162,14 @@ alias_maps =
 alias_database =
 biff = no
 smtputf8_enable = yes
+# SMTP AUTH (PLAIN, LOGIN) against the instance's own sasldb; the realm is fixed so that account
+# names are looked up the same way as on the suite's Sendmail.
+smtpd_sasl_auth_enable = yes
+smtpd_sasl_type = cyrus
+smtpd_sasl_path = smtpd
+cyrus_sasl_config_path = ${saslConfigDir}
+smtpd_sasl_local_domain = $myhostname
+smtpd_sasl_security_options = noanonymous
 smtpd_milters = unix:${this.milterSocket}
 milter_protocol = 6
 milter_default_action = tempfail

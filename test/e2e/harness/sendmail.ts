@@ -15,6 +15,7 @@ import { Maildir } from './maildir.js';
 import { parseMessage } from './message.js';
 import type { HeldMessage, Mta } from './mta.js';
 import { deliverScript, sendmailRoot } from './paths.js';
+import { SASL_MECHANISMS, writeSaslSetup } from './sasl.js';
 import { sendmailProfile, type MtaProfile } from '../../../src/mta/index.js';
 import { SyslogListener } from './syslog.js';
 import { waitFor, withinLimit } from './wait.js';
@@ -30,6 +31,11 @@ export interface SendmailSettings {
 
 const DELIVERY_USER = 'nobody';
 const HOST_NAME = 'mta.e2e.test';
+/**
+ * Where Cyrus SASL looks for `Sendmail.conf` (a directory of its search path that the libsasl2-2
+ * package creates empty): the instance's own SASL directory is mounted there in its namespace.
+ */
+const SASL_CONFIG_DIR = '/usr/lib/sasl2';
 /** Device nodes Sendmail and its children need once /dev is replaced by the private one. */
 const DEVICES = ['null', 'zero', 'full', 'random', 'urandom', 'tty'];
 /** Queue file prefixes of messages still on their way (hf = quarantined, stays). */
@@ -67,6 +73,10 @@ export class SendmailInstance implements Mta {
     this.syslog = new SyslogListener(join(this.devDir, 'log'), join(settings.dir, 'syslog.log'));
   }
 
+  private get saslConfigDir(): string {
+    return join(this.settings.dir, 'sasl');
+  }
+
   private get binary(): string {
     return join(sendmailRoot, 'usr/libexec/sendmail/sendmail');
   }
@@ -77,7 +87,7 @@ export class SendmailInstance implements Mta {
     this.mailbox.reset();
     await this.syslog.listen();
     const script = join(this.settings.dir, 'namespace.sh');
-    writeFileSync(script, namespaceScript(this.devDir, this.binary, configFile));
+    writeFileSync(script, namespaceScript(this.devDir, this.saslConfigDir, this.binary, configFile));
     const child = spawn('unshare', ['--uts', '--mount', '--propagation', 'private', '--pid', '--fork', 'sh', script], {
       stdio: ['ignore', 'pipe', 'pipe'],
     });
@@ -191,6 +201,8 @@ export class SendmailInstance implements Mta {
     writeFileSync(join(dir, 'service.switch'), 'hosts files\naliases files\n');
     writeFileSync(join(dir, 'aliases'), '');
     writeFileSync(join(dir, 'sendmail.st'), '');
+    // Sendmail reads the database as root and refuses one that others may read.
+    writeSaslSetup(this.saslConfigDir, 'Sendmail', HOST_NAME, { uid: 0, gid: 0 });
     const mcFile = join(dir, 'sendmail.mc');
     writeFileSync(mcFile, this.masterConfig(deliver));
     const cfDir = join(sendmailRoot, 'usr/share/sendmail/cf');
@@ -228,6 +240,8 @@ define(\`confREFUSE_LA', \`1000')dnl
 define(\`confQUEUE_LA', \`1000')dnl
 define(\`confDEF_USER_ID', \`${user.uid}:${user.gid}')dnl
 define(\`confPRIVACY_FLAGS', \`authwarnings')dnl
+define(\`confAUTH_MECHANISMS', \`${SASL_MECHANISMS.join(' ')}')dnl
+TRUST_AUTH_MECH(\`${SASL_MECHANISMS.join(' ')}')dnl
 FEATURE(\`nocanonify')dnl
 FEATURE(\`no_default_msa')dnl
 FEATURE(\`accept_unresolvable_domains')dnl
@@ -245,15 +259,16 @@ Me2e, P=${deliver}, F=lsu8n, U=${user.uid}:${user.gid}, S=EnvFromSMTP/HdrFromSMT
 
 /**
  * The shell script run inside the new namespaces: set the host name, replace /dev by the private
- * directory (device nodes bound from the real /dev, log = the suite's syslog socket), run Sendmail
- * in the foreground as the namespace's init.
+ * directory (device nodes bound from the real /dev, log = the suite's syslog socket), show Cyrus
+ * SASL the instance's own configuration, run Sendmail in the foreground as the namespace's init.
  */
-function namespaceScript(devDir: string, binary: string, configFile: string): string {
+function namespaceScript(devDir: string, saslConfigDir: string, binary: string, configFile: string): string {
   const binds = DEVICES.map((device) => `mount --bind /dev/${device} ${devDir}/${device}`).join('\n');
   return `set -e
 hostname ${HOST_NAME}
 ${binds}
 mount --rbind ${devDir} /dev
+mount --bind ${saslConfigDir} ${SASL_CONFIG_DIR}
 exec ${binary} -bD -C ${configFile}
 `;
 }

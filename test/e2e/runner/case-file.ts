@@ -75,7 +75,20 @@ export interface RecipientSpec {
   reply?: ReplyPattern;
 }
 
+/** SMTP AUTH credentials (sent with AUTH PLAIN). */
+export interface AuthSpec {
+  user: string;
+  password: string;
+}
+
 export interface MessageSpec {
+  /**
+   * AUTH PLAIN before this message's MAIL FROM. A successful AUTH holds for the rest of the
+   * connection (SMTP has no way back), so the messages after this one are authenticated too.
+   */
+  auth?: AuthSpec;
+  /** Default "235". */
+  authReply?: ReplyPattern;
   from: string;
   fromArgs?: string[];
   /** Default "250". When the reply is not 2xx the rest of this message is not sent. */
@@ -265,7 +278,12 @@ function checkSmtp(node: unknown, fail: (message: string) => never): SmtpSpec {
   const messages = (node.messages as unknown[]).map((message, index) => {
     const where = `smtp.messages[${index}]`;
     if (!isPlainObject(message)) return fail(`${where} must be a mapping`);
-    checkKeys(message, ['from', 'fromArgs', 'mailReply', 'to', 'data', 'dataReply', 'headers', 'body', 'reply', 'rset'], where, fail);
+    checkKeys(message, ['auth', 'authReply', 'from', 'fromArgs', 'mailReply', 'to', 'data', 'dataReply', 'headers', 'body', 'reply', 'rset'], where, fail);
+    if (message.auth !== undefined) {
+      const auth = message.auth;
+      if (!isPlainObject(auth) || typeof auth.user !== 'string' || typeof auth.password !== 'string') fail(`${where}.auth must be { user, password }`);
+      checkKeys(auth as Record<string, unknown>, ['user', 'password'], `${where}.auth`, fail);
+    }
     if (typeof message.from !== 'string') fail(`${where}.from must be an address such as "<a@example.org>"`);
     if (!Array.isArray(message.to)) fail(`${where}.to must be a list of recipients`);
     const to = (message.to as unknown[]).map((rcpt, rcptIndex): RecipientSpec => {

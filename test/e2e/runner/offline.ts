@@ -11,6 +11,7 @@ import type { HeldMessage, Mta, MtaName } from '../harness/mta.js';
 import type { Delivery } from '../harness/maildir.js';
 import type { Case } from './case-file.js';
 import { caseFilter } from './case-chain.js';
+import { sessionAuth } from './session-auth.js';
 import type { SessionOutcome } from './smtp-session.js';
 
 /** What the real MTA did in a case, for comparison. */
@@ -35,14 +36,17 @@ export async function predict(kase: Case, mta: Mta, sent: Buffer[]): Promise<Del
   const session: { deliver(message: Buffer, envelope: EnvelopeInput): Promise<DeliveryReport>; close(): Promise<void> } =
     filter === undefined ? unreachableMilter(mta, options) : openTestSession(filter.filter, { ...options, milter: { ...kase.milter.server } });
   const reports: DeliveryReport[] = [];
+  const auths = sessionAuth(kase.smtp.messages);
   try {
     for (const [index, message] of kase.smtp.messages.entries()) {
+      const auth = auths[index];
       reports.push(
         await session.deliver(sent[index]!, {
           from: message.from,
           fromArgs: message.fromArgs ?? [],
           recipients: message.to.map((rcpt) => ({ address: rcpt.address, args: rcpt.args ?? [] })),
           stopBeforeData: message.data === false,
+          ...(auth === undefined ? {} : { auth }),
         }),
       );
     }

@@ -66,6 +66,12 @@ async function playMessage(
   check: Check,
   recipientReplies: Array<{ address: string; reply: string }>,
 ): Promise<string> {
+  if (message.auth !== undefined) {
+    const { user, password } = message.auth;
+    // RFC 4616: authorization identity (empty: the same), authentication identity, password.
+    const response = Buffer.from(`\0${user}\0${password}`, 'utf8').toString('base64');
+    check(`AUTH PLAIN (${user})`, message.authReply ?? '235', await send(`AUTH PLAIN ${response}`));
+  }
   const mailCommand = ['MAIL FROM:' + message.from, ...(message.fromArgs ?? [])].join(' ');
   const mailReply = await send(mailCommand);
   check(mailCommand, message.mailReply ?? '250', mailReply);
