@@ -74,6 +74,9 @@ export function bareAddress(address: string): string {
   return a;
 }
 
+/** Largest write of queued replies: many small replies share a syscall, large frames go alone. */
+const WRITE_BATCH_BYTES = 65536;
+
 /** A copy of a payload; small ones come from Node's shared allocation pool. */
 function copyOf(payload: Buffer): Buffer {
   if (payload.length === 0) return payload;
@@ -102,7 +105,6 @@ export class MilterSession implements SessionAccess {
   private negotiated: NegotiationResult | undefined;
 
   private out: Buffer[] = [];
-  private outBytes = 0;
   private readonly queue: PacketQueue;
   private busy = false;
   private eof = false;
@@ -301,18 +303,32 @@ export class MilterSession implements SessionAccess {
     // Once closing, nothing more is answered (a late async callback, a protocol error).
     if (!this.running) return;
     this.out.push(frame);
-    this.outBytes += frame.length;
   }
 
-  /** Writes what is queued, as one buffer when small so one syscall carries it. */
+  /**
+   * Writes what is queued in batches of up to {@link WRITE_BATCH_BYTES}, so one syscall carries
+   * many small replies and a large frame is never copied.
+   */
   private flush(): void {
-    const n = this.out.length;
-    if (n === 0) return;
-    if (n === 1) this.io.write(this.out[0]!);
-    else if (this.outBytes <= 65536) this.io.write(Buffer.concat(this.out, this.outBytes));
-    else for (const frame of this.out) this.io.write(frame);
+    const frames = this.out;
+    if (frames.length === 0) return;
     this.out = [];
-    this.outBytes = 0;
+    let start = 0;
+    let bytes = 0;
+    for (let i = 0; i < frames.length; i++) {
+      const size = frames[i]!.length;
+      if (bytes > 0 && bytes + size > WRITE_BATCH_BYTES) {
+        this.writeBatch(frames, start, i, bytes);
+        start = i;
+        bytes = 0;
+      }
+      bytes += size;
+    }
+    this.writeBatch(frames, start, frames.length, bytes);
+  }
+
+  private writeBatch(frames: Buffer[], start: number, end: number, bytes: number): void {
+    this.io.write(end - start === 1 ? frames[start]! : Buffer.concat(frames.slice(start, end), bytes));
   }
 
   // ---- commands ----
@@ -795,7 +811,6 @@ export class MilterSession implements SessionAccess {
     this.logger.error({ err }, `closing the connection: ${message}`);
     this.queue.clear();
     this.out = [];
-    this.outBytes = 0;
     void this.shutdown(message);
   }
 }
