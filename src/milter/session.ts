@@ -74,7 +74,7 @@ export function bareAddress(address: string): string {
   return a;
 }
 
-/** Largest write of queued replies: many small replies share a syscall, large frames go alone. */
+/** Queued replies are written once they reach this size, even in the middle of a read. */
 const WRITE_BATCH_BYTES = 65536;
 
 /** A copy of a payload; small ones come from Node's shared allocation pool. */
@@ -104,7 +104,9 @@ export class MilterSession implements SessionAccess {
   private phase: Phase = 'negotiate';
   private negotiated: NegotiationResult | undefined;
 
-  private out: Buffer[] = [];
+  /** Replies not yet written, and their size: written together once the read is handled. */
+  private readonly out: Buffer[] = [];
+  private outBytes = 0;
   private readonly queue: PacketQueue;
   private busy = false;
   private eof = false;
@@ -303,32 +305,23 @@ export class MilterSession implements SessionAccess {
     // Once closing, nothing more is answered (a late async callback, a protocol error).
     if (!this.running) return;
     this.out.push(frame);
+    this.outBytes += frame.length;
+    // One read may hold thousands of packets: their replies go out in batches as they come, so
+    // neither the list nor the memory held for it grows with the read.
+    if (this.outBytes >= WRITE_BATCH_BYTES) this.flush();
   }
 
   /**
-   * Writes what is queued in batches of up to {@link WRITE_BATCH_BYTES}, so one syscall carries
-   * many small replies and a large frame is never copied.
+   * Writes the replies queued since the last flush with one write: a lone frame as it is (the
+   * common replies are shared constants), several copied into one buffer.
    */
   private flush(): void {
     const frames = this.out;
     if (frames.length === 0) return;
-    this.out = [];
-    let start = 0;
-    let bytes = 0;
-    for (let i = 0; i < frames.length; i++) {
-      const size = frames[i]!.length;
-      if (bytes > 0 && bytes + size > WRITE_BATCH_BYTES) {
-        this.writeBatch(frames, start, i, bytes);
-        start = i;
-        bytes = 0;
-      }
-      bytes += size;
-    }
-    this.writeBatch(frames, start, frames.length, bytes);
-  }
-
-  private writeBatch(frames: Buffer[], start: number, end: number, bytes: number): void {
-    this.io.write(end - start === 1 ? frames[start]! : Buffer.concat(frames.slice(start, end), bytes));
+    const data = frames.length === 1 ? frames[0]! : Buffer.concat(frames, this.outBytes);
+    frames.length = 0;
+    this.outBytes = 0;
+    this.io.write(data);
   }
 
   // ---- commands ----
@@ -810,7 +803,8 @@ export class MilterSession implements SessionAccess {
     const message = err instanceof Error ? err.message : String(err);
     this.logger.error({ err }, `closing the connection: ${message}`);
     this.queue.clear();
-    this.out = [];
+    this.out.length = 0;
+    this.outBytes = 0;
     void this.shutdown(message);
   }
 }
