@@ -21,7 +21,7 @@ import { childLogger, silentLogger, type Logger } from '../log.js';
 import type { AnyFilter, HookContext, HookStage, MacroStage, TransactionFacet } from './contract.js';
 import { HOOK_STAGES } from './contract.js';
 import { DEFAULT_REJECT, DEFAULT_TEMPFAIL, describeDecision, type Decision, type SmtpReply } from './decisions.js';
-import { Draft, EditError, Edits, type EditKind, type EditLimits } from './draft.js';
+import { Draft, EditError, Edits, type EditKind, type EditLimits, type UnsupportedEdits } from './draft.js';
 import { HeaderList } from './headers.js';
 import { MessageView, type MessageContent } from './message.js';
 import { validateOptions } from './options.js';
@@ -189,9 +189,12 @@ export class Chain {
     });
   }
 
-  /** Starts serving one SMTP connection (on Courier: one message). */
-  connection(client: ClientInfo, raw: RawMtaData): ConnectionRun {
-    return new ConnectionRun(this, client, raw);
+  /**
+   * Starts serving one SMTP connection (on Courier: one message).
+   * @param unsupported the edits this front-end cannot make: a hook that tries one fails
+   */
+  connection(client: ClientInfo, raw: RawMtaData, unsupported: UnsupportedEdits = {}): ConnectionRun {
+    return new ConnectionRun(this, client, raw, unsupported);
   }
 
   private closing: Promise<void> | undefined;
@@ -269,6 +272,8 @@ export class ConnectionRun {
     readonly chain: Chain,
     client: ClientInfo,
     readonly raw: RawMtaData,
+    /** Edits the front-end cannot make. */
+    readonly unsupported: UnsupportedEdits,
   ) {
     this.client = client;
   }
@@ -488,7 +493,7 @@ export class MessageRun {
             resources: entry.resources,
             log: entry.log,
             signal,
-            edit: new Edits(draft, kinds, this.chain.limits, entry.name),
+            edit: new Edits(draft, kinds, this.chain.limits, entry.name, this.connection.unsupported),
             state,
             draft,
           }),

@@ -18,6 +18,13 @@ export class EditError extends Error {
   override readonly name = 'EditError';
 }
 
+/**
+ * Envelope and body edits a front-end cannot make (the sender on Courier, which is asked after
+ * DATA), each with the reason. A hook that tries one fails with that reason, so that its
+ * filter's `onError` applies as for any other failure.
+ */
+export type UnsupportedEdits = Readonly<Partial<Record<'recipients' | 'sender' | 'body', string>>>;
+
 /** A replacement body as a filter may give it. */
 export type BodyInput = Buffer | string | AsyncIterable<Uint8Array | string> | Iterable<Uint8Array>;
 
@@ -73,10 +80,13 @@ export class Edits {
     private readonly allowed: ReadonlySet<EditKind>,
     private readonly limits: EditLimits,
     private readonly filterName: string,
+    private readonly unsupported: UnsupportedEdits = {},
   ) {}
 
-  private require(kind: EditKind, what: string): void {
+  private require(kind: keyof UnsupportedEdits, what: string): void {
     if (!this.allowed.has(kind)) throw new EditError(`filter "${this.filterName}" did not declare "${kind}" in its edits, so it cannot ${what}`);
+    const reason = this.unsupported[kind];
+    if (reason !== undefined) throw new EditError(`filter "${this.filterName}" cannot ${what}: ${reason}`);
   }
 
   /** Adds a recipient, with DSN parameters if wanted. Adding one already present does nothing. */

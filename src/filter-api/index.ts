@@ -56,7 +56,7 @@ export {
   type DsnParameters,
 } from './transaction.js';
 export { HeaderList, HeaderEditError, type HeaderField } from './headers.js';
-export { Edits, EditError, type EditKind, type BodyInput, type EditLimits } from './draft.js';
+export { Edits, EditError, type EditKind, type BodyInput, type EditLimits, type UnsupportedEdits } from './draft.js';
 export { MessageView, type MessageContent } from './message.js';
 export { OptionsError, validateOptions } from './options.js';
 export {

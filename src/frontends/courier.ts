@@ -9,7 +9,9 @@
  *   makes the whole message temporarily refused, so that no recipient loses mail;
  * - `discard` removes every recipient and accepts; `quarantine` (Courier has no hold queue)
  *   refuses the message temporarily, so that nothing is accepted by accident;
- * - the envelope sender cannot be changed: a filter that does so fails (its `onError` applies).
+ * - the envelope sender cannot be changed: `changeSender` throws inside the hook, so that the
+ *   hook fails and its filter's `onError` applies (tempfail by default, reject, or continue
+ *   without that hook's edits), logged with the filter and the reason.
  *
  * The daemon runs chains this way through the module kind of `courier-modules.ts`; the offline
  * `courier` profile through `courier-offline.ts`.
@@ -22,7 +24,7 @@ import type { CourierLogger } from '../courier/logging.js';
 import type { FilterRequest } from '../courier/request.js';
 import type { Chain } from '../filter-api/chain.js';
 import type { Decision, SmtpReply } from '../filter-api/decisions.js';
-import { EditError, type Draft, type DraftRecipient } from '../filter-api/draft.js';
+import type { Draft, DraftRecipient, UnsupportedEdits } from '../filter-api/draft.js';
 import type { ClientInfo, CourierConfigView, RawMtaData, Recipient } from '../filter-api/transaction.js';
 
 /** How the outcome is told to Courier. */
@@ -35,6 +37,9 @@ export interface CourierRunOptions {
   /** Aborts the running hooks (the daemon's deadline, shutdown); nothing is written after it fires. */
   readonly signal?: AbortSignal;
 }
+
+/** Edits Courier cannot make: global filters run after DATA. */
+const UNSUPPORTED_EDITS: UnsupportedEdits = { sender: 'Courier runs global filters after DATA, when the envelope sender can no longer be changed' };
 
 const NOTIFY_LETTERS: Readonly<Record<string, string>> = { S: 'SUCCESS', F: 'FAILURE', D: 'DELAY', N: 'NEVER' };
 
@@ -91,7 +96,7 @@ export async function runChainOnCourierMessage(chain: Chain, request: FilterRequ
   const data = control.controlDataOf(files);
   const pending = files.flatMap((file) => file.recipients).filter((r) => !r.delivered);
   const raw: RawMtaData = { frontEnd: 'courier', controlPaths, dataPath, environment: data.environment, ...(options.courier ? { courier: options.courier } : {}) };
-  const connection = chain.connection(clientOf(data, await control.getSendersIp(controlPaths)), raw);
+  const connection = chain.connection(clientOf(data, await control.getSendersIp(controlPaths)), raw, UNSUPPORTED_EDITS);
   const onAbort = (): void => connection.close();
   options.signal?.addEventListener('abort', onAbort, { once: true });
   try {
@@ -165,7 +170,6 @@ async function applyDraft(
   controlPaths: readonly string[],
   options: CourierRunOptions,
 ): Promise<void> {
-  if (draft.senderChanged) throw new EditError('Courier cannot change the envelope sender of a message it has accepted');
   if (draft.headers !== undefined) applyHeaders(draft, message);
   if (draft.body !== undefined) message.replaceBody(draft.body);
   await message.save();
