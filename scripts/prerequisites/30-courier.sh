@@ -9,6 +9,7 @@ export DEBIAN_FRONTEND=noninteractive
 CHROOT=${MILTERKIT_COURIER_CHROOT:-/var/cache/milterkit/courier-chroot}
 BASE_STAMP="$CHROOT/.milterkit-base-v1"
 SMTP_PORT=${MILTERKIT_COURIER_SMTP_PORT:-2625}
+REPO=$(cd "$(dirname "$0")/../.." && pwd)
 
 if ! command -v debootstrap >/dev/null; then
   # Refresh the package lists only when the install cannot be done with the ones present.
@@ -71,6 +72,13 @@ echo 'alice:Secret123' | chroot "$C" chpasswd
 # A domain-less alias that expands to a recipient already named: the duplicate case for noduplicates.
 mkdir -p "$C/etc/courier/aliases"
 printf 'team: alice@mail.test.example, carol@mail.test.example\n' >"$C/etc/courier/aliases/milterkit"
+# The conformance cases (test/e2e/cases/chain-*.yaml) write to any address of example.com: a hosted
+# domain without accounts, so every address falls through to the aliasdir's default instructions,
+# which hand each recipient's copy to the e2e suite's delivery program (as Postfix and Sendmail do):
+# one file per recipient in /var/mail/cases, its envelope beside it. Those deliveries run as courier.
+echo example.com >"$C/etc/courier/hosteddomains/conformance"
+install -m 0755 "$REPO/test/e2e/harness/deliver.sh" "$C/usr/local/lib/milterkit-deliver.sh"
+echo '| /usr/local/lib/milterkit-deliver.sh /var/mail/cases "$SENDER" "$RECIPIENT"' >"$C/etc/courier/aliasdir/.courier-default"
 chroot "$C" makeacceptmailfor >/dev/null
 chroot "$C" makesmtpaccess >/dev/null
 chroot "$C" makealiases >/dev/null

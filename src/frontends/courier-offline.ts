@@ -1,7 +1,8 @@
 /**
  * The offline `courier` profile: a chain run on a message as Courier would run it — the data and
- * control files Courier's `submit` writes (its own `Received:` field first, LF line ends, the
- * envelope, client and AUTH records), the chain at end of DATA, and Courier's reply semantics —
+ * control files Courier's `submit` writes (its own `Received:` field first, LF line ends, the header
+ * fields it adds or rewrites (./courier-submit.ts), the envelope, client and AUTH records), the
+ * chain at end of DATA, and Courier's reply semantics —
  * then a report of what the client would be told and what would be delivered.
  *
  * @packageDocumentation
@@ -17,6 +18,7 @@ import { parseMessage } from '../mta/message.js';
 import { rfc5322Date } from '../mta/profile.js';
 import { DeliveryReport, type MessageVerdict } from '../mta/report.js';
 import { recipientArgs, runChainOnCourierMessage } from './courier.js';
+import { applySubmitRewrites } from './courier-submit.js';
 
 /** The envelope and client of an offline Courier run. */
 export interface CourierRunInput {
@@ -66,7 +68,7 @@ export async function runOnCourier(chain: Chain, message: Buffer | string, input
     const controlPath = join(dir, 'C');
     const host = input.client?.hostname ? `${input.client.hostname} ` : '';
     const received = `Received: from ${helo} (${host}[${mapped}])\n  by ${me} with ESMTP; ${rfc5322Date(date)}\n  id ${id}\n`;
-    const body = (typeof message === 'string' ? Buffer.from(message) : message).toString('latin1').replace(/\r\n?/g, '\n');
+    const body = applySubmitRewrites((typeof message === 'string' ? Buffer.from(message) : message).toString('latin1').replace(/\r\n?/g, '\n'));
     await writeFile(dataPath, Buffer.from(received + body, 'latin1'));
     const recipients = input.recipients.map(bareAddress);
     const records = [

@@ -4,10 +4,11 @@
  * `filterctl start`, runs Courier's daemons on a loopback port, and stops everything again.
  */
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
-import { access, chmod, cp, mkdir, readdir, readFile, rm, symlink, writeFile } from 'node:fs/promises';
+import { access, chmod, cp, mkdir, readdir, readFile, readlink, realpath, rm, symlink, writeFile } from 'node:fs/promises';
 import { createConnection } from 'node:net';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
+import { Maildir } from '../e2e/harness/maildir.js';
 
 const run = promisify(execFile);
 
@@ -17,6 +18,10 @@ export const DEFAULT_CHROOT = '/var/cache/milterkit/courier-chroot';
 export const DEFAULT_SMTP_PORT = 2625;
 const BASE_STAMP = '.milterkit-base-v1';
 const FILTER_NAME = 'milterkit';
+/** Where {@link CourierChroot.install} puts the built project, as seen inside the chroot. */
+export const CHROOT_PROJECT_DIR = '/opt/milterkit';
+/** Where the aliasdir's default delivery (set up by 30-courier.sh) puts mail for example.com. */
+const CASES_MAILBOX = 'var/mail/cases';
 
 const SYSLOG_LISTENER = `
 import os, socket
@@ -81,7 +86,7 @@ export class CourierChroot {
 
   /** Copies the built project, this Node binary and the filter configuration into the chroot. */
   async install(repoRoot: string, configYaml: string): Promise<void> {
-    const target = this.path('opt/milterkit');
+    const target = this.path(CHROOT_PROJECT_DIR);
     await rm(target, { recursive: true, force: true });
     await mkdir(join(target, 'dist/test'), { recursive: true });
     await cp(join(repoRoot, 'package.json'), join(target, 'package.json'));
@@ -89,13 +94,15 @@ export class CourierChroot {
     await cp(join(repoRoot, 'dist/src'), join(target, 'dist/src'), { recursive: true });
     await cp(join(repoRoot, 'dist/examples'), join(target, 'dist/examples'), { recursive: true });
     await cp(join(repoRoot, 'dist/test/courier'), join(target, 'dist/test/courier'), { recursive: true });
+    // The conformance cases' scripted filter (test/courier/e2e/scripted.ts re-exports it).
+    await cp(join(repoRoot, 'dist/test/e2e/runner'), join(target, 'dist/test/e2e/runner'), { recursive: true });
     await chmod(join(target, 'dist/src/cli/milterkit-courier.js'), 0o755);
     // Debian 12's own nodejs is v18; the project needs Node 20, the one running this test.
     await mkdir(this.path('usr/local/bin'), { recursive: true });
     await cp(process.execPath, this.path('usr/local/bin/node'));
     const available = this.path(`usr/lib/courier/filters/${FILTER_NAME}`);
     await rm(available, { force: true });
-    await symlink('/opt/milterkit/dist/src/cli/milterkit-courier.js', available);
+    await symlink(`${CHROOT_PROJECT_DIR}/dist/src/cli/milterkit-courier.js`, available);
     await writeFile(this.path(`etc/courier/filters/${FILTER_NAME}.yaml`), configYaml);
   }
 
@@ -108,6 +115,15 @@ export class CourierChroot {
       }
     }
     await writeFile(this.path('var/log/milterkit-e2e.log'), '');
+  }
+
+  /**
+   * The mailbox of example.com (every address of the conformance cases): one file per delivered
+   * recipient with its envelope, as the Postfix and Sendmail harnesses deliver.
+   */
+  async casesMailbox(): Promise<Maildir> {
+    const id = async (flag: string) => Number((await this.exec('id', [flag, 'courier'])).trim());
+    return new Maildir(this.path(CASES_MAILBOX), { uid: await id('-u'), gid: await id('-g') });
   }
 
   /** Starts syslog capture, authdaemond, courierfilter, the filter (filterctl), courierd and esmtpd. */
@@ -137,6 +153,32 @@ export class CourierChroot {
         probe.once('error', () => resolve(undefined));
       }),
     );
+  }
+
+  /**
+   * Replaces the filter's configuration and reloads it the way an administrator does (SIGHUP to
+   * the daemon courierfilter started); resolves once the daemon logs that it runs the new chain.
+   * @throws when the daemon keeps its old chain (the new file is unusable) or is not running
+   */
+  async reloadFilter(configYaml: string, timeoutMs = 30_000): Promise<void> {
+    await writeFile(this.path(`etc/courier/filters/${FILTER_NAME}.yaml`), configYaml);
+    const outcomes = /courierfilter: .*"event":"(reloaded|reload-failed)"/g;
+    const before = (await this.log()).match(outcomes)?.length ?? 0;
+    process.kill(await this.filterPid(), 'SIGHUP');
+    const outcome = await until('the filter to reload its configuration', timeoutMs, async () => (await this.log()).match(outcomes)?.[before]);
+    if (outcome.includes('reload-failed')) throw new Error(`the filter kept its old chain: ${outcome}`);
+  }
+
+  /** The process id of the milterkit daemon running in this chroot. */
+  private async filterPid(): Promise<number> {
+    const chroot = await realpath(this.root);
+    for (const entry of await readdir('/proc')) {
+      if (!/^\d+$/.test(entry)) continue;
+      if ((await readlink(`/proc/${entry}/root`).catch(() => '')) !== chroot) continue;
+      const argv = (await readFile(`/proc/${entry}/cmdline`, 'latin1').catch(() => '')).split('\0');
+      if (argv.some((arg) => arg.endsWith(`/filters/active/${FILTER_NAME}`) || arg.endsWith(`/filters/${FILTER_NAME}`))) return Number(entry);
+    }
+    throw new Error(`no ${FILTER_NAME} filter process runs in ${this.root}`);
   }
 
   /** Stops every daemon it may have started (also leftovers of an interrupted run). */

@@ -2,10 +2,12 @@
  * End to end against real Courier (Debian 12's courier-mta 1.0.16 in a chroot): mail sent over
  * SMTP to Courier's ESMTP on a loopback port passes through the milterkit daemon, which
  * courierfilter runs after `filterctl start milterkit`. Assertions are on what an SMTP client
- * sees and on what lands in the mailboxes.
+ * sees and on what lands in the mailboxes. One Courier runs both suites, one after the other: the
+ * `modules:` chain below, then the filter API's conformance cases, each reloaded into the daemon.
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
+import { loadCourierCases, runOnRealCourier } from './chain-cases-runner.js';
 import { CourierChroot } from './courier-chroot.js';
 import { sendMail, type SmtpReply } from './smtp-client.js';
 import { makeZip, repoRoot } from './support.js';
@@ -47,21 +49,22 @@ async function delivered(user: string, subject: string): Promise<string[]> {
   return (await courier.mailbox(user)).filter((m) => m.includes(`Subject: ${subject}\n`));
 }
 
-describe('real Courier with the milterkit daemon', { timeout: 600_000 }, () => {
-  before(async () => {
-    await courier.check();
-    await courier.install(repoRoot, CONFIG);
-    await courier.reset(['alice', 'carol', 'archive']);
-    await courier.start();
-  });
+before(async () => {
+  await courier.check();
+  await courier.install(repoRoot, CONFIG);
+  await courier.reset(['alice', 'carol', 'archive']);
+  await courier.start();
+});
 
-  after(async () => {
-    await courier.stop();
-    const log = await courier.log();
-    const relevant = log.split('\n').filter((l) => /courierfilter|courieresmtpd: error/.test(l));
-    // Shown in the test output, so a failure can be read without the chroot.
-    console.log(relevant.slice(-40).join('\n'));
-  });
+after(async () => {
+  await courier.stop();
+  const log = await courier.log();
+  const relevant = log.split('\n').filter((l) => /courierfilter|courieresmtpd: error/.test(l));
+  // Shown in the test output, so a failure can be read without the chroot.
+  console.log(relevant.slice(-40).join('\n'));
+});
+
+describe('real Courier with the milterkit daemon', { timeout: 600_000 }, () => {
 
   it('accepts a message: 250 to the client, header added in place, archive recipient added', async () => {
     const { subject, text } = message('e2e-accept');
@@ -164,4 +167,17 @@ describe('real Courier with the milterkit daemon', { timeout: 600_000 }, () => {
     assert.equal(data.code, 501);
     assert.match(data.lines[0]!, /Mail loop/);
   });
+});
+
+describe('filter API conformance cases on real Courier (predicted by the offline courier profile)', { timeout: 600_000 }, () => {
+  const { cases, unpaired } = loadCourierCases();
+  it('every chain case has Courier expectations, and every expectation a case', () => {
+    assert.deepEqual(unpaired, []);
+  });
+
+  for (const courierCase of cases) {
+    it(courierCase.kase.name, async (t) => {
+      t.diagnostic(await runOnRealCourier(courier, courierCase));
+    });
+  }
 });

@@ -91,7 +91,7 @@ function describeMessage(message: ParsedMessage): string {
 }
 
 /** One delivery or held copy as comparable text. */
-function describeCopy(sender: string, recipients: readonly string[], message: ParsedMessage, reason?: string): string {
+export function describeCopy(sender: string, recipients: readonly string[], message: ParsedMessage, reason?: string): string {
   const held = reason === undefined ? '' : ` (held: ${reason})`;
   return `from <${sender}> to ${recipients.map((r) => `<${r}>`).join(', ')}${held}\n${describeMessage(message)}`;
 }
@@ -108,7 +108,7 @@ function firstDifference(actual: string, predicted: string): string {
 }
 
 /** Compares sorted lists of copies; one problem per copy that differs. */
-function compareCopies(what: string, actual: string[], predicted: string[]): string[] {
+export function compareCopies(what: string, actual: string[], predicted: string[]): string[] {
   const problems: string[] = [];
   const real = [...actual].sort();
   const offline = [...predicted].sort();
