@@ -35,11 +35,16 @@ const READ_SLICE_BYTES = 1024 * 1024;
  * @throws UnsafeFileError for anything but a regular file
  */
 export async function openRegularFile(path: string, access: FileAccess): Promise<FileHandle> {
+  return (await openChecked(path, access)).handle;
+}
+
+/** {@link openRegularFile}, also giving the size `stat` found. */
+async function openChecked(path: string, access: FileAccess): Promise<{ handle: FileHandle; size: number }> {
   const handle = await open(path, ACCESS_FLAGS[access] | constants.O_NOFOLLOW | constants.O_NONBLOCK);
   try {
     const info = await handle.stat();
     if (!info.isFile()) throw new UnsafeFileError(`${path} is not a regular file`);
-    return handle;
+    return { handle, size: info.size };
   } catch (error) {
     await handle.close();
     throw error;
@@ -54,18 +59,24 @@ export async function openRegularFile(path: string, access: FileAccess): Promise
  */
 export async function readRegularFile(path: string, maxBytes: number, what = 'file'): Promise<Buffer> {
   assertRequestOpen(`reading ${path}`);
-  const handle = await openRegularFile(path, 'read');
+  const { handle, size } = await openChecked(path, 'read');
   try {
     const slices: Buffer[] = [];
     let total = 0;
+    // The first slice is sized by stat (one byte more, to see a file that grew): a small spool
+    // file then costs one read into a buffer of its size, not a megabyte. stat only sizes the
+    // buffer; the bound is still counted.
+    let sliceBytes = Math.min(READ_SLICE_BYTES, size + 1);
     for (;;) {
-      const slice = Buffer.allocUnsafe(Math.min(READ_SLICE_BYTES, maxBytes + 1 - total));
+      const slice = Buffer.allocUnsafe(Math.min(sliceBytes, maxBytes + 1 - total));
       const { bytesRead } = await handle.read(slice, 0, slice.length, null);
       if (bytesRead === 0) break;
       total += bytesRead;
       if (total > maxBytes) throw new UnsafeFileError(`${what} ${path} is larger than ${maxBytes} bytes`);
-      slices.push(bytesRead === slice.length ? slice : slice.subarray(0, bytesRead));
+      slices.push(bytesRead === slice.length ? slice : Buffer.from(slice.subarray(0, bytesRead)));
       assertRequestOpen(`reading ${path}`);
+      // A short read is the end of a regular file: one byte more confirms it without a big buffer.
+      sliceBytes = bytesRead < slice.length ? 1 : READ_SLICE_BYTES;
     }
     return slices.length === 1 ? slices[0]! : Buffer.concat(slices, total);
   } finally {
