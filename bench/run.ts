@@ -9,13 +9,14 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { runChainSection } from './lib/chain.js';
 import { runConcurrency } from './lib/concurrency.js';
+import { runCourierSection } from './lib/courier.js';
 import { runIdle, runLoad, type Amount } from './lib/loadgen.js';
 import { bestRun, measureCell } from './lib/measure.js';
 import { JOBS, parseOptions, UsageError, USAGE, type Cell, type Job, type Options, type PeerName, type Transport } from './lib/options.js';
 import { killAllPeers, milterkitNodeFlags, peerLaunchers, socketSpecFor, startPeer, type PeerLauncher, type RunningPeer } from './lib/peers.js';
 import { treeRssKiB } from './lib/procfs.js';
 import { renderMarkdown, renderSummary, cellLabel, type IdleMeasurement, type Measurement, type Report } from './lib/report.js';
-import { BENCH_DIR, buildNativePrograms, ensurePackages, packageVersion } from './lib/setup.js';
+import { BENCH_DIR, buildNativePrograms, chrootPackageVersion, COURIER_CHROOT, ensureCourierFilterPerl, ensurePackages, packageVersion, REPO_ROOT } from './lib/setup.js';
 
 const WARMUP_CELL: Cell = { conns: 8, bodyBytes: 2048, perMessage: false };
 
@@ -32,6 +33,17 @@ function describeMachine(): string {
   return (
     `${model}, ${cpus().length} cores, Linux ${release()}, Node ${process.version}, ` +
     `libmilter ${packageVersion('libmilter-dev')}, pymilter ${packageVersion('python3-milter')}`
+  );
+}
+
+function describeCourier(): string {
+  return (
+    `Inside the Courier chroot (Debian 12: courier-mta ${chrootPackageVersion('courier-mta')}, courier-filter-perl ${chrootPackageVersion('courier-filter-perl')}, ` +
+    `perl ${chrootPackageVersion('perl')}), both filters started as courierfilter starts them (as the courier user, socket in allfilters, ` +
+    'fd 3 closed when ready, stdin EOF to stop), one process each, logging at their defaults (milterkit: a line per message; Courier::Filter: ' +
+    'rejections). Same checks in both: envelope sender and recipient patterns, a Subject pattern, attachment file names also inside zip ' +
+    'archives (milterkit: a chain of two bench filters on the filter API and the bundled attachments; Courier::Filter: its Envelope, Header ' +
+    'and Parts modules). Load from bench/courier-load.c: data and control files as Courier writes them, each connection one request.'
   );
 }
 
@@ -187,6 +199,8 @@ async function main(): Promise<number> {
     concurrencySkipped: undefined,
     chain: undefined,
     chainSkipped: undefined,
+    courier: undefined,
+    courierSkipped: undefined,
   };
   const available = {} as Record<PeerName, Available>;
   for (const name of options.peers) {
@@ -248,11 +262,26 @@ async function main(): Promise<number> {
         }
       }
     }
+    if (options.courier) {
+      const unavailable = ensureCourierFilterPerl(options.install, log);
+      if (unavailable) {
+        report.courierSkipped = unavailable;
+        log(`Courier section not measured: ${unavailable}`);
+      } else {
+        log('Courier: milterkit courier daemon against Courier::Filter');
+        try {
+          report.courier = await runCourierSection(options, { chroot: COURIER_CHROOT, repoRoot: REPO_ROOT, driver: programs.courierLoad, workDir, log }, describeCourier());
+        } catch (error) {
+          report.courierSkipped = errorText(error);
+        }
+      }
+    }
   } finally {
     cleanUp();
   }
   publish(report);
-  const broken = [...report.measurements, ...(report.concurrency?.measurements ?? []), ...(report.chain?.measurements ?? [])].some(
+  const wrongVerdicts = (report.courier?.verdicts ?? []).some((v) => v.wrong > 0);
+  const broken = wrongVerdicts || [...report.measurements, ...(report.concurrency?.measurements ?? []), ...(report.chain?.measurements ?? []), ...(report.courier?.measurements ?? [])].some(
     (m) => m.checkFailures > 0 || m.errors > 0,
   );
   return broken ? 1 : 0;

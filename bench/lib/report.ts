@@ -2,6 +2,8 @@
  * The benchmark's results and their markdown rendering.
  */
 import { CHAIN_PEERS, type ChainMeasurement, type ChainPeer, type ChainReport } from './chain.js';
+import type { CourierReport } from './courier.js';
+import { courierSection } from './courier-report.js';
 import { CPU_MODELS, type ConcurrencyMeasurement, type ConcurrencyReport } from './concurrency.js';
 import type { CellMetrics } from './measure.js';
 import { bodyTag, type Cell, type Job, type PeerName, type Transport } from './options.js';
@@ -38,6 +40,8 @@ export interface Report {
   /** Absent in reports written before the section existed. */
   chain?: ChainReport | undefined;
   chainSkipped?: string | undefined;
+  courier?: CourierReport | undefined;
+  courierSkipped?: string | undefined;
 }
 
 const JOB_TITLES: Record<Job, string> = {
@@ -395,7 +399,7 @@ export function renderMarkdown(report: Report): string {
     for (const check of checks) lines.push(`| ${check.target} | ${check.measured} | ${check.met ? 'met' : '**not met**'} |`);
     lines.push('');
   }
-  lines.push(...nagleTable(report), ...idleSection(report), ...concurrencySection(report), ...chainSection(report), ...problems(report));
+  lines.push(...nagleTable(report), ...idleSection(report), ...concurrencySection(report), ...chainSection(report), ...courierSection(report.courier, report.courierSkipped), ...problems(report));
   if (report.measurements.length > 0) {
     const busiest = report.peers.map((peer) => {
       const most = Math.max(0, ...report.measurements.filter((m) => m.peer === peer).map((m) => m.loadgenCores));
