@@ -75,7 +75,8 @@ printf 'team: alice@mail.test.example, carol@mail.test.example\n' >"$C/etc/couri
 # The conformance cases (test/e2e/cases/chain-*.yaml) write to any address of example.com: a hosted
 # domain without accounts, so every address falls through to the aliasdir's default instructions,
 # which hand each recipient's copy to the e2e suite's delivery program (as Postfix and Sendmail do):
-# one file per recipient in /var/mail/cases, its envelope beside it. Those deliveries run as courier.
+# one file per recipient in /var/mail/cases, its envelope beside it, as user courier. (Any other
+# local address without an account, e.g. nobody@mail.test.example, now lands there too.)
 echo example.com >"$C/etc/courier/hosteddomains/conformance"
 install -m 0755 "$REPO/test/e2e/harness/deliver.sh" "$C/usr/local/lib/milterkit-deliver.sh"
 echo '| /usr/local/lib/milterkit-deliver.sh /var/mail/cases "$SENDER" "$RECIPIENT"' >"$C/etc/courier/aliasdir/.courier-default"
