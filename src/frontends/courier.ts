@@ -96,7 +96,7 @@ export async function runChainOnCourierMessage(chain: Chain, request: FilterRequ
   const data = control.controlDataOf(files);
   const pending = files.flatMap((file) => file.recipients).filter((r) => !r.delivered);
   const raw: RawMtaData = { frontEnd: 'courier', controlPaths, dataPath, environment: data.environment, ...(options.courier ? { courier: options.courier } : {}) };
-  const connection = chain.connection(clientOf(data, await control.getSendersIp(controlPaths)), raw, UNSUPPORTED_EDITS);
+  const connection = chain.connection(clientOf(data, control.sendersIpOf(files, data)), raw, UNSUPPORTED_EDITS);
   const onAbort = (): void => connection.close();
   options.signal?.addEventListener('abort', onAbort, { once: true });
   try {

@@ -56,6 +56,19 @@ describe('control files: reading', () => {
     assert.equal(await control.getSendersIp([spool('C-malformed-utf8')]), '192.0.2.99');
   });
 
+  it('finds the IP in control files already read, as the Courier front-end does with the files of each message', async () => {
+    for (const [name, ip] of [
+      ['C-ipv4-mapped', '192.0.2.10'],
+      ['C-ipv6-auth', '2001:db8::25'],
+      ['C-malformed-utf8', '192.0.2.99'],
+      ['C-real-alias-duplicate', '127.0.0.1'],
+    ] as const) {
+      const files = await control.readControlFiles([spool(name)]);
+      assert.equal(control.sendersIpOf(files), ip, name);
+      assert.equal(control.sendersIpOf(files, control.controlDataOf(files)), ip, name);
+    }
+  });
+
   it('collects recipients across batchsize-split control files, each numbered from 0', async () => {
     const paths = [spool('C1482777.1'), spool('C1482777.2')];
     const all = await control.getAllRecipients(paths);

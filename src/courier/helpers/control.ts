@@ -195,8 +195,12 @@ export async function getSendersMta(paths: readonly string[]): Promise<string | 
  * are unwrapped to IPv4), else the bracketed address of the Received-From-MTA record.
  */
 export async function getSendersIp(paths: readonly string[]): Promise<string | undefined> {
-  const files = await readControlFiles(paths);
-  const fromEnvironment = controlDataOf(files).environment.TCPREMOTEIP;
+  return sendersIpOf(await readControlFiles(paths));
+}
+
+/** {@link getSendersIp} of control files already read (`data`: their {@link controlDataOf}, when known). */
+export function sendersIpOf(files: readonly ControlFile[], data: ControlData = controlDataOf(files)): string | undefined {
+  const fromEnvironment = data.environment.TCPREMOTEIP;
   if (fromEnvironment) return unwrapMappedIpv4(fromEnvironment);
   // Raw bytes: the HELO part of the record may be malformed UTF-8 while the address is ASCII.
   const record = files[0]?.records.find((r) => r.type === ControlRecordType.receivedFromMta);
