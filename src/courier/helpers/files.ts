@@ -73,10 +73,12 @@ export async function readRegularFile(path: string, maxBytes: number, what = 'fi
       if (bytesRead === 0) break;
       total += bytesRead;
       if (total > maxBytes) throw new UnsafeFileError(`${what} ${path} is larger than ${maxBytes} bytes`);
-      slices.push(bytesRead === slice.length ? slice : Buffer.from(slice.subarray(0, bytesRead)));
+      // A slice much larger than what it got (the file shrank) is not kept alive by a view of it.
+      slices.push(slice.length - bytesRead < 4096 ? slice.subarray(0, bytesRead) : Buffer.from(slice.subarray(0, bytesRead)));
+      // A read of a regular file returns less than asked for only at its end.
+      if (bytesRead < slice.length) break;
       assertRequestOpen(`reading ${path}`);
-      // A short read is the end of a regular file: one byte more confirms it without a big buffer.
-      sliceBytes = bytesRead < slice.length ? 1 : READ_SLICE_BYTES;
+      sliceBytes = READ_SLICE_BYTES;
     }
     return slices.length === 1 ? slices[0]! : Buffer.concat(slices, total);
   } finally {
