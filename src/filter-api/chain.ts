@@ -260,10 +260,11 @@ export interface MessageOutcome {
   readonly draft: Draft;
 }
 
-/** A connection: the client, and the outcome of the connect hooks, computed once. */
+/** A connection: the client, and the outcome of the connect hooks, computed once per AUTH state. */
 export class ConnectionRun {
   private readonly controller = new AbortController();
-  private connectRun: Promise<ConnectResult> | undefined;
+  /** Keyed by whether the message's sender authenticated. */
+  private readonly connectRuns = new Map<boolean, Promise<ConnectResult>>();
   /** The SMTP client; the front-end completes it (HELO) as it learns more. */
   client: ClientInfo;
 
@@ -288,10 +289,19 @@ export class ConnectionRun {
     return new MessageRun(this, init);
   }
 
-  /** @internal The connect hooks' result, run with the first message's transaction. */
+  /**
+   * @internal The connect hooks' result, run with the first message's transaction, and again with
+   * the first one after the client authenticated: what they decide may depend on AUTH (trusting
+   * filters, `tx.auth`), and a client refused before AUTH retries after it.
+   */
   connectResult(run: MessageRun): Promise<ConnectResult> {
-    this.connectRun ??= run.runConnectHooks();
-    return this.connectRun;
+    const authenticated = run.tx.auth !== undefined;
+    let result = this.connectRuns.get(authenticated);
+    if (result === undefined) {
+      result = run.runConnectHooks();
+      this.connectRuns.set(authenticated, result);
+    }
+    return result;
   }
 
   /** The connection ended: hooks still running see their signal fire. */
@@ -383,7 +393,7 @@ export class MessageRun {
   }
 
   /**
-   * Runs the connect hooks (once per connection) and the sender hooks. Call it at MAIL FROM.
+   * Runs the connect hooks (once per connection and AUTH state) and the sender hooks. Call it at MAIL FROM.
    */
   async start(): Promise<StageOutcome> {
     if (this.chain.trusting && this.tx.auth !== undefined) {

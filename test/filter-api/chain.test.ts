@@ -104,6 +104,18 @@ test('trusting filters are skipped for authenticated senders; a trusting chain a
   assert.equal(run.outcome?.by, 'trusting');
 });
 
+test('connect hooks run again after the client authenticated: a trusting filter that refused before AUTH is skipped after it', async () => {
+  const seen: string[] = [];
+  const chain = await load({ filters: [{ filter: recorder('authenticate-first', seen, { connect: () => reject('Authenticate first') }), trusting: true }, { filter: recorder('other', seen) }] });
+  const connection = chain.connection({ address: '192.0.2.1', helo: 'client.example.org' }, { frontEnd: 'milter' });
+  assert.equal((await runMessage(chain, {}, connection)).start.kind, 'final');
+  assert.equal((await runMessage(chain, {}, connection)).start.kind, 'final');
+  assert.equal((await runMessage(chain, { auth: { user: 'alice' } }, connection)).outcome?.action, 'accept');
+  assert.equal((await runMessage(chain, { auth: { user: 'alice' } }, connection)).outcome?.action, 'accept');
+  // Once before AUTH (the refusal ends the stage), once after it (without the trusting filter).
+  assert.deepEqual(seen.filter((s) => s.endsWith('connect')), ['authenticate-first.connect', 'other.connect']);
+});
+
 test('a testing filter has its decision and edits logged and dropped', async () => {
   const logger = memoryLogger();
   const rejecting = defineFilter({
