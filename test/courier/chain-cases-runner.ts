@@ -78,7 +78,7 @@ export function loadCourierCases(): { cases: CourierCase[]; unpaired: string[] }
 }
 
 /**
- * The case as a client of Courier sees it: every RCPT accepted (Courier's filters run after DATA)
+ * The case as a client of Courier sees it: every MAIL and RCPT accepted (Courier's filters run after DATA)
  * and each end of data answered as the expectations say. The chain, messages and envelopes are the
  * same for every MTA; the Postfix resolution of the file is taken only for them.
  */
@@ -86,7 +86,8 @@ function courierCase(kase: Case, expected: CourierExpectation[]): CourierCase {
   if (expected.length !== kase.smtp.messages.length) {
     throw new Error(`${kase.name}: ${kase.smtp.messages.length} message(s) in the case, ${expected.length} in test/courier/chain-cases.yaml`);
   }
-  const messages = kase.smtp.messages.map((message, index) => ({
+  // MAIL is answered before any filter runs, too: the milter MTAs' MAIL reply does not apply.
+  const messages = kase.smtp.messages.map(({ mailReply: _milterMtaMailReply, ...message }, index) => ({
     ...message,
     ...(message.auth === undefined ? {} : { auth: courierAccount(message.auth) }),
     to: message.to.map(({ reply: _milterMtaReply, ...recipient }) => recipient),
