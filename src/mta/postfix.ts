@@ -57,6 +57,8 @@ export const postfixProfile: MtaProfile = {
   },
   contentMacros: true,
   macroValue(name, state) {
+    // smtpd keeps no AUTH=<> (an unknown authorization identity); Sendmail passes it on.
+    if (name === 'auth_author' && state.authParameter === '<>') return undefined;
     const shared = envelopeMacro(name, state, 'smtp');
     if (shared !== null) return shared;
     const peer = client(state);

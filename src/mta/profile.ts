@@ -42,7 +42,7 @@ export interface MtaState {
   sender?: string;
   /** The client's SMTP AUTH, when it authenticated before MAIL. */
   auth?: SmtpAuth;
-  /** The `AUTH=` parameter of MAIL FROM as typed (`{auth_author}`), when given. */
+  /** The `AUTH=` parameter of MAIL FROM as typed, xtext not decoded (`{auth_author}`), when given. */
   authParameter?: string;
   /** The recipient being checked, at RCPT. */
   recipient?: string;
