@@ -26,9 +26,8 @@ export const SASL_MECHANISMS = ['PLAIN', 'LOGIN'] as const;
 
 /**
  * Writes into `configDir` the application configuration `NAME.conf` (the MTA points Cyrus SASL to
- * this directory) and a sasldb with
- * {@link SASL_ACCOUNTS}, owned by `owner` with mode 0600 (Sendmail refuses a database that others
- * can read; Postfix's smtpd reads it as "postfix").
+ * this directory) and a sasldb with {@link SASL_ACCOUNTS}, owned by `owner` with mode 0600
+ * (Sendmail refuses a database that others can read; Postfix's smtpd reads it as "postfix").
  * @param name the application name the MTA asks Cyrus for (`smtpd` for Postfix, `Sendmail`)
  * @param realm the realm the MTA looks accounts up in (both use their host name)
  */
