@@ -59,15 +59,18 @@ test('serve --config: SIGHUP with a bad file keeps the running chain; with a goo
   const file = await configFile(stampChain('first'));
   const child = spawn(process.execPath, [cli, 'serve', '--config', file, '--socket', 'inet:0@127.0.0.1'], { cwd: root, stdio: ['ignore', 'pipe', 'inherit'] });
   let output = '';
+  let unread = 0;
   child.stdout.setEncoding('utf8');
-  const seen = (pattern: RegExp): Promise<RegExpExecArray> =>
+  // Waits until `count` lines after the previous wait match, and returns them.
+  const seen = (pattern: RegExp, count = 1): Promise<string[]> =>
     new Promise((resolve) => {
       const check = (): void => {
-        const match = pattern.exec(output);
-        if (match) {
-          child.stdout.off('data', onData);
-          resolve(match);
-        }
+        const end = output.lastIndexOf('\n') + 1;
+        const lines = output.slice(unread, end).split('\n').filter((line) => pattern.test(line));
+        if (lines.length < count) return;
+        child.stdout.off('data', onData);
+        unread = end;
+        resolve(lines);
       };
       const onData = (chunk: string): void => {
         output += chunk;
@@ -76,7 +79,12 @@ test('serve --config: SIGHUP with a bad file keeps the running chain; with a goo
       child.stdout.on('data', onData);
       check();
     });
-  const port = Number((await seen(/listening on inet:127\.0\.0\.1:(\d+)/))[1]);
+  const [started] = await seen(/listening on inet:127\.0\.0\.1:\d+/);
+  const port = Number(/listening on inet:127\.0\.0\.1:(\d+)/.exec(started)![1]);
+  // Every process that runs the chain reloads it and says so: the worker processes and the
+  // primary that forwards the signal. A connection may reach any worker, so wait for all.
+  const workers = Number(/with (\d+) worker processes/.exec(started)?.[1] ?? 0);
+  const reloading = workers === 0 ? 1 : workers + 1;
   const stamp = async (): Promise<string | undefined> => {
     const report = await runTransaction(await connectMilter(`inet:${port}@127.0.0.1`), 'From: a@example.org\r\nSubject: x\r\n\r\nbody\r\n', { from: '<a@example.org>', recipients: ['<b@example.net>'] });
     return report.header('X-Stamp');
@@ -85,12 +93,12 @@ test('serve --config: SIGHUP with a bad file keeps the running chain; with a goo
     assert.equal(await stamp(), 'first');
     await writeFile(file, stampChain('second') + 'shadwo: true\n');
     child.kill('SIGHUP');
-    const failed = await seen(/"event":"config-reload-failed".*\n/);
-    assert.match(failed[0], /chain\.yaml:5:1: unknown key \\"shadwo\\"/);
+    const failed = await seen(/"event":"config-reload-failed"/, reloading);
+    for (const line of failed) assert.match(line, /chain\.yaml:5:1: unknown key \\"shadwo\\"/);
     assert.equal(await stamp(), 'first');
     await writeFile(file, stampChain('second'));
     child.kill('SIGHUP');
-    await seen(/"event":"config-reloaded"/);
+    await seen(/"event":"config-reloaded"/, reloading);
     assert.equal(await stamp(), 'second');
   } finally {
     child.kill('SIGTERM');
