@@ -10,10 +10,10 @@ export class PacketQueue {
   private bytes = 0;
   private paused = false;
 
+  /** @param transport paused past `maxBytes` and resumed once half has drained */
   constructor(
     private readonly maxBytes: number,
-    private readonly pause: () => void,
-    private readonly resume: () => void,
+    private readonly transport: { pause?(): void; resume?(): void },
   ) {}
 
   get length(): number {
@@ -25,7 +25,7 @@ export class PacketQueue {
     this.bytes += payload.length + 5;
     if (!this.paused && this.bytes > this.maxBytes) {
       this.paused = true;
-      this.pause();
+      this.transport.pause?.();
     }
   }
 
@@ -40,7 +40,7 @@ export class PacketQueue {
     else this.bytes -= payload.length + 5;
     if (this.paused && this.bytes <= this.maxBytes / 2) {
       this.paused = false;
-      this.resume();
+      this.transport.resume?.();
     }
     take(code, payload, more);
   }

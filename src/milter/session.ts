@@ -35,7 +35,7 @@ import { ActionArgumentError } from './errors.js';
 import { allOptionsRequest, compileFilter, negotiationRequest, type CompiledFilter } from './filter.js';
 import { MacroStore } from './macros.js';
 import { PacketQueue } from './packet-queue.js';
-import { resolveSessionOptions, type ErrorVerdict, type SessionIO, type SessionOptions } from './session-options.js';
+import { resolveSessionOptions, type ErrorVerdict, type ResolvedSessionOptions, type SessionIO, type SessionOptions } from './session-options.js';
 
 export type { ErrorVerdict, SessionIO, SessionOptions };
 import { Milter, sessionAccess, type BodySource, type SessionAccess } from './milter.js';
@@ -87,6 +87,18 @@ function copyOf(payload: Buffer): Buffer {
 
 let nextSessionId = 1;
 
+/** Options checked and filter compiled, per options object. */
+const preparedOptions = new WeakMap<SessionOptions, { resolved: ResolvedSessionOptions; filter: CompiledFilter }>();
+
+function prepare(options: SessionOptions): { resolved: ResolvedSessionOptions; filter: CompiledFilter } {
+  let prepared = preparedOptions.get(options);
+  if (prepared === undefined) {
+    prepared = { resolved: resolveSessionOptions(options), filter: compileFilter(options.filter) };
+    preparedOptions.set(options, prepared);
+  }
+  return prepared;
+}
+
 /** One MTA connection, milter side. */
 export class MilterSession implements SessionAccess {
   readonly id: number;
@@ -130,26 +142,28 @@ export class MilterSession implements SessionAccess {
   private pieceFailed = false;
   /** The read being framed lives in a buffer the transport reuses (see {@link receive}). */
   private borrowedRead = false;
-  /** Callback deadlines and progress heartbeats: cleared when the session ends. */
-  private readonly timers = new Set<NodeJS.Timeout>();
+  /** Callback deadlines and progress heartbeats, made with the first: cleared when the session ends. */
+  private timers: Set<NodeJS.Timeout> | undefined;
 
+  /**
+   * @param id connection number for logs; default `options.id`, else the next number. A server
+   *   passes the same `options` object to every session, so it is checked once, not per connection.
+   */
   constructor(
     options: SessionOptions,
     private readonly io: SessionIO,
+    id: number | undefined = options.id,
   ) {
-    this.id = options.id ?? nextSessionId++;
+    this.id = id ?? nextSessionId++;
     this.logger = childLogger(options.logger ?? silentLogger, { conn: this.id });
-    this.filter = compileFilter(options.filter);
-    const resolved = resolveSessionOptions(options);
+    const prepared = prepare(options);
+    this.filter = prepared.filter;
+    const resolved = prepared.resolved;
     this.reader = new FrameReader(resolved.maxPayload, Command.BODY);
     this.errorVerdict = resolved.errorVerdict;
     this.callbackTimeout = resolved.callbackTimeout;
     this.progressInterval = resolved.progressInterval;
-    this.queue = new PacketQueue(
-      resolved.maxQueuedBytes,
-      () => this.io.pause?.(),
-      () => this.io.resume?.(),
-    );
+    this.queue = new PacketQueue(resolved.maxQueuedBytes, io);
     this.shadow = resolved.shadow;
     this.closed = new Promise((resolve) => (this.resolveClosed = resolve));
     this.milter = this.newMilter();
@@ -524,12 +538,12 @@ export class MilterSession implements SessionAccess {
   private guard<T>(stage: string, promise: Promise<T>): Promise<T> {
     return new Promise<T>((resolve, reject) => {
       const timer = setTimeout(() => {
-        this.timers.delete(timer);
+        this.timers!.delete(timer);
         const err = new Error(`${stage}() did not finish within ${this.callbackTimeout} ms`);
         this.callbackFailed(stage, err);
         reject(err);
       }, this.callbackTimeout);
-      this.timers.add(timer);
+      (this.timers ??= new Set()).add(timer);
       promise.then(
         (value) => {
           this.clearTimer(timer);
@@ -546,7 +560,7 @@ export class MilterSession implements SessionAccess {
 
   private clearTimer(timer: NodeJS.Timeout): void {
     clearTimeout(timer);
-    this.timers.delete(timer);
+    this.timers?.delete(timer);
   }
 
   private callbackFailed(stage: string, err: unknown): void {
@@ -698,7 +712,7 @@ export class MilterSession implements SessionAccess {
     }
     if (!isPromise<Verdict | void>(result)) return this.finishEom(result as Verdict | undefined, false);
     const heartbeat = this.progressInterval > 0 ? setInterval(() => this.progress(), this.progressInterval) : undefined;
-    if (heartbeat) this.timers.add(heartbeat);
+    if (heartbeat) (this.timers ??= new Set()).add(heartbeat);
     const stop = (): void => {
       if (heartbeat) this.clearTimer(heartbeat);
     };
@@ -784,8 +798,8 @@ export class MilterSession implements SessionAccess {
     this.flush();
     this.logger.debug({ reason }, 'session closing');
     const finish = (): void => {
-      for (const timer of this.timers) clearTimeout(timer);
-      this.timers.clear();
+      if (this.timers) for (const timer of this.timers) clearTimeout(timer);
+      this.timers = undefined;
       this.phase = 'closed';
       this.stage = 'closed';
       this.io.close();

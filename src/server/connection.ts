@@ -4,7 +4,7 @@
  * over a bound, and the deadlines a peer cannot reset by trickling bytes.
  */
 import type net from 'node:net';
-import type { MilterSession } from '../milter/session.js';
+import type { MilterSession, SessionIO } from '../milter/session.js';
 import type { ResolvedServerOptions } from './options.js';
 
 /** Why a connection is ended by the server, for the log. */
@@ -16,7 +16,8 @@ export type DeadlineReason = 'negotiation deadline' | 'packet deadline' | 'idle 
  */
 const EVICTABLE_AFTER_MS = 1000;
 
-export class ServerConnection {
+/** Also the session's transport: the session writes, pauses and closes through it. */
+export class ServerConnection implements SessionIO {
   readonly connectedAt = Date.now();
   /** When the first byte of a packet still incomplete arrived. */
   private packetStartedAt: number | undefined;
@@ -49,9 +50,20 @@ export class ServerConnection {
     }
   }
 
-  /** The session's queue of pipelined packets is full (or has room again). */
-  pauseForSession(paused: boolean): void {
-    this.sessionPaused = paused;
+  /** The session has answered everything it will: the socket ends once the replies are out. */
+  close(): void {
+    this.socket.end();
+  }
+
+  /** The session's queue of pipelined packets is full. */
+  pause(): void {
+    this.sessionPaused = true;
+    this.updateReading();
+  }
+
+  /** The session's queue has room again. */
+  resume(): void {
+    this.sessionPaused = false;
     this.updateReading();
   }
 

@@ -208,15 +208,8 @@ export class MilterServer {
     if (!this.admit(socket)) return;
     socket.setNoDelay(true);
     const connection = new ServerConnection(socket, this.options);
-    const session = new MilterSession(
-      { ...this.sessionOptions, id: this.nextId++ },
-      {
-        write: (data) => connection.write(data),
-        close: () => socket.end(),
-        pause: () => connection.pauseForSession(true),
-        resume: () => connection.pauseForSession(false),
-      },
-    );
+    // One options object for every session: checked once, not per connection.
+    const session = new MilterSession(this.sessionOptions, connection, this.nextId++);
     connection.session = session;
     this.connectionSet.add(connection);
     readInto(socket, this.readBuffer, (chunk, borrowed) => connection.receive(chunk, borrowed));
