@@ -13,9 +13,12 @@
  */
 import { Milter, MilterServer, type MilterOptions, type Verdict } from '../../src/index.js';
 
-/** Implements every callback and continues everywhere. */
+/**
+ * Implements every callback and continues everywhere. Neither job keeps body chunks, so both take
+ * them where they were read, as libmilter hands them to its filters.
+ */
 class NoopMilter extends Milter {
-  static override options: MilterOptions = { actions: [] };
+  static override options: MilterOptions = { actions: [], borrowedBody: true };
   override connect(): void {}
   override helo(): void {}
   override envfrom(): void {}
@@ -32,7 +35,7 @@ class NoopMilter extends Milter {
 
 /** Counts body bytes and reports them in a header, or rejects messages marked REJECTME. */
 class WorkMilter extends NoopMilter {
-  static override options: MilterOptions = { actions: ['addHeader'] };
+  static override options: MilterOptions = { actions: ['addHeader'], borrowedBody: true };
   private bodyBytes = 0;
   private rejectMessage = false;
 

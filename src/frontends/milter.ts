@@ -41,7 +41,8 @@ export function milterOptionsFor(needs: ChainNeeds): MilterOptions {
   if (facets.has('tls')) want('envfrom', '{tls_version}', '{cipher}', '{cipher_bits}');
   want('eom', 'i');
   for (const [stage, names] of Object.entries(filterMacros)) want(stage as MacroStageName, ...names);
-  return { actions: [...actions], noReply: needs.stages.has('message') ? ['header', 'body'] : [], macros };
+  // body() copies what it keeps, so chunks are lent to it rather than copied twice.
+  return { actions: [...actions], noReply: needs.stages.has('message') ? ['header', 'body'] : [], macros, borrowedBody: true };
 }
 
 function verdictFor(milter: Milter, decision: Decision): Verdict {
@@ -154,7 +155,7 @@ export function chainMilter(chain: Chain, lifecycle: ConnectionLifecycle = {}): 
 
     override body(chunk: Buffer): Verdict {
       this.size += chunk.length;
-      // Chunks are views of the socket's reads: copy what is kept.
+      // Chunks are borrowed (options.borrowedBody): copy what is kept.
       if (this.size <= maxMessageBytes) this.chunks.push(Buffer.from(chunk));
       return 'noreply';
     }

@@ -32,7 +32,7 @@ import { isIPv6 } from 'node:net';
 import { childLogger, silentLogger, type Logger } from '../log.js';
 import { EndOfMessage } from './eom.js';
 import { ActionArgumentError } from './errors.js';
-import { allOptionsRequest, compileFilter, negotiationRequest, type CompiledFilter } from './filter.js';
+import { allOptionsRequest, compileFilter, negotiationRequest, optionsOf, type CompiledFilter } from './filter.js';
 import { MacroStore } from './macros.js';
 import { PacketQueue } from './packet-queue.js';
 import { resolveSessionOptions, type ErrorVerdict, type ResolvedSessionOptions, type SessionIO, type SessionOptions } from './session-options.js';
@@ -142,6 +142,8 @@ export class MilterSession implements SessionAccess {
   private pieceFailed = false;
   /** The read being framed lives in a buffer the transport reuses (see {@link receive}). */
   private borrowedRead = false;
+  /** The filter keeps body chunks past body(): a borrowed one is copied for it. */
+  private bodyKept = false;
   /** Callback deadlines and progress heartbeats, made with the first: cleared when the session ends. */
   private timers: Set<NodeJS.Timeout> | undefined;
 
@@ -226,14 +228,16 @@ export class MilterSession implements SessionAccess {
    * Bytes received from the MTA.
    * @param borrowed `chunk` is a read buffer the transport overwrites once this returns: whatever
    *   may outlive the call (a queued packet, macros, raw arguments, a body chunk the filter could
-   *   keep) is copied; a body packet the filter has no callback for is read in place.
+   *   keep) is copied; a body packet the filter has no callback for, or borrows (`borrowedBody`),
+   *   is read in place.
+   * @param length bytes of `chunk` that were read (default all), so a read buffer needs no view.
    */
-  receive(chunk: Buffer, borrowed = false): void {
+  receive(chunk: Buffer, borrowed = false, length: number = chunk.length): void {
     if (this.phase === 'closed' || this.phase === 'closing') return;
     this.lastActivity = Date.now();
     this.borrowedRead = borrowed;
     try {
-      this.reader.push(chunk, this.onFrame);
+      this.reader.push(chunk, this.onFrame, length);
     } catch (err) {
       this.fail(err);
     }
@@ -280,7 +284,7 @@ export class MilterSession implements SessionAccess {
       this.queue.push(code, this.borrowedRead ? copyOf(payload) : payload, more);
       return;
     }
-    const kept = code !== Command.BODY || this.milter.body !== undefined;
+    const kept = code !== Command.BODY || this.bodyKept;
     this.dispatch(code, this.borrowedRead && kept ? copyOf(payload) : payload, more);
   };
 
@@ -491,6 +495,7 @@ export class MilterSession implements SessionAccess {
       this.filterUnavailable = true;
     }
     milter[sessionAccess] = this;
+    this.bodyKept = milter.body !== undefined && optionsOf(milter).borrowedBody !== true;
     return milter;
   }
 

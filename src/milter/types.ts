@@ -54,6 +54,14 @@ export interface MilterOptions {
   rcptRejected?: boolean;
   /** Ask for header values with their leading space kept, and send edits verbatim (`SMFIP_HDR_LEADSPC`). */
   headerLeadingSpace?: boolean;
+  /**
+   * `body()` is given the body chunk where it was read, as libmilter does: valid only until
+   * `body()` returns (an async `body()`: until its first `await`), as the next read overwrites it.
+   * A filter that keeps bytes of a chunk copies them (`Buffer.from(chunk)`). Saves a copy of every
+   * body chunk, which is most of a milter's work with large messages. Default false: every chunk
+   * is the filter's own to keep.
+   */
+  borrowedBody?: boolean;
 }
 
 /** What the `negotiate` callback may return. */

@@ -74,13 +74,14 @@ export class FrameReader {
 
   /**
    * Feeds bytes read from the stream; calls `onFrame` for each complete packet, in order.
+   * @param end bytes of `chunk` that were read (default all): a reused read buffer is passed
+   *   whole, without a view per read.
    * @throws FrameError on a zero length or a length above the cap. Packets before the bad one
    *   have been delivered; the reader refuses further input.
    */
-  push(chunk: Buffer, onFrame: FrameHandler): void {
+  push(chunk: Buffer, onFrame: FrameHandler, end: number = chunk.length): void {
     if (this.failed) throw new FrameError('TRUNCATED', 'frame reader used after an error');
     let offset = 0;
-    const end = chunk.length;
     while (offset < end) {
       if (this.streamRemaining > 0) {
         const take = Math.min(this.streamRemaining, end - offset);
@@ -90,7 +91,7 @@ export class FrameReader {
         continue;
       }
       if (this.partial !== null) {
-        offset = this.fillPartial(chunk, offset, onFrame);
+        offset = this.fillPartial(chunk, offset, end, onFrame);
         continue;
       }
       if (this.headerFill === 0 && end - offset >= HEADER_SIZE) {
@@ -108,7 +109,7 @@ export class FrameReader {
         }
         continue;
       }
-      offset = this.fillHeader(chunk, offset, onFrame);
+      offset = this.fillHeader(chunk, offset, end, onFrame);
     }
   }
 
@@ -124,8 +125,8 @@ export class FrameReader {
     }
   }
 
-  private fillHeader(chunk: Buffer, offset: number, onFrame: FrameHandler): number {
-    const take = Math.min(HEADER_SIZE - this.headerFill, chunk.length - offset);
+  private fillHeader(chunk: Buffer, offset: number, end: number, onFrame: FrameHandler): number {
+    const take = Math.min(HEADER_SIZE - this.headerFill, end - offset);
     chunk.copy(this.header, this.headerFill, offset, offset + take);
     this.headerFill += take;
     offset += take;
@@ -151,9 +152,9 @@ export class FrameReader {
     this.partialCode = code;
   }
 
-  private fillPartial(chunk: Buffer, offset: number, onFrame: FrameHandler): number {
+  private fillPartial(chunk: Buffer, offset: number, end: number, onFrame: FrameHandler): number {
     const partial = this.partial!;
-    const take = Math.min(partial.length - this.partialFill, chunk.length - offset);
+    const take = Math.min(partial.length - this.partialFill, end - offset);
     chunk.copy(partial, this.partialFill, offset, offset + take);
     this.partialFill += take;
     if (this.partialFill === partial.length) {

@@ -73,10 +73,10 @@ export class ServerConnection implements SessionIO {
     else this.socket.resume();
   }
 
-  /** Bytes from the MTA; `borrowed` when the read buffer is reused once this returns. */
-  receive(chunk: Buffer, borrowed: boolean): void {
+  /** The first `length` bytes of `buffer` came from the MTA; `borrowed` when the buffer is reused once this returns. */
+  receive(buffer: Buffer, length: number, borrowed: boolean): void {
     const session = this.session;
-    session.receive(chunk, borrowed);
+    session.receive(buffer, borrowed, length);
     if (!session.insidePacket) this.packetStartedAt = undefined;
     else this.packetStartedAt ??= Date.now();
   }

@@ -12,8 +12,8 @@
  */
 import type net from 'node:net';
 
-/** Receives each read; `borrowed` chunks are overwritten by the next read. */
-export type ReadHandler = (chunk: Buffer, borrowed: boolean) => void;
+/** Receives each read: the first `length` bytes of `buffer`; `borrowed` ones are overwritten by the next read. */
+export type ReadHandler = (buffer: Buffer, length: number, borrowed: boolean) => void;
 
 /** `reused-buffer`: reads into a shared buffer; `stream`: the public `'data'` event. */
 export type ReadPath = 'reused-buffer' | 'stream';
@@ -67,10 +67,10 @@ export function readInto(socket: net.Socket, buffer: Buffer | undefined, onRead:
     const internals = socket as SocketInternals;
     const { buffer: bufferField, callback: callbackField } = fields!;
     internals[bufferField] = buffer;
-    internals[callbackField] = (nread: number, target: Buffer): void => onRead(target.subarray(0, nread), true);
+    internals[callbackField] = (nread: number, target: Buffer): void => onRead(target, nread, true);
     internals._handle!.useUserBuffer!(buffer);
     return 'reused-buffer';
   }
-  socket.on('data', (chunk: Buffer) => onRead(chunk, false));
+  socket.on('data', (chunk: Buffer) => onRead(chunk, chunk.length, false));
   return 'stream';
 }

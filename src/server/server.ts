@@ -212,7 +212,7 @@ export class MilterServer {
     const session = new MilterSession(this.sessionOptions, connection, this.nextId++);
     connection.session = session;
     this.connectionSet.add(connection);
-    readInto(socket, this.readBuffer, (chunk, borrowed) => connection.receive(chunk, borrowed));
+    readInto(socket, this.readBuffer, (buffer, length, borrowed) => connection.receive(buffer, length, borrowed));
     socket.on('end', () => session.end());
     socket.on('error', (err) => {
       session.logger.warn({ event: 'connection-error', err }, 'connection error');

@@ -88,3 +88,61 @@ test('borrowed reads: a body packet split across reads reaches the filter intact
   assert.deepEqual(types(await driver.settle()), ['continue']);
   assert.deepEqual(Buffer.concat(kept.bodies), body);
 });
+
+/** A filter that declares borrowedBody: it records whether each chunk lies in `readBuffer`, and copies its bytes. */
+function borrowingFilter(readBuffer: Buffer, seen: { inPlace: boolean[]; bytes: Buffer[] }, options: { asyncHeader?: boolean } = {}): typeof Milter {
+  return class Borrower extends Milter {
+    static override options = { borrowedBody: true };
+    override async header() {
+      if (options.asyncHeader) await new Promise((resolve) => setTimeout(resolve, 2));
+    }
+    override body(chunk: Buffer) {
+      seen.inPlace.push(chunk.buffer === readBuffer.buffer);
+      seen.bytes.push(Buffer.from(chunk));
+    }
+  };
+}
+
+test('borrowed reads: a filter that declares borrowedBody gets body chunks where they were read, not copies', async () => {
+  const readBuffer = Buffer.alloc(64 * 1024);
+  const seen = { inPlace: [] as boolean[], bytes: [] as Buffer[] };
+  const driver = new Driver({ filter: borrowingFilter(readBuffer, seen) });
+  const first = Buffer.alloc(3000, 'a');
+  const second = Buffer.alloc(1500, 'b');
+  const replies = await feedBorrowed(driver, readBuffer, [
+    [POSTFIX_V6],
+    [connect(), mail(), rcpt(), { type: 'data' }, { type: 'eoh' }],
+    [{ type: 'body', chunk: first }, { type: 'body', chunk: second }],
+    [{ type: 'eob' }],
+  ]);
+  assert.deepEqual(replies.slice(-3), ['continue', 'continue', 'continue']);
+  assert.deepEqual(seen.inPlace, [true, true]);
+  assert.deepEqual(Buffer.concat(seen.bytes), Buffer.concat([first, second]));
+});
+
+test('borrowed reads: without borrowedBody every body chunk is the filter\'s own copy', async () => {
+  const readBuffer = Buffer.alloc(64 * 1024);
+  const seen = { inPlace: [] as boolean[], bytes: [] as Buffer[] };
+  class Owner extends borrowingFilter(readBuffer, seen) {
+    static override options = {};
+  }
+  const driver = new Driver({ filter: Owner });
+  await feedBorrowed(driver, readBuffer, [[POSTFIX_V6], [connect(), mail(), rcpt(), { type: 'data' }, { type: 'eoh' }], [{ type: 'body', chunk: Buffer.alloc(100, 'c') }]]);
+  assert.deepEqual(seen.inPlace, [false]);
+});
+
+test('borrowed reads: with borrowedBody, body packets queued behind an async callback are copies and arrive intact', async () => {
+  const readBuffer = Buffer.alloc(64 * 1024);
+  const seen = { inPlace: [] as boolean[], bytes: [] as Buffer[] };
+  const driver = new Driver({ filter: borrowingFilter(readBuffer, seen, { asyncHeader: true }) });
+  const body = Buffer.alloc(2000, 'd');
+  // The MTA was told not to wait for header replies; the body arrives in the same read as the
+  // header whose callback is still running, so it waits in the queue past this read.
+  await feedBorrowed(driver, readBuffer, [
+    [POSTFIX_V6],
+    [connect(), mail(), rcpt(), { type: 'data' }],
+    [header('Subject', 'x'), { type: 'eoh' }, { type: 'body', chunk: body }],
+  ]);
+  assert.deepEqual(seen.inPlace, [false]);
+  assert.deepEqual(seen.bytes, [body]);
+});

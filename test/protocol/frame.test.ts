@@ -25,6 +25,32 @@ test('packets split at every possible byte boundary are reassembled', () => {
   }
 });
 
+test('a read buffer passed whole with the length read: bytes past it are never looked at, at every split', () => {
+  const streamed = 0x42;
+  for (const reader of [() => new FrameReader(), () => new FrameReader(undefined, streamed)]) {
+    for (let cut = 1; cut < stream.length; cut++) {
+      // The rest of a reused read buffer holds stale bytes: a stray length there would be refused.
+      const buffer = Buffer.alloc(stream.length + 64, 0xff);
+      const frames: Array<[number, string]> = [];
+      const pieces: Record<number, string> = {};
+      const onFrame = (code: number, payload: Buffer, more: boolean): void => {
+        if (code !== streamed) frames.push([code, payload.toString('hex')]);
+        else {
+          pieces[code] = (pieces[code] ?? '') + payload.toString('hex');
+          if (!more) frames.push([code, pieces[code]!]);
+        }
+      };
+      const r = reader();
+      for (const piece of [stream.subarray(0, cut), stream.subarray(cut)]) {
+        buffer.fill(0xff);
+        piece.copy(buffer);
+        r.push(buffer, onFrame, piece.length);
+      }
+      assert.deepEqual(frames, expected, `cut at ${cut}`);
+    }
+  }
+});
+
 test('a stream fed one byte at a time is reassembled', () => {
   const bytes = [...stream].map((b) => Buffer.from([b]));
   assert.deepEqual(collect(new FrameReader(), bytes), expected);

@@ -23,11 +23,11 @@ async function readOneConnection(shared: Buffer | undefined, expected: ReadPath)
   let ended = false;
   const server = net.createServer((socket) => {
     if (shared !== undefined) assert.equal(canReuseReadBuffer(socket), true, 'this Node has the onread internals');
-    const path = readInto(socket, shared, (chunk, borrowed) => {
+    const path = readInto(socket, shared, (buffer, length, borrowed) => {
       borrowedFlags.add(borrowed);
-      if (shared !== undefined) assert.equal(chunk.buffer, shared.buffer, 'the read landed in the shared buffer');
+      if (shared !== undefined) assert.equal(buffer, shared, 'the read landed in the shared buffer');
       if (paused) readsWhilePaused++;
-      received.push(borrowed ? Buffer.from(chunk) : chunk);
+      received.push(Buffer.from(buffer.subarray(0, length)));
       if (received.length === 1) {
         paused = true;
         socket.pause();
