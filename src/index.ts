@@ -23,6 +23,7 @@ export type {
 export { MilterActionError, DisabledActionError, StageError, ActionArgumentError } from './milter/errors.js';
 export { ReplyCodeError, NegotiationError } from './protocol/index.js';
 export { MilterServer } from './server/server.js';
+export { keepYoungGenerationSmall } from './server/heap.js';
 export { SERVER_DEFAULTS, type ServerOptions } from './server/options.js';
 export { InvalidOptionError } from './validate.js';
 export { SocketSpecError, type SocketAddress } from './net/socket-spec.js';

@@ -11,7 +11,7 @@
  *   work: at end of message, add "X-Bench: <body bytes>", or reject the message when its
  *         Subject contains REJECTME.
  */
-import { Milter, MilterServer, type MilterOptions, type Verdict } from '../../src/index.js';
+import { Milter, MilterServer, keepYoungGenerationSmall, type MilterOptions, type Verdict } from '../../src/index.js';
 
 /**
  * Implements every callback and continues everywhere. Neither job keeps body chunks, so both take
@@ -95,6 +95,8 @@ async function main(): Promise<void> {
     console.error(error instanceof Error ? error.message : String(error));
     process.exit(2);
   }
+  // As milterkit serve does.
+  keepYoungGenerationSmall();
   const server = new MilterServer({ filter: job === 'work' ? WorkMilter : NoopMilter, socket, ...flags });
   await server.listen();
   const stop = (): void => {

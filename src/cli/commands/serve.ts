@@ -2,6 +2,7 @@
 import cluster from 'node:cluster';
 import { parseArgs } from 'node:util';
 import { MilterServer } from '../../server/server.js';
+import { keepYoungGenerationSmall } from '../../server/heap.js';
 import { resolveServerOptions, SERVER_DEFAULTS } from '../../server/options.js';
 import { SocketSpecError } from '../../net/socket-spec.js';
 import { InvalidOptionError } from '../../validate.js';
@@ -51,6 +52,8 @@ export async function run(argv: string[]): Promise<number> {
   const logger = createLogger({ name: 'milterkit', level: logLevel ?? configuration?.logLevel ?? 'info' });
   const chain = configuration === undefined ? undefined : new ReloadableChain(await startChain(configuration, logger));
   const filter = chain ?? (await milterFilterOf(await loadFilter(filterPath!), logger));
+  // This process (and each worker process, which runs this command too) only serves connections.
+  keepYoungGenerationSmall();
   const servers = sockets.map((spec) => new MilterServer({ filter, ...options, socket: spec, logger }));
   const what = config ?? filterPath!;
   const reload = (): void => {
