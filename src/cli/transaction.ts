@@ -50,6 +50,9 @@ options:
   --helo <name>          HELO/EHLO name (default: the client's host name)
   --client-ip <addr>     SMTP client address, IPv4 or IPv6 (default 127.0.0.1)
   --client-name <name>   SMTP client's verified host name (default: none, "[addr]")
+  --auth <user[:mech]>   the client authenticated (SMTP AUTH) before MAIL FROM as user, with
+                         mechanism mech (default PLAIN): the MTA's auth macros, ESMTPA, and on
+                         Courier the control file's authenticated sender
   --macro <k=v>          a macro value the MTA knows (sent where its lists name it), repeatable;
                          <stage>:<k=v> sends it at that stage whatever the lists say
                          (stages: connect helo envfrom envrcpt data eoh eom)
@@ -63,6 +66,17 @@ options:
 ${command === 'send' ? '  socket specs: unix:/path, local:/path, inet:port@host, inet6:port@[::1], inet:host:port\n' : ''}
 exit status: 0 accepted, 3 rejected, 4 tempfail, 5 discarded, 6 milter error, 64 usage error
 `;
+}
+
+/** `--auth user[:mechanism]`; the user may contain `@` but not `:`. */
+function parseAuth(spec: string): { user: string; mechanism?: string } {
+  const colon = spec.lastIndexOf(':');
+  const user = colon < 0 ? spec : spec.slice(0, colon);
+  const mechanism = colon < 0 ? undefined : spec.slice(colon + 1);
+  if (user === '' || mechanism === '' || /[\s:]/.test(user) || (mechanism !== undefined && !/^[A-Z0-9_-]+$/i.test(mechanism))) {
+    throw new UsageError(`--auth needs user or user:MECHANISM (e.g. alice@example.org:PLAIN), got "${spec}"`);
+  }
+  return mechanism === undefined ? { user } : { user, mechanism: mechanism.toUpperCase() };
 }
 
 /**
@@ -81,6 +95,7 @@ export async function parseTransactionArgs(argv: string[]): Promise<TransactionC
         helo: { type: 'string' },
         'client-ip': { type: 'string' },
         'client-name': { type: 'string' },
+        auth: { type: 'string' },
         macro: { type: 'string', multiple: true },
         profile: { type: 'string' },
         timeout: { type: 'string' },
@@ -110,6 +125,7 @@ export async function parseTransactionArgs(argv: string[]): Promise<TransactionC
   if (values['client-name'] !== undefined) client.hostname = values['client-name'];
   if (values.helo !== undefined) client.helo = values.helo;
   options.client = client;
+  if (values.auth !== undefined) options.auth = parseAuth(values.auth);
   for (const spec of values.macro ?? []) addMacro(options, spec);
   const clientOptions = { ...profile.client };
   if (values.timeout !== undefined) {

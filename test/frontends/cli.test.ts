@@ -1,6 +1,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
+import { mkdtemp, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const root = fileURLToPath(new URL('../../../', import.meta.url));
@@ -41,4 +44,24 @@ test('milterkit test --profile courier runs the filter on the files Courier writ
   const milter = await milterkit(['test', 'test/testing/filters/policy.ts', 'test/fixtures/messages/newsletter.eml', '--profile', 'courier']);
   assert.equal(milter.status, 1);
   assert.match(milter.stderr, /the courier profile runs filters of milterkit\/filters/);
+});
+
+test('milterkit test --auth runs the message as from an authenticated client on every profile: a trusting filter is skipped', async () => {
+  const dir = await mkdtemp(join(tmpdir(), 'milterkit-cli-auth-'));
+  const config = join(dir, 'chain.yaml');
+  const fixtures = fileURLToPath(new URL('../filter-api/fixtures/', import.meta.url));
+  await writeFile(config, `filterPath: [${JSON.stringify(fixtures)}]\nchain:\n  - filter: stamp\n    trusting: true\n    options: { value: anonymous }\n`);
+  const message = ['test', config, 'test/fixtures/messages/newsletter.eml', '--from', '<alice@example.org>', '--rcpt', '<bob@example.net>'];
+  for (const profile of ['postfix', 'sendmail', 'courier']) {
+    const anonymous = await milterkit([...message, '--profile', profile]);
+    assert.equal(anonymous.status, 0, anonymous.stderr);
+    assert.match(anonymous.stdout, /^X-Stamp: anonymous$/m, profile);
+    const authenticated = await milterkit([...message, '--profile', profile, '--auth', 'alice@example.org']);
+    assert.equal(authenticated.status, 0, authenticated.stderr);
+    assert.doesNotMatch(authenticated.stdout, /^X-Stamp:/m, profile);
+    if (profile !== 'courier') assert.match(authenticated.stdout, /\{auth_authen\}=alice@example\.org/, profile);
+  }
+  const bad = await milterkit([...message, '--auth', 'alice:']);
+  assert.equal(bad.status, 64);
+  assert.match(bad.stderr, /--auth needs user or user:MECHANISM/);
 });

@@ -51,6 +51,12 @@ async function oneFilterChain(target: string): Promise<Chain> {
   return Chain.load({ filters: [{ filter: exported }] });
 }
 
+/** Courier's authenticated sender: from `--auth`, else from a `{auth_authen}` given with `--macro`. */
+function authUserOf(line: TransactionCommandLine): { authUser?: string } {
+  const user = line.options.auth?.user ?? line.options.macros?.['{auth_authen}'];
+  return user ? { authUser: user } : {};
+}
+
 function runCourier(chain: Chain, line: TransactionCommandLine): Promise<DeliveryReport> {
   const envelope = resolveEnvelope(parseMessage(line.message), line.options);
   const client = line.options.client ?? {};
@@ -58,6 +64,6 @@ function runCourier(chain: Chain, line: TransactionCommandLine): Promise<Deliver
     from: envelope.sender,
     recipients: envelope.recipients.map((r) => r.address),
     client: { ...(client.address ? { address: client.address } : {}), ...(client.hostname ? { hostname: client.hostname } : {}), ...(client.helo ? { helo: client.helo } : {}) },
-    ...(line.options.macros?.['{auth_authen}'] ? { authUser: line.options.macros['{auth_authen}'] } : {}),
+    ...authUserOf(line),
   });
 }
