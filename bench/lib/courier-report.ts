@@ -3,6 +3,7 @@
  * Courier daemon and of Courier::Filter, the ratio against the target, and the replies each
  * gave to every kind of request.
  */
+import { median } from './measure.js';
 import { COURIER_PEERS, REQUEST_KINDS, type CourierMeasurement, type CourierPeer, type CourierReport } from './courier.js';
 
 const TITLES: Record<CourierPeer, string> = { milterkit: 'milterkit', 'courier-filter': 'Courier::Filter' };
@@ -14,12 +15,6 @@ const MIX_TITLES: Record<string, string> = {
   recipients: '10 recipients',
   mixed: 'all 8 kinds in turn',
 };
-
-function median(values: readonly number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  const middle = sorted.length >> 1;
-  return sorted.length % 2 === 1 ? sorted[middle]! : (sorted[middle - 1]! + sorted[middle]!) / 2;
-}
 
 function cpu(m: CourierMeasurement): string {
   const runs = m.cpuUsPerRequestRuns;

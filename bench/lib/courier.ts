@@ -9,6 +9,7 @@ import { spawn } from 'node:child_process';
 import { rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { BenchNamespace, CHROOT_NODE, CHROOT_PROJECT, mailUser, type CourierDaemon } from './courier-chroot.js';
+import type { LoadResult } from './loadgen.js';
 import { KINDS, MIXES, RULES, writeCorpus, type MixName } from './courier-corpus.js';
 import { resetPeakRss, treeCpuSeconds, treePeakRssKiB } from './procfs.js';
 import type { Options } from './options.js';
@@ -70,18 +71,10 @@ export interface CourierReport {
   skipped: string[];
 }
 
-interface DriverResult {
+/** What the Courier load driver reports: the load generator's figures, counted in requests. */
+interface DriverResult extends Pick<LoadResult, 'elapsed_s' | 'p50_ms' | 'p99_ms' | 'max_ms' | 'accepted' | 'rejected' | 'check_failures' | 'errors' | 'loadgen_cpu_s'> {
   requests: number;
-  elapsed_s: number;
   requests_per_s: number;
-  p50_ms: number;
-  p99_ms: number;
-  max_ms: number;
-  accepted: number;
-  rejected: number;
-  check_failures: number;
-  errors: number;
-  loadgen_cpu_s: number;
   first_replies: Record<string, string>;
 }
 

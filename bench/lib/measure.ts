@@ -62,6 +62,13 @@ export async function measureCell(
   };
 }
 
+/** The median of some figures (CPU per message of repeated runs). */
+export function median(values: readonly number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  const middle = sorted.length >> 1;
+  return sorted.length % 2 === 1 ? sorted[middle]! : (sorted[middle - 1]! + sorted[middle]!) / 2;
+}
+
 /**
  * Of several runs of one cell, the one to report: the fastest among those answered correctly.
  * Interference from other work on the machine only ever slows a run down.

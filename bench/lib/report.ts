@@ -5,7 +5,7 @@ import { CHAIN_PEERS, type ChainMeasurement, type ChainPeer, type ChainReport } 
 import type { CourierReport } from './courier.js';
 import { courierSection } from './courier-report.js';
 import { CPU_MODELS, type ConcurrencyMeasurement, type ConcurrencyReport } from './concurrency.js';
-import type { CellMetrics } from './measure.js';
+import { median, type CellMetrics } from './measure.js';
 import { bodyTag, type Cell, type Job, type PeerName, type Transport } from './options.js';
 
 /** One peer measured in one cell. */
@@ -280,12 +280,6 @@ function concurrencySection(report: Report): string[] {
 
 const CHAIN_TITLES: Record<ChainPeer, string> = { core: 'protocol core', empty: 'empty chain', bundled: 'bundled chain' };
 
-function median(values: readonly number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  const middle = sorted.length >> 1;
-  return sorted.length % 2 === 1 ? sorted[middle]! : (sorted[middle - 1]! + sorted[middle]!) / 2;
-}
-
 /** CPU per message of a chain peer: the median of its runs, with their range when there are several. */
 function chainCpu(m: ChainMeasurement): string {
   const runs = m.cpuUsPerMsgRuns;
@@ -301,8 +295,8 @@ function chainSection(report: Report): string[] {
   const lines = [
     '### Filter chain: the filter API over the protocol core',
     '',
-    "The no-op job's load over the unix socket against three milterkit milters: the protocol core (the no-op milter of the tables " +
-      "above), the filter API's milter front-end with an **empty chain** (`bench/milters/chains/empty.yaml`), and with a **bundled chain** " +
+    "The no-op job's load over the unix socket against three milterkit milters: the protocol core (the no-op milter of the main " +
+      "tables), the filter API's milter front-end with an **empty chain** (`bench/milters/chains/empty.yaml`), and with a **bundled chain** " +
       '(`bundled.yaml`: whitelist_auth, whitelist_relayclients, noduplicates, deliveredto, attachments, add_header, each doing its work on every ' +
       'message; the load generator checks that every message is accepted with exactly the header add_header adds). CPU µs/msg: the median of the ' +
       "runs (their range); cost: the median CPU per message above the protocol core's.",
