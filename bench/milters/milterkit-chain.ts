@@ -10,13 +10,15 @@
 import { loadConfiguration } from '../../src/cli/chain-config.js';
 import { startChain } from '../../src/filter-api/config.js';
 import { chainMilter } from '../../src/frontends/milter.js';
-import { MilterServer } from '../../src/index.js';
+import { keepYoungGenerationSmall, MilterServer } from '../../src/index.js';
 
 const [config, socket] = process.argv.slice(2);
 if (!config || !socket) {
   console.error('usage: milterkit-chain.js CONFIG unix:/path|inet:PORT@127.0.0.1');
   process.exit(2);
 }
+// As milterkit serve and the protocol-core peer do, so that the difference is the chain's.
+keepYoungGenerationSmall();
 const chain = await startChain(await loadConfiguration(config));
 const server = new MilterServer({ filter: chainMilter(chain), socket });
 await server.listen();
