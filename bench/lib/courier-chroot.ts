@@ -7,7 +7,7 @@
  * the run: the namespace ends when its holder process does.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { closeSync, openSync, readFileSync } from 'node:fs';
+import { closeSync, openSync, readFileSync, rmdirSync, rmSync } from 'node:fs';
 import { createInterface } from 'node:readline';
 import { join } from 'node:path';
 
@@ -123,9 +123,15 @@ export class BenchNamespace {
     return { name, pid: child.pid!, socket: join(this.chroot, SOCKET_DIR, name), stop };
   }
 
-  /** Ends the namespace: its mounts go with it. */
+  /** Ends the namespace: its mounts go with it, then the empty mount points it made in the chroot. */
   async close(): Promise<void> {
     this.holder.stdin!.end();
     await exited(this.holder);
+    rmSync(join(this.chroot, CHROOT_NODE), { force: true });
+    try {
+      rmdirSync(join(this.chroot, CHROOT_PROJECT)); // only ever empty outside the namespace
+    } catch {
+      // Gone already, or not empty: left alone.
+    }
   }
 }
