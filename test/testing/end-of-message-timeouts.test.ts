@@ -8,10 +8,14 @@ import { testMilter } from '../../src/testing/index.js';
 
 const message = 'From: a@example.org\nTo: b@example.net\nSubject: slow\n\nbody\n';
 
-/** Sendmail's end-of-message limits scaled down: each packet within 100 ms (T=R:), 600 ms in all (T=E:). */
+/**
+ * Sendmail's end-of-message limits scaled down: each packet within 400 ms (T=R:), 1500 ms in all
+ * (T=E:). The filters below send PROGRESS every 40 ms: ten times within the per-packet limit, so
+ * a busy machine that delays a timer does not make them miss it.
+ */
 const quickSendmail: MtaProfile = {
   ...sendmailProfile,
-  client: { ...sendmailProfile.client, timeouts: { ...sendmailProfile.client.timeouts, endOfMessage: 100, endOfMessageTotal: 600 } },
+  client: { ...sendmailProfile.client, timeouts: { ...sendmailProfile.client.timeouts, endOfMessage: 400, endOfMessageTotal: 1500 } },
 };
 
 /** A filter whose end of message takes `ms`, with progress() every `progressEvery` ms when given. */
@@ -29,17 +33,17 @@ function slowFilter(ms: number, progressEvery?: number): typeof Milter {
 }
 
 test('Sendmail profile: an end of message silent for longer than the per-packet limit (T=R:) times out, whatever the total limit', async () => {
-  const report = await testMilter(slowFilter(300), message, { profile: quickSendmail, milter: { progressInterval: 0 } });
+  const report = await testMilter(slowFilter(1200), message, { profile: quickSendmail, milter: { progressInterval: 0 } });
   assert.ok(report.error instanceof MilterTimeoutError, String(report.error));
-  assert.equal(report.error.timeoutMs, 100);
+  assert.equal(report.error.timeoutMs, 400);
   assert.equal(report.header('X-Finished'), undefined, 'no F= flag: the message goes on unfiltered');
 });
 
 test('Sendmail profile: PROGRESS keeps the per-packet limit from running out, never the total one (T=E:)', async () => {
-  const finished = await testMilter(slowFilter(300, 40), message, { profile: quickSendmail, milter: { progressInterval: 0 } });
+  const finished = await testMilter(slowFilter(800, 40), message, { profile: quickSendmail, milter: { progressInterval: 0 } });
   assert.equal(finished.error, undefined);
   assert.equal(finished.header('X-Finished'), 'yes');
-  const endless = await testMilter(slowFilter(1500, 40), message, { profile: quickSendmail, milter: { progressInterval: 0 } });
+  const endless = await testMilter(slowFilter(2400, 40), message, { profile: quickSendmail, milter: { progressInterval: 0 } });
   assert.ok(endless.error instanceof MilterTimeoutError, String(endless.error));
-  assert.equal(endless.error.timeoutMs, 600);
+  assert.equal(endless.error.timeoutMs, 1500);
 });
