@@ -18,14 +18,15 @@
  * @packageDocumentation
  */
 import { childLogger, silentLogger, type Logger } from '../log.js';
-import type { AnyFilter, HookContext, HookStage, MacroStage, TransactionFacet } from './contract.js';
+import type { AnyFilter, HookStage, MacroStage, TransactionFacet } from './contract.js';
 import { HOOK_STAGES } from './contract.js';
 import { DEFAULT_REJECT, DEFAULT_TEMPFAIL, describeDecision, type Decision, type SmtpReply } from './decisions.js';
-import { Draft, EditError, Edits, type EditKind, type EditLimits, type UnsupportedEdits } from './draft.js';
+import { Draft, EditError, type EditKind, type EditLimits, type UnsupportedEdits } from './draft.js';
 import { HeaderList } from './headers.js';
 import { MessageView, type MessageContent } from './message.js';
 import { validateOptions } from './options.js';
-import { runHook, type HookRun } from './run-hook.js';
+import { HookCallContext, type HookContextSource } from './hook-context.js';
+import { HookDeadlines, HookScope, runHook, type HookRun } from './run-hook.js';
 import type { AuthInfo, ClientInfo, RawMtaData, Recipient, Sender, TlsInfo, Transaction } from './transaction.js';
 
 /** What a failing or hanging filter does to the message. */
@@ -77,6 +78,8 @@ export interface ChainEntry {
   readonly onError: FailurePolicy;
   readonly onTimeout: FailurePolicy;
   readonly edits: ReadonlySet<EditKind>;
+  /** The declared edits a sender or recipient hook may make (the envelope ones). */
+  readonly envelopeEdits: ReadonlySet<EditKind>;
   readonly log: Logger;
 }
 
@@ -108,6 +111,10 @@ export const DEFAULT_LIMITS: EditLimits = { maxBodyBytes: 64 * 1024 * 1024, maxR
 /** A loaded, ready chain. Build it once at start-up; run it per connection and message. */
 export class Chain {
   readonly needs: ChainNeeds;
+  /** @internal The entries with a hook for each stage, in chain order. */
+  readonly hooked: Readonly<Record<HookStage, readonly ChainEntry[]>>;
+  /** @internal The deadlines of every running hook of the chain, behind one timer. */
+  readonly deadlines = new HookDeadlines();
 
   private constructor(
     readonly entries: readonly ChainEntry[],
@@ -118,6 +125,8 @@ export class Chain {
     readonly log: Logger,
   ) {
     this.needs = chainNeeds(entries, trusting);
+    const hooked = (stage: HookStage): ChainEntry[] => entries.filter((entry) => typeof entry.filter[stage] === 'function');
+    this.hooked = { connect: hooked('connect'), sender: hooked('sender'), recipient: hooked('recipient'), message: hooked('message') };
   }
 
   /**
@@ -150,6 +159,7 @@ export class Chain {
         onError: entry.onError ?? 'tempfail',
         onTimeout: entry.onTimeout ?? 'tempfail',
         edits: new Set(entry.filter.edits ?? []),
+        envelopeEdits: new Set((entry.filter.edits ?? []).filter((kind) => kind === 'recipients' || kind === 'sender')),
         log: entryLog,
       });
     }
@@ -262,7 +272,9 @@ export interface MessageOutcome {
 
 /** A connection: the client, and the outcome of the connect hooks, computed once per AUTH state. */
 export class ConnectionRun {
-  private readonly controller = new AbortController();
+  /** @internal Ends the hooks of the connection's messages when it closes. */
+  readonly scope = new HookScope();
+  private controller: AbortController | undefined;
   /** Keyed by whether the message's sender authenticated. */
   private readonly connectRuns = new Map<boolean, Promise<ConnectResult>>();
   /** The SMTP client; the front-end completes it (HELO) as it learns more. */
@@ -281,8 +293,14 @@ export class ConnectionRun {
 
   /** Fires when the connection ends. */
   get signal(): AbortSignal {
+    if (this.controller === undefined) {
+      this.controller = new AbortController();
+      if (this.closed !== undefined) this.controller.abort(this.closed);
+    }
     return this.controller.signal;
   }
+
+  private closed: Error | undefined;
 
   /** Starts a message at MAIL FROM. */
   message(init: MessageInit): MessageRun {
@@ -306,7 +324,9 @@ export class ConnectionRun {
 
   /** The connection ended: hooks still running see their signal fire. */
   close(): void {
-    this.controller.abort(new Error('the connection ended'));
+    this.closed ??= new Error('the connection ended');
+    this.scope.end(this.closed);
+    this.controller?.abort(this.closed);
   }
 }
 
@@ -349,10 +369,12 @@ class TransactionState implements Transaction {
 }
 let messageCounter = 0;
 
+/** Connect hooks edit nothing (the envelope is not there yet). */
+const NO_EDITS: ReadonlySet<EditKind> = new Set();
+
 /** One message going through the chain. */
-export class MessageRun {
-  private readonly controller = new AbortController();
-  private readonly signal: AbortSignal;
+export class MessageRun implements HookContextSource {
+  private readonly scope: HookScope;
   private readonly chain: Chain;
   private readonly statuses = new Map<string, EntryStatus>();
   private readonly state = new Map<string, Map<string, unknown>>();
@@ -370,12 +392,32 @@ export class MessageRun {
     init: MessageInit,
   ) {
     this.chain = connection.chain;
-    this.signal = AbortSignal.any([this.controller.signal, connection.signal]);
+    this.scope = new HookScope(connection.scope);
     this.tx = new TransactionState(connection, init);
     this.draft.sender = init.sender;
     for (const entry of this.chain.entries) {
       this.statuses.set(entry.name, entry.trusting && init.auth !== undefined ? 'trusted' : 'active');
     }
+  }
+
+  /** @internal */
+  get limits(): EditLimits {
+    return this.chain.limits;
+  }
+
+  /** @internal */
+  get unsupported(): UnsupportedEdits {
+    return this.connection.unsupported;
+  }
+
+  /** @internal */
+  stateOf(name: string): Map<string, unknown> {
+    let state = this.state.get(name);
+    if (state === undefined) {
+      state = new Map();
+      this.state.set(name, state);
+    }
+    return state;
   }
 
   /** Updates what the MTA said since MAIL FROM (queue id, macros). */
@@ -389,7 +431,7 @@ export class MessageRun {
 
   /** The MTA dropped the message (ABORT, RSET) or the connection: running hooks see their signal fire. */
   abort(): void {
-    this.controller.abort(new Error('the message was aborted'));
+    this.scope.end(new Error('the message was aborted'));
   }
 
   /**
@@ -414,7 +456,7 @@ export class MessageRun {
 
   /** @internal */
   async runConnectHooks(): Promise<ConnectResult> {
-    const outcome = await this.runStage('connect', (filter, ctx) => filter.connect!(this.tx, ctx), new Set());
+    const outcome = await this.runStage('connect', (filter, ctx) => filter.connect!(this.tx, ctx), NO_EDITS);
     const result: ConnectResult = {
       statuses: new Map(this.statuses),
       state: new Map([...this.state].map(([name, values]) => [name, new Map(values)])),
@@ -483,32 +525,21 @@ export class MessageRun {
    */
   private async runStage(
     stage: HookStage,
-    call: (filter: AnyFilter, ctx: HookContext<unknown, unknown> & { draft: Draft }) => unknown,
+    call: (filter: AnyFilter, ctx: HookCallContext) => unknown,
     allowed?: ReadonlySet<EditKind>,
     perRecipient = false,
   ): Promise<RecipientOutcome> {
-    for (const entry of this.chain.entries) {
+    for (const entry of this.chain.hooked[stage]) {
       if (this.final !== undefined) break;
-      if (this.statuses.get(entry.name) !== 'active' || typeof entry.filter[stage] !== 'function') continue;
+      if (this.statuses.get(entry.name) !== 'active') continue;
       const draft = this.draft.fork();
-      const kinds = stage === 'message' ? entry.edits : new Set([...(allowed ?? entry.edits)].filter((kind) => kind === 'recipients' || kind === 'sender'));
-      const state = this.state.get(entry.name) ?? new Map<string, unknown>();
-      this.state.set(entry.name, state);
+      const kinds = stage === 'message' ? entry.edits : (allowed ?? entry.envelopeEdits);
       const started = Date.now();
       const answered: HookRun = await runHook(
-        (signal) =>
-          call(entry.filter, {
-            name: entry.name,
-            options: entry.options,
-            resources: entry.resources,
-            log: entry.log,
-            signal,
-            edit: new Edits(draft, kinds, this.chain.limits, entry.name, this.connection.unsupported),
-            state,
-            draft,
-          }),
+        (running) => call(entry.filter, new HookCallContext(entry, draft, kinds, this, running)),
         entry.timeoutMs,
-        this.signal,
+        this.scope,
+        this.chain.deadlines,
       );
       // Quarantine is negotiated with milter MTAs only for filters that declare it.
       const run: HookRun =
