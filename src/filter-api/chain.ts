@@ -270,6 +270,8 @@ export interface MessageOutcome {
   readonly draft: Draft;
 }
 
+const CONNECTION_ENDED = 'the connection ended';
+
 /** A connection: the client, and the outcome of the connect hooks, computed once per AUTH state. */
 export class ConnectionRun {
   /** @internal Ends the hooks of the connection's messages when it closes. */
@@ -295,12 +297,12 @@ export class ConnectionRun {
   get signal(): AbortSignal {
     if (this.controller === undefined) {
       this.controller = new AbortController();
-      if (this.closed !== undefined) this.controller.abort(this.closed);
+      if (this.closed) this.controller.abort(new Error(CONNECTION_ENDED));
     }
     return this.controller.signal;
   }
 
-  private closed: Error | undefined;
+  private closed = false;
 
   /** Starts a message at MAIL FROM. */
   message(init: MessageInit): MessageRun {
@@ -324,9 +326,9 @@ export class ConnectionRun {
 
   /** The connection ended: hooks still running see their signal fire. */
   close(): void {
-    this.closed ??= new Error('the connection ended');
-    this.scope.end(this.closed);
-    this.controller?.abort(this.closed);
+    this.closed = true;
+    this.scope.end(CONNECTION_ENDED);
+    this.controller?.abort(new Error(CONNECTION_ENDED));
   }
 }
 
@@ -431,7 +433,7 @@ export class MessageRun implements HookContextSource {
 
   /** The MTA dropped the message (ABORT, RSET) or the connection: running hooks see their signal fire. */
   abort(): void {
-    this.scope.end(new Error('the message was aborted'));
+    this.scope.end('the message was aborted');
   }
 
   /**

@@ -140,19 +140,24 @@ export class HookDeadlines {
  */
 export class HookScope {
   private readonly running = new Set<RunningHook>();
-  private reason: Error | undefined;
+  private endedBecause: string | undefined;
 
   constructor(private readonly parent?: HookScope) {}
 
   /** True once this scope or one above it ended. */
   get ended(): boolean {
-    return this.reason !== undefined || this.parent?.ended === true;
+    return this.endedBecause !== undefined || this.parent?.ended === true;
   }
 
-  /** Ends the scope: the running hooks see their signal fire with `reason`. */
-  end(reason: Error): void {
-    if (this.reason !== undefined) return;
-    this.reason = reason;
+  /**
+   * Ends the scope: the running hooks see their signal fire, with an Error saying `because` (made
+   * only when some hook runs: most messages end with none).
+   */
+  end(because: string): void {
+    if (this.endedBecause !== undefined) return;
+    this.endedBecause = because;
+    if (this.running.size === 0) return;
+    const reason = new Error(because);
     for (const hook of [...this.running]) hook.abort(reason);
     this.running.clear();
   }

@@ -52,7 +52,7 @@ export type FrontEndName = 'milter' | 'courier';
 /** The MTA's own data, for what the transaction does not cover. */
 export interface RawMtaData {
   readonly frontEnd: FrontEndName;
-  /** Milter macros known at this stage (names without braces for one-letter macros). */
+  /** Milter macros known at this stage, by name without braces (`i`, `mail_addr`). */
   readonly macros?: Readonly<Record<string, string>>;
   /** Courier control file paths. */
   readonly controlPaths?: readonly string[];

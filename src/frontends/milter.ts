@@ -96,8 +96,17 @@ export function chainMilter(chain: Chain, lifecycle: ConnectionLifecycle = {}): 
     private chunks: Buffer[] = [];
     private size = 0;
 
+    /** The MTA's data at this stage; its macros are copied only if a filter reads them. */
     private mtaData(): RawMtaData {
-      return { frontEnd: 'milter', macros: this.macros() };
+      const milter = this;
+      let macros: Record<string, string> | undefined;
+      return {
+        frontEnd: 'milter',
+        get macros() {
+          macros ??= milter.macros();
+          return macros;
+        },
+      };
     }
 
     private connectionRun(): ConnectionRun {

@@ -145,3 +145,17 @@ test('a quarantine decision holds the message with the reason', async () => {
   assert.equal(report.quarantine, 'looks odd');
   assert.equal((await run([{ filter: hold }], { profile: 'postfix' })).held, true);
 });
+
+test('a filter reads the macros of its stage from tx.raw', async () => {
+  const seen: string[] = [];
+  const reader = defineFilter({
+    name: 'reader',
+    macros: { envfrom: ['{mail_addr}'], envrcpt: ['{rcpt_addr}'] },
+    sender: (tx) => void seen.push(`sender ${tx.raw.macros?.mail_addr}`),
+    recipient: (tx) => void seen.push(`recipient ${tx.raw.macros?.rcpt_addr}`),
+    message: (tx) => void seen.push(`message ${tx.raw.macros?.rcpt_addr} ${tx.raw.macros?.i !== undefined}`),
+  });
+  const report = await run([{ filter: reader }]);
+  assert.equal(report.verdict, 'accept');
+  assert.deepEqual(seen, ['sender alice@example.org', 'recipient bob@example.net', 'recipient carol@example.net', 'message carol@example.net true']);
+});
