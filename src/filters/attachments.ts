@@ -11,7 +11,7 @@
  */
 import { ArchiveLimitError, DEFAULT_ZIP_LIMITS, findZipEntry, looksLikeZip, ZIP_SIGNATURES } from '../courier/filters/zip-entries.js';
 import { DEFAULT_MIME_SCAN_LIMITS, scanMimeStructure } from '../courier/helpers/mime-structure.js';
-import { defineFilter, reject } from '../filter-api/index.js';
+import { defineFilter, reject, type HeaderField } from '../filter-api/index.js';
 
 export const DEFAULT_BLOCKED_PATTERN =
   '\\.(ade|adp|app|bat|chm|cmd|com|cpl|exe|hta|inf|ins|isp|jar|js|jse|lnk|msc|msi|msp|pif|ps1|reg|scr|sct|shs|sys|vb|vbe|vbs|wsc|wsf|wsh)$';
@@ -33,6 +33,29 @@ function baseName(path: string): string {
 }
 
 const count = { type: 'integer', minimum: 0 } as const;
+
+/** Transfer encodings under which the body is its own decoded bytes. */
+const IDENTITY_ENCODINGS: ReadonlySet<string> = new Set(['7bit', '8bit', 'binary']);
+
+/**
+ * True when the scan could find nothing, without running it: the message is one part of text
+ * without a file name (no multipart or attached message, no Content-Disposition, no `name`
+ * parameter), under an identity transfer encoding, with a body that does not start like a zip
+ * archive, and within the scan's bounds. Most mail is such a message.
+ */
+function plainSinglePart(headers: Iterable<HeaderField>, body: Buffer, options: Options): boolean {
+  if (options.maxParts < 1 || (options.scanArchives && looksLikeZip(body))) return false;
+  let headerBytes = 2;
+  for (const { name, value } of headers) {
+    const field = name.trim().toLowerCase();
+    if (field === 'content-disposition') return false;
+    if (field === 'content-type' && (!/^\s*text\/[a-z0-9!#$&^_.+-]+\s*(;|$)/i.test(value) || /name/i.test(value))) return false;
+    if (field === 'content-transfer-encoding' && !IDENTITY_ENCODINGS.has(value.trim().toLowerCase())) return false;
+    // As message.raw() writes the field: "name: value" with CRLF line ends.
+    headerBytes += Buffer.byteLength(name) + Buffer.byteLength(value) + 4 + (value.match(/\n/g)?.length ?? 0);
+  }
+  return headerBytes <= DEFAULT_MIME_SCAN_LIMITS.maxHeaderBytes && headerBytes + body.length <= options.maxMessageBytes;
+}
 
 export default defineFilter<Options, RegExp>({
   name: 'attachments',
@@ -56,8 +79,10 @@ export default defineFilter<Options, RegExp>({
     const blocked = ctx.resources;
     const { options } = ctx;
     // Courier's data file is read in slices rather than copied; elsewhere (or once an earlier
-    // filter replaced the body) the message in memory is scanned.
-    const source = !message.bodyReplaced && message.messagePath !== undefined ? message.messagePath : await message.raw();
+    // filter replaced the body) the message in memory is scanned, unless it plainly holds nothing to find.
+    const onFile = !message.bodyReplaced && message.messagePath !== undefined;
+    if (!onFile && plainSinglePart(message.headers, await message.bodyBuffer(), options)) return undefined;
+    const source = onFile ? message.messagePath! : await message.raw();
     const structure = await scanMimeStructure(source, {
       limits: { maxBytes: options.maxMessageBytes, maxParts: options.maxParts, maxCollectedBytes: options.maxArchiveBytes, maxMs: options.maxScanSeconds * 1000 },
       collectPrefixes: options.scanArchives ? ZIP_SIGNATURES : [],

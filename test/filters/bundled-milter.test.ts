@@ -5,6 +5,7 @@ import { Chain, defineFilter, reject, type ChainEntryConfig } from '../../src/fi
 import { bundledFilters } from '../../src/filters/index.js';
 import { chainMilter } from '../../src/frontends/milter.js';
 import { testMilter } from '../../src/testing/index.js';
+import { makeZip } from '../courier/support.js';
 
 const message = 'From: bob@sender.example\r\nTo: alice@mail.test.example\r\nSubject: hi\r\n\r\nHello\r\n';
 const strict: ChainEntryConfig = { filter: defineFilter({ name: 'strict', sender: () => reject('strict') }) };
@@ -46,5 +47,35 @@ for (const profile of ['postfix', 'sendmail'] as const) {
     const report = await run([{ filter: bundledFilters.noduplicates! }], { profile, recipients: ['<alice@mail.test.example>', '<carol@mail.test.example>', '<alice@MAIL.test.example>'] });
     assert.equal(report.verdict, 'accept');
     assert.deepEqual(report.modifications.filter((m) => m.type === 'deleteRecipient').length, 1);
+  });
+}
+
+// Single-part messages: most pass attachments without a MIME scan, but never one with a file
+// name in its header or an archive as its body.
+const singlePartCases: Array<{ what: string; header: string; body: Buffer | string; verdict: 'accept' | 'reject' }> = [
+  { what: 'plain text', header: 'Content-Type: text/plain; charset=us-ascii\r\nContent-Transfer-Encoding: 7bit\r\n', body: 'Hello\r\n', verdict: 'accept' },
+  { what: 'no MIME header at all', header: '', body: 'Hello\r\n', verdict: 'accept' },
+  { what: 'a Content-Disposition file name', header: 'Content-Type: text/plain\r\nContent-Disposition: attachment; filename="setup.exe"\r\n', body: 'MZ\r\n', verdict: 'reject' },
+  { what: 'a Content-Type name', header: 'Content-Type: application/octet-stream; name="setup.exe"\r\n', body: 'MZ\r\n', verdict: 'reject' },
+  { what: 'a text type with a name', header: 'Content-Type: text/plain;\r\n name="run.bat"\r\n', body: 'echo\r\n', verdict: 'reject' },
+  { what: 'an encoded file name (RFC 2231)', header: "Content-Type: text/plain\r\nContent-Disposition: attachment; filename*=utf-8''setup%2Eexe\r\n", body: 'MZ\r\n', verdict: 'reject' },
+  {
+    what: 'an attached message',
+    header: 'Content-Type: message/rfc822\r\n',
+    body: 'Subject: inner\r\nContent-Type: application/octet-stream; name="inner.exe"\r\n\r\nMZ\r\n',
+    verdict: 'reject',
+  },
+  {
+    what: 'a base64 zip archive as the body',
+    header: 'Content-Type: text/plain\r\nContent-Transfer-Encoding: base64\r\n',
+    body: makeZip([{ name: 'setup.exe', data: 'MZ' }]).toString('base64') + '\r\n',
+    verdict: 'reject',
+  },
+];
+for (const { what, header, body, verdict } of singlePartCases) {
+  test(`attachments on a single-part message with ${what}: ${verdict}`, async () => {
+    const text = Buffer.concat([Buffer.from(`From: bob@sender.example\r\nTo: alice@mail.test.example\r\nSubject: hi\r\n${header}\r\n`), Buffer.from(body)]);
+    const report = await run([{ filter: bundledFilters.attachments! }], {}, text as unknown as string);
+    assert.equal(report.verdict, verdict, report.smtpReply);
   });
 }
