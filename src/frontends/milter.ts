@@ -66,6 +66,26 @@ function verifiedName(hostname: string): string | undefined {
   return hostname === '' || hostname === 'unknown' || hostname.startsWith('[') ? undefined : hostname;
 }
 
+/** The MTA's data at one stage; its macros are copied when a filter first reads them, if ever. */
+class MilterMtaData implements RawMtaData {
+  readonly frontEnd = 'milter';
+  readonly #milter: Milter;
+  #macros: Readonly<Record<string, string>> | undefined;
+
+  constructor(milter: Milter) {
+    this.#milter = milter;
+  }
+
+  get macros(): Readonly<Record<string, string>> {
+    this.#macros ??= this.#milter.macros();
+    return this.#macros;
+  }
+
+  toJSON(): RawMtaData {
+    return { frontEnd: this.frontEnd, macros: this.macros };
+  }
+}
+
 /** Told when a connection starts and ends using the chain (to know when an old chain is idle). */
 export interface ConnectionLifecycle {
   opened?(): void;
@@ -96,17 +116,8 @@ export function chainMilter(chain: Chain, lifecycle: ConnectionLifecycle = {}): 
     private chunks: Buffer[] = [];
     private size = 0;
 
-    /** The MTA's data at this stage; its macros are copied only if a filter reads them. */
     private mtaData(): RawMtaData {
-      const milter = this;
-      let macros: Record<string, string> | undefined;
-      return {
-        frontEnd: 'milter',
-        get macros() {
-          macros ??= milter.macros();
-          return macros;
-        },
-      };
+      return new MilterMtaData(this);
     }
 
     private connectionRun(): ConnectionRun {
