@@ -45,11 +45,32 @@ function occurrence(received: readonly { name: string }[], position: number): nu
 }
 
 /**
+ * The common case without simulating the MTA: the received fields all kept, unchanged and in
+ * order, and new fields only after them, which ADDHEADER appends on every MTA. Undefined otherwise.
+ */
+function appendedOnly(received: readonly unknown[], final: readonly ModelField[]): HeaderOperation[] | undefined {
+  if (final.length < received.length) return undefined;
+  for (let position = 0; position < received.length; position++) {
+    const field = final[position]!;
+    if (field.received !== position || field.changed) return undefined;
+  }
+  const operations: HeaderOperation[] = [];
+  for (let position = received.length; position < final.length; position++) {
+    const field = final[position]!;
+    if (field.received !== undefined) return undefined;
+    operations.push({ type: 'add', name: field.name, value: field.value });
+  }
+  return operations;
+}
+
+/**
  * Plans the operations that turn `received` into `final` on an MTA following `rules`.
  * @param received the header as the MTA sent it
  * @param final the chain's header model (fields carry their received position)
  */
 export function planHeaderOperations(rules: HeaderEditRules, received: readonly { name: string; value: string }[], final: readonly ModelField[]): HeaderOperation[] {
+  const appended = appendedOnly(received, final);
+  if (appended !== undefined) return appended;
   const operations: Array<HeaderOperation & { type: 'change' | 'delete' }> = [];
   const kept = new Set<number>();
   for (const field of final) {

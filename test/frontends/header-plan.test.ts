@@ -72,3 +72,23 @@ test('deletes of same-name fields go highest first; new fields go right below th
   // Sendmail links the field after the entry at the index: the last of its nine default entries.
   assert.deepEqual(planHeaderOperations('sendmail', received, list.fields).at(-1), { type: 'insert', index: 8, name: 'X-Top', value: 'top' });
 });
+
+test('fields added below an untouched header are plain appends on both MTAs', () => {
+  const received = [
+    { name: 'Subject', value: 's' },
+    { name: 'X-Tag', value: 't' },
+  ];
+  for (const rules of ['postfix', 'sendmail'] as const) {
+    const list = HeaderList.received(received);
+    list.add('X-One', '1');
+    list.add('X-Two', '2');
+    assert.deepEqual(planHeaderOperations(rules, received, list.fields), [
+      { type: 'add', name: 'X-One', value: '1' },
+      { type: 'add', name: 'X-Two', value: '2' },
+    ]);
+    // An insert above the last received field is not an append.
+    list.insert(1, 'X-Middle', 'm');
+    assert.equal(planHeaderOperations(rules, received, list.fields).filter((op) => op.type === 'insert').length, 1);
+    assert.deepEqual(deliver(rules, received, list), [...list]);
+  }
+});
