@@ -16,6 +16,7 @@ import {
   codeName,
   checkMacros,
   decodeCommand,
+  decodeHeaderFields,
   encodeReply,
   replyPayloadSize,
   stageByCallback,
@@ -54,6 +55,9 @@ class UnavailableFilter extends Milter {
 
 const messageStages: ReadonlySet<RepliedStage> = new Set(['envfrom', 'envrcpt', 'data', 'header', 'eoh', 'body', 'eom']);
 const EMPTY: readonly Buffer[] = [];
+const EMPTY_FRAME = Buffer.alloc(0);
+/** Replies per read whose list a session keeps between reads (a message has about 20 round trips). */
+const MAX_KEPT_REPLIES = 64;
 
 function isPromise<T>(value: unknown): value is Promise<T> {
   return value !== null && typeof value === 'object' && typeof (value as { then?: unknown }).then === 'function';
@@ -116,8 +120,12 @@ export class MilterSession implements SessionAccess {
   private phase: Phase = 'negotiate';
   private negotiated: NegotiationResult | undefined;
 
-  /** Replies not yet written, and their size: written together once the read is handled. */
+  /**
+   * Replies not yet written (the first `outCount` of `out`), and their size: written together once
+   * the read is handled. The list is kept and overwritten, not emptied, so it is not reallocated.
+   */
   private readonly out: Buffer[] = [];
+  private outCount = 0;
   private outBytes = 0;
   private readonly queue: PacketQueue;
   private busy = false;
@@ -322,7 +330,7 @@ export class MilterSession implements SessionAccess {
   private send(frame: Buffer): void {
     // Once closing, nothing more is answered (a late async callback, a protocol error).
     if (!this.running) return;
-    this.out.push(frame);
+    this.out[this.outCount++] = frame;
     this.outBytes += frame.length;
     // One read may hold thousands of packets: their replies go out in batches as they come, so
     // neither the list nor the memory held for it grows with the read.
@@ -334,19 +342,37 @@ export class MilterSession implements SessionAccess {
    * common replies are shared constants), several copied into one buffer.
    */
   private flush(): void {
+    const count = this.outCount;
+    if (count === 0) return;
     const frames = this.out;
-    if (frames.length === 0) return;
-    const data = frames.length === 1 ? frames[0]! : Buffer.concat(frames, this.outBytes);
-    frames.length = 0;
-    this.outBytes = 0;
+    let data = frames[0]!;
+    if (count > 1) {
+      data = Buffer.allocUnsafe(this.outBytes);
+      let offset = 0;
+      for (let i = 0; i < count; i++) offset += frames[i]!.copy(data, offset);
+    }
+    this.clearOutput();
     this.io.write(data);
+  }
+
+  /**
+   * Empties the list of replies. A list that grew long (a read of thousands of packets) is let go
+   * rather than kept for the life of the connection; a short one keeps its place, and large
+   * frames (header edits, body replacements) are not kept alive by it.
+   */
+  private clearOutput(): void {
+    if (this.out.length > MAX_KEPT_REPLIES) this.out.length = 0;
+    else this.out.fill(EMPTY_FRAME, 0, this.outCount);
+    this.outCount = 0;
+    this.outBytes = 0;
   }
 
   // ---- commands ----
 
   /**
-   * Every command but two is decoded by the codec. Body chunks are streamed as views of the read
-   * (a packet may arrive in pieces) and macros are kept raw until a filter reads one.
+   * Every command but three is decoded by the codec. Body chunks are streamed as views of the read
+   * (a packet may arrive in pieces), macros are kept raw until a filter reads one, and a header
+   * is split without a command object.
    */
   private handle(code: number, payload: Buffer, more: boolean): void | Promise<void> {
     if (this.phase === 'negotiate' && code !== Command.OPTNEG) {
@@ -357,6 +383,13 @@ export class MilterSession implements SessionAccess {
       checkMacros(payload);
       this.macros.store(payload);
       return;
+    }
+    if (code === Command.HEADER) {
+      // The most frequent command: its two fields serve as the raw list as they are.
+      const fields = decodeHeaderFields(payload);
+      this.beginMessage(false);
+      this.milter.raw = fields;
+      return this.run('header', fields[0].toString('utf8'), fields[1].toString('utf8'));
     }
     const command = decodeCommand(code, payload);
     switch (command.type) {
@@ -376,10 +409,6 @@ export class MilterSession implements SessionAccess {
       case 'data':
         this.beginMessage(false);
         return this.run('data');
-      case 'header':
-        this.beginMessage(false);
-        this.milter.raw = [command.name, command.value];
-        return this.run('header', command.name.toString('utf8'), command.value.toString('utf8'));
       case 'eoh':
         this.beginMessage(false);
         return this.run('eoh');
@@ -395,7 +424,7 @@ export class MilterSession implements SessionAccess {
       case 'quitNc':
         return this.onQuitNewConnection();
       default:
-        // BODY and MACRO were handled above; the codec types them for the MTA side.
+        // BODY, MACRO and HEADER were handled above; the codec types them for the MTA side.
         throw new MalformedPacketError(`unexpected ${codeName(code)}`);
     }
   }
@@ -822,8 +851,7 @@ export class MilterSession implements SessionAccess {
     const message = err instanceof Error ? err.message : String(err);
     this.logger.error({ err }, `closing the connection: ${message}`);
     this.queue.clear();
-    this.out.length = 0;
-    this.outBytes = 0;
+    this.clearOutput();
     void this.shutdown(message);
   }
 }

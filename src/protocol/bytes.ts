@@ -61,7 +61,7 @@ export function splitCStrings(payload: Buffer, what: string): Buffer[] {
  * @throws MalformedPacketError if the count or the terminators do not match.
  */
 export function readCStrings(payload: Buffer, offset: number, count: number, what: string): Buffer[] {
-  const parts = splitCStrings(payload.subarray(offset), what);
+  const parts = splitCStrings(offset === 0 ? payload : payload.subarray(offset), what);
   if (parts.length !== count) {
     throw new MalformedPacketError(`${what}: expected ${count} strings, found ${parts.length}`);
   }

@@ -132,6 +132,17 @@ export function decodeOptneg(payload: Buffer): { version: number; actions: numbe
 }
 
 /**
+ * The name and value of a HEADER packet, as views of `payload`: what {@link decodeCommand} gives
+ * as `name` and `value`, without the command object, for a receiver that wants the pair as a list.
+ * @throws MalformedPacketError on a bad packet.
+ */
+export function decodeHeaderFields(payload: Buffer): [name: Buffer, value: Buffer] {
+  const fields = readCStrings(payload, 0, 2, 'HEADER') as [Buffer, Buffer];
+  if (fields[0].length === 0) throw new MalformedPacketError('HEADER: empty name');
+  return fields;
+}
+
+/**
  * Decodes one MTA command.
  * @throws MalformedPacketError (or its subclass {@link UnknownCommandError}) on a bad packet.
  */
@@ -150,9 +161,8 @@ export function decodeCommand(code: number, payload: Buffer): MtaCommand {
     case Command.RCPT:
       return { type: 'rcpt', args: splitCStrings(payload, 'RCPT') };
     case Command.HEADER: {
-      const [name, value] = readCStrings(payload, 0, 2, 'HEADER');
-      if (name!.length === 0) throw new MalformedPacketError('HEADER: empty name');
-      return { type: 'header', name: name!, value: value! };
+      const [name, value] = decodeHeaderFields(payload);
+      return { type: 'header', name, value };
     }
     case Command.BODY:
       return { type: 'body', chunk: payload };
