@@ -4,6 +4,7 @@ import {
   Command,
   Reply,
   decodeCommand,
+  decodeHeaderFields,
   decodeReply,
   encodeCommand,
   encodeReply,
@@ -131,6 +132,8 @@ for (const [name, code, payload] of malformedCommands) {
     assert.throws(() => decodeCommand(code, hex(payload)), MalformedPacketError);
     // The milter side checks macros without parsing them: it must refuse exactly the same.
     if (code === Command.MACRO) assert.throws(() => checkMacros(hex(payload)), MalformedPacketError);
+    // The milter side splits headers without decodeCommand: the same refusals.
+    if (code === Command.HEADER) assert.throws(() => decodeHeaderFields(hex(payload)), MalformedPacketError);
   });
 }
 
