@@ -61,6 +61,13 @@ function stageVerdict(milter: Milter, outcome: StageOutcome): Verdict {
   return outcome.kind === 'final' ? verdictFor(milter, outcome.decision) : 'continue';
 }
 
+/** A copy of a chunk, not zero-filled first (as Buffer.from would). */
+function copyOf(chunk: Buffer): Buffer {
+  const copy = Buffer.allocUnsafe(chunk.length);
+  chunk.copy(copy);
+  return copy;
+}
+
 /** A host name the MTA could not verify is no host name. */
 function verifiedName(hostname: string): string | undefined {
   return hostname === '' || hostname === 'unknown' || hostname.startsWith('[') ? undefined : hostname;
@@ -176,7 +183,7 @@ export function chainMilter(chain: Chain, lifecycle: ConnectionLifecycle = {}): 
     override body(chunk: Buffer): Verdict {
       this.size += chunk.length;
       // Chunks are borrowed (options.borrowedBody): copy what is kept.
-      if (this.size <= maxMessageBytes) this.chunks.push(Buffer.from(chunk));
+      if (this.size <= maxMessageBytes) this.chunks.push(copyOf(chunk));
       return 'noreply';
     }
 
@@ -190,7 +197,7 @@ export function chainMilter(chain: Chain, lifecycle: ConnectionLifecycle = {}): 
         setReply(this, chain.replies.tempfail);
         return 'tempfail';
       }
-      const outcome = await run.message({ headers: this.headers, body: Buffer.concat(this.chunks) });
+      const outcome = await run.message({ headers: this.headers, body: this.chunks.length === 1 ? this.chunks[0]! : Buffer.concat(this.chunks) });
       if (outcome.action !== 'accept') return verdictFor(this, outcome.action === 'discard' ? { kind: 'discard' } : { kind: outcome.action, reply: outcome.reply! });
       this.applyDraft(outcome.draft);
       if (outcome.quarantine !== undefined) this.quarantine(outcome.quarantine);
