@@ -216,10 +216,16 @@ async function runDaemon(flags: Flags, startedByCourier: boolean): Promise<numbe
   process.on('SIGHUP', () => {
     if (!prepared.configPath) return;
     void reload(prepared.configPath, courier, logger).then((next) => {
-      if (next) chain = Promise.resolve(next);
+      if (!next) return;
+      const replaced = chain;
+      chain = Promise.resolve(next);
+      // The old chain's modules release what they opened once its messages in flight are done.
+      void replaced.then((old) => old?.close());
     });
   });
   await daemon.stopped;
+  // The daemon has drained (or cut off, after shutdownTimeout) its messages already.
+  await (await chain)?.close(0);
   return ExitStatus.OK;
 }
 
@@ -251,6 +257,7 @@ async function runCheck(flags: Flags, files: string[]): Promise<number> {
   // The helpers never follow a final symlink, so saved files given through links are resolved here.
   const [dataPath, ...controlPaths] = await Promise.all(files.map((f) => realpath(resolve(f)).catch(() => resolve(f))));
   process.stdout.write(formatReply(await chain.filter({ dataPath: dataPath!, controlPaths })));
+  await chain.close();
   return ExitStatus.OK;
 }
 

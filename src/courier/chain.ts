@@ -10,7 +10,7 @@ import * as control from './helpers/control.js';
 import { CourierConfig } from './helpers/config.js';
 import { CourierMessage } from './helpers/message.js';
 import type { CourierLogger } from './logging.js';
-import type { CourierFilterModule, FilterContext } from './module-api.js';
+import type { CourierFilterModule, FilterContext, InitContext } from './module-api.js';
 import { loadModule, type ModuleKind } from './module-loader.js';
 import { RequestAnsweredError, runForRequest } from './helpers/request-scope.js';
 import { parseModuleReply, replyEffect, type FilterReply } from './reply.js';
@@ -20,6 +20,8 @@ import type { DaemonSettings, FailureOutcome, ModuleSettings } from './settings.
 interface ChainEntry {
   readonly settings: ModuleSettings;
   readonly logger: CourierLogger;
+  /** What the module's `initFilter` got, given again to its `closeFilter`. */
+  readonly initContext: InitContext;
   readonly module?: CourierFilterModule;
   /** The module bounds its own steps (a filter of the filter API): only the message deadline applies. */
   readonly ownDeadlines?: boolean;
@@ -115,18 +117,19 @@ export class FilterChain {
     const entries: ChainEntry[] = [];
     for (const moduleSettings of settings.modules) {
       const moduleLogger = logger.child({ module: moduleSettings.name });
+      const initContext: InitContext = { name: moduleSettings.name, options: moduleSettings.options, logger: moduleLogger, courier };
       try {
         const { module, ownDeadlines } = await loadModule(moduleSettings, settings, kinds);
-        await module.initFilter?.({ name: moduleSettings.name, options: moduleSettings.options, logger: moduleLogger, courier });
+        await module.initFilter?.(initContext);
         moduleLogger.info({ event: 'module-ready' }, `Initialized the "${moduleSettings.name}" filter`);
-        entries.push({ settings: moduleSettings, logger: moduleLogger, module, ownDeadlines });
+        entries.push({ settings: moduleSettings, logger: moduleLogger, initContext, module, ownDeadlines });
       } catch (error) {
         const loadError = error instanceof Error ? error : new Error(String(error));
         moduleLogger.error(
           { event: 'module-failed', err: loadError, onError: moduleSettings.onError },
           `module "${moduleSettings.name}" failed to start; every message gets its onError outcome (${moduleSettings.onError})`,
         );
-        entries.push({ settings: moduleSettings, logger: moduleLogger, loadError });
+        entries.push({ settings: moduleSettings, logger: moduleLogger, initContext, loadError });
       }
     }
     return new FilterChain(settings, entries, courier, logger);
@@ -142,8 +145,52 @@ export class FilterChain {
     return parseFixedReply(outcome === 'reject' ? this.settings.replies.reject : this.settings.replies.tempfail);
   }
 
+  /** Messages running on this chain now. */
+  private running = 0;
+  /** Called when the last message in flight ends, while {@link close} waits for it. */
+  private idle: (() => void) | undefined;
+  private closing: Promise<void> | undefined;
+
   /** Runs the chain on one message and returns the reply for Courier. Never throws. */
   async filter(request: FilterRequest): Promise<FilterReply> {
+    this.running++;
+    try {
+      return await this.run(request);
+    } finally {
+      if (--this.running === 0) this.idle?.();
+    }
+  }
+
+  /**
+   * Closes the chain once it is no longer used (replaced by a reload, or the daemon stopping):
+   * waits for the messages still running on it, at most `drainMs` (default: one message
+   * deadline), then calls every module's `closeFilter` in order, each bounded by its own deadline.
+   * Errors are logged. A daemon that stops has drained its messages already and passes 0.
+   */
+  close(drainMs = this.settings.messageTimeout * 1000): Promise<void> {
+    this.closing ??= this.closeModules(drainMs);
+    return this.closing;
+  }
+
+  private async closeModules(drainMs: number): Promise<void> {
+    if (this.running > 0 && drainMs > 0) {
+      await new Promise<void>((resolve) => {
+        this.idle = resolve;
+        setTimeout(resolve, drainMs).unref();
+      });
+    }
+    for (const entry of this.entries) {
+      const closeFilter = entry.module?.closeFilter;
+      if (closeFilter === undefined) continue;
+      try {
+        await withinDeadline(Promise.resolve().then(() => closeFilter.call(entry.module, entry.initContext)), entry.settings.timeout * 1000, `closing the module "${entry.settings.name}"`);
+      } catch (error) {
+        entry.logger.error({ event: 'module-close-failed', err: error }, `module "${entry.settings.name}" failed to close: ${(error as Error).message}`);
+      }
+    }
+  }
+
+  private async run(request: FilterRequest): Promise<FilterReply> {
     const started = Date.now();
     const deadline = started + this.settings.messageTimeout * 1000;
     let data: control.ControlData;

@@ -55,4 +55,11 @@ export type DoFilter = (
 export interface CourierFilterModule {
   doFilter: DoFilter;
   initFilter?: (context: InitContext) => void | Promise<void>;
+  /**
+   * Releases what `initFilter` opened (connections, files, timers). Called once, when the chain
+   * the module belongs to is replaced by a reload or the daemon stops, after the messages that
+   * were running on that chain have finished. It gets the context `initFilter` got, so entries
+   * that share one file can tell themselves apart.
+   */
+  closeFilter?: (context: InitContext) => void | Promise<void>;
 }

@@ -47,8 +47,9 @@ function doFilterModule(exported: Readonly<Record<string, unknown>>, reference: 
   const candidates = [exported, exported.default].filter((c): c is Record<string, unknown> => typeof c === 'object' && c !== null);
   for (const candidate of candidates) {
     if (typeof candidate.doFilter !== 'function') continue;
-    const initFilter = candidate.initFilter;
-    if (initFilter !== undefined && typeof initFilter !== 'function') throw new Error(`${reference}: initFilter is not a function`);
+    for (const hook of ['initFilter', 'closeFilter']) {
+      if (candidate[hook] !== undefined && typeof candidate[hook] !== 'function') throw new Error(`${reference}: ${hook} is not a function`);
+    }
     return candidate as unknown as CourierFilterModule;
   }
   return undefined;

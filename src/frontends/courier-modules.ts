@@ -33,6 +33,11 @@ export function courierChainModule(config: Omit<ChainConfig, 'logger'>): LoadedM
     async doFilter(dataPath, controlPaths, context) {
       return runChainOnCourierMessage(await load(context.logger), { dataPath, controlPaths }, { logger: context.logger, courier: context.courier, signal: context.signal });
     },
+    // The filters' own `close` (what their `init` opened); a chain that never loaded has none to run.
+    async closeFilter() {
+      const loaded = await chain?.catch(() => undefined);
+      await loaded?.close();
+    },
   };
   return { module, ownDeadlines: true };
 }

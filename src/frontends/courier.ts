@@ -18,6 +18,7 @@
  *
  * @packageDocumentation
  */
+import { isAscii } from 'node:buffer';
 import * as control from '../courier/helpers/control.js';
 import { CourierMessage, type HeaderField as CourierHeaderField } from '../courier/helpers/message.js';
 import type { CourierLogger } from '../courier/logging.js';
@@ -173,10 +174,15 @@ async function applyDraft(
   if (draft.headers !== undefined) applyHeaders(draft, message);
   if (draft.body !== undefined) message.replaceBody(draft.body);
   await message.save();
+  if (draft.body !== undefined && hasEightBitBytes(draft.body)) await control.markEightBitBody(files);
   const kept = new Set(draft.recipients.filter((r: DraftRecipient) => r.received).map((r) => r.key));
   const removed = pending.filter((recipient) => !kept.has(recipient));
   if (removed.length > 0) await control.removeRecipients(files, removed, { logger: options.logger, reason: 'removed by mail filter' });
   for (const recipient of draft.recipients) if (!recipient.received) await control.addRecipient(controlPaths, recipientData(recipient));
+}
+
+function hasEightBitBytes(body: Buffer | string): boolean {
+  return !isAscii(typeof body === 'string' ? Buffer.from(body, 'utf8') : body);
 }
 
 /**

@@ -205,6 +205,22 @@ describe('Courier daemon under a fake courierfilter', { timeout: 120_000 }, () =
     assert.equal(await filter.stop(), 0);
   });
 
+  it('closes what its modules opened: the old chain after a reload, the running one when it stops', async () => {
+    const log = join(h.dir, 'closing.log');
+    const chainOf = (tag: string) =>
+      `courier: { socketDirectory: filters }\nchain:\n  - filter: ${join(modulesDir, 'api-closing.js')}\n    options: { log: ${JSON.stringify(log)}, tag: api-${tag} }\n`;
+    const modulesOf = (tag: string) => `modules:\n  - module: ${join(modulesDir, 'closing.js')}\n    options: { log: ${JSON.stringify(log)}, tag: classic-${tag} }\n`;
+    const config = await h.configFile(chainOf('first'));
+    const filter = await h.startReady(['--name', 'mk', '--config', config]);
+    const socketPath = join(h.var, 'filters', 'mk');
+    assert.equal(await sendRequest(socketPath, await h.plainRequest()), '200 Ok\n');
+    await writeFile(config, modulesOf('second'));
+    await reloadAndWait(filter);
+    assert.equal(await sendRequest(join(h.var, 'filters', 'mk'), await h.plainRequest()), '200 Ok\n');
+    assert.equal(await filter.stop(), 0);
+    assert.deepEqual((await readFile(log, 'utf8')).split('\n'), ['init api-first', 'init classic-second', 'close api-first', 'close classic-second', '']);
+  });
+
   it('runs a configuration in the format of serve --config, reloads it on SIGHUP and keeps the running chain when the new one is bad', async () => {
     const stamp = join(modulesDir, 'api-stamp.js');
     const config = await h.configFile(`courier: { socketDirectory: filters }\nchain:\n  - filter: ${stamp}\n    options: { rejectSender: bob@sender.example }\n`);

@@ -53,6 +53,17 @@ describe('Courier front-end of the filter API', () => {
     ]);
   });
 
+  it('marks the message 8-bit in the control file when a new body has 8-bit bytes, as submit does', async () => {
+    const controlOf = async (body: string) => {
+      const replacer = defineFilter({ name: 'replacer', edits: ['body'], message: (_tx, _msg, ctx) => ctx.edit.replaceBody(Buffer.from(body, 'utf8')) });
+      const { reply, request } = await runChain(scratch.dir, [{ filter: replacer }]);
+      assert.equal(reply, '');
+      return control.controlDataOf(await control.readControlFiles(request.controlPaths));
+    };
+    assert.equal((await controlOf('plain ASCII\r\n')).eightBitBody, false);
+    assert.equal((await controlOf('Grüße aus Köln\r\n')).eightBitBody, true);
+  });
+
   it('writes header, body and recipient edits into the data and control files', async () => {
     const editor = defineFilter({
       name: 'editor',

@@ -339,6 +339,18 @@ export async function addRecipient(paths: readonly string[], recipient: string |
   await appendDurably(last, `r${data.address}\nR${data.orcpt}\nN${data.dsn}\n`);
 }
 
+/**
+ * Records that the message body now has 8-bit bytes (an `8` record in the first control file),
+ * as Courier's submit does for such a message, so Courier converts it for a 7-bit-only relay
+ * instead of sending the bytes as they are. Does nothing when a file already says so.
+ */
+export async function markEightBitBody(files: readonly ControlFile[]): Promise<void> {
+  if (controlDataOf(files).eightBitBody) return;
+  const first = files[0];
+  if (first === undefined) throw new Error('no control file given');
+  await appendDurably(first.path, `${ControlRecordType.eightBitBody}\n`);
+}
+
 /** Options for {@link removeRecipient} and {@link removeRecipients}. */
 export interface RemoveRecipientOptions {
   /** Why it was removed; goes into the delivery record and the log line. */
