@@ -7,7 +7,7 @@
 //
 // The suites themselves need root (private MTA instances, namespaces, a chroot), so as root the
 // steps run; otherwise this stops with what to run instead. Nothing is ever skipped.
-import { existsSync, readdirSync } from 'node:fs';
+import { existsSync, readdirSync, statSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
@@ -15,8 +15,12 @@ import { fileURLToPath } from 'node:url';
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const stepsDir = join(root, 'scripts', 'prerequisites');
 
-// A fresh clone: the build needs the dev dependencies (TypeScript) before anything else.
-if (!existsSync(join(root, 'node_modules', 'typescript'))) {
+// A fresh clone needs the dependencies (TypeScript first) before anything else, and a checkout
+// whose package-lock.json changed after the last install (npm writes node_modules/.package-lock.json)
+// needs them again: a dependency added since would otherwise fail the build.
+const installed = join(root, 'node_modules', '.package-lock.json');
+const stale = !existsSync(join(root, 'node_modules', 'typescript')) || !existsSync(installed) || statSync(installed).mtimeMs < statSync(join(root, 'package-lock.json')).mtimeMs;
+if (stale) {
   const npm = spawnSync('npm', ['ci', '--no-audit', '--no-fund'], { cwd: root, stdio: 'inherit' });
   if (npm.status !== 0) process.exit(npm.status ?? 1);
 }
