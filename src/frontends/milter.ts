@@ -61,13 +61,6 @@ function stageVerdict(milter: Milter, outcome: StageOutcome): Verdict {
   return outcome.kind === 'final' ? verdictFor(milter, outcome.decision) : 'continue';
 }
 
-/** A copy of a chunk, not zero-filled first (as Buffer.from would). */
-function copyOf(chunk: Buffer): Buffer {
-  const copy = Buffer.allocUnsafe(chunk.length);
-  chunk.copy(copy);
-  return copy;
-}
-
 /** A host name the MTA could not verify is no host name. */
 function verifiedName(hostname: string): string | undefined {
   return hostname === '' || hostname === 'unknown' || hostname.startsWith('[') ? undefined : hostname;
@@ -183,7 +176,7 @@ export function chainMilter(chain: Chain, lifecycle: ConnectionLifecycle = {}): 
     override body(chunk: Buffer): Verdict {
       this.size += chunk.length;
       // Chunks are borrowed (options.borrowedBody): copy what is kept.
-      if (this.size <= maxMessageBytes) this.chunks.push(copyOf(chunk));
+      if (this.size <= maxMessageBytes) this.chunks.push(Buffer.from(chunk));
       return 'noreply';
     }
 
