@@ -26,6 +26,20 @@ interface ChainEntry {
   /** The module bounds its own steps (a filter of the filter API): only the message deadline applies. */
   readonly ownDeadlines?: boolean;
   readonly loadError?: Error;
+  /** Why the module's signal fires, made once: an error per message would capture a stack every time. */
+  readonly reasons: AbortReasons;
+}
+
+interface AbortReasons {
+  readonly answered: RequestAnsweredError;
+  readonly missedDeadline: RequestAnsweredError;
+}
+
+function abortReasons(name: string): AbortReasons {
+  return {
+    answered: new RequestAnsweredError(`the module "${name}" has answered`),
+    missedDeadline: new RequestAnsweredError(`the module "${name}" missed its deadline`),
+  };
 }
 
 /** How one module's run ended. */
@@ -80,7 +94,7 @@ async function runWithDeadline(
     return Date.now() > deadlineAt ? { kind: 'timeout' } : run;
   } finally {
     clearTimeout(timer);
-    controller.abort(new RequestAnsweredError(Date.now() > deadlineAt ? `the module "${entry.settings.name}" missed its deadline` : `the module "${entry.settings.name}" has answered`));
+    controller.abort(Date.now() > deadlineAt ? entry.reasons.missedDeadline : entry.reasons.answered);
   }
 }
 
@@ -118,18 +132,19 @@ export class FilterChain {
     for (const moduleSettings of settings.modules) {
       const moduleLogger = logger.child({ module: moduleSettings.name });
       const initContext: InitContext = { name: moduleSettings.name, options: moduleSettings.options, logger: moduleLogger, courier };
+      const reasons = abortReasons(moduleSettings.name);
       try {
         const { module, ownDeadlines } = await loadModule(moduleSettings, settings, kinds);
         await module.initFilter?.(initContext);
         moduleLogger.info({ event: 'module-ready' }, `Initialized the "${moduleSettings.name}" filter`);
-        entries.push({ settings: moduleSettings, logger: moduleLogger, initContext, module, ownDeadlines });
+        entries.push({ settings: moduleSettings, logger: moduleLogger, initContext, module, ownDeadlines, reasons });
       } catch (error) {
         const loadError = error instanceof Error ? error : new Error(String(error));
         moduleLogger.error(
           { event: 'module-failed', err: loadError, onError: moduleSettings.onError },
           `module "${moduleSettings.name}" failed to start; every message gets its onError outcome (${moduleSettings.onError})`,
         );
-        entries.push({ settings: moduleSettings, logger: moduleLogger, initContext, loadError });
+        entries.push({ settings: moduleSettings, logger: moduleLogger, initContext, loadError, reasons });
       }
     }
     return new FilterChain(settings, entries, courier, logger);

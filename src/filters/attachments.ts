@@ -78,10 +78,11 @@ export default defineFilter<Options, RegExp>({
   async message(_tx, message, ctx) {
     const blocked = ctx.resources;
     const { options } = ctx;
-    // Courier's data file is read in slices rather than copied; elsewhere (or once an earlier
-    // filter replaced the body) the message in memory is scanned, unless it plainly holds nothing to find.
+    // A message that plainly holds nothing to find is not scanned. Otherwise Courier's data file
+    // is scanned rather than a copy of the message; elsewhere (or once an earlier filter replaced
+    // the body) the message in memory is.
+    if (plainSinglePart(message.headers, await message.bodyBuffer(), options)) return undefined;
     const onFile = !message.bodyReplaced && message.messagePath !== undefined;
-    if (!onFile && plainSinglePart(message.headers, await message.bodyBuffer(), options)) return undefined;
     const source = onFile ? message.messagePath! : await message.raw();
     const structure = await scanMimeStructure(source, {
       limits: { maxBytes: options.maxMessageBytes, maxParts: options.maxParts, maxCollectedBytes: options.maxArchiveBytes, maxMs: options.maxScanSeconds * 1000 },

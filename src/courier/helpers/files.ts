@@ -97,11 +97,11 @@ const SYNC_READ_MAX_BYTES = 256 * 1024;
 /**
  * Reads a regular file of at most {@link SYNC_READ_MAX_BYTES} synchronously (`O_NOFOLLOW` and
  * `O_NONBLOCK` as for every open, the type checked on the descriptor); undefined for a larger
- * file, which is read in slices instead.
+ * file, which the caller reads in slices instead.
  *
  * @throws UnsafeFileError as {@link readRegularFile}
  */
-function readSmallFileSync(path: string, maxBytes: number, what: string): Buffer | undefined {
+export function readSmallFileSync(path: string, maxBytes: number, what: string): Buffer | undefined {
   const fd = openSync(path, ACCESS_FLAGS.read | constants.O_NOFOLLOW | constants.O_NONBLOCK);
   try {
     const info = fstatSync(fd);

@@ -8,7 +8,7 @@
  * @packageDocumentation
  */
 import libmime from 'libmime';
-import { openRegularFile } from './files.js';
+import { openRegularFile, readSmallFileSync } from './files.js';
 import { assertRequestOpen } from './request-scope.js';
 
 /** One part as its headers describe it. */
@@ -298,8 +298,13 @@ export interface MimeScanOptions {
   readonly signal?: AbortSignal;
 }
 
-/** Yields a message in slices: read from a file (a regular file only) or cut from memory. */
+/**
+ * Yields a message in slices: read from a file (a regular file only; a small one in a single
+ * synchronous read, as the other spool reads) or cut from memory. The scan's own bounds apply to
+ * what is yielded, so the read itself is not bounded here beyond the small-file size.
+ */
 async function* slicesOf(source: string | Buffer): AsyncGenerator<Buffer> {
+  if (typeof source === 'string') source = readSmallFileSync(source, Number.POSITIVE_INFINITY, 'message') ?? source;
   if (typeof source !== 'string') {
     for (let offset = 0; offset < source.length; offset += READ_SLICE_BYTES) {
       // Let other connections be served between two slices, as between two reads of a file.
