@@ -208,14 +208,19 @@ export class FilterChain {
   private async run(request: FilterRequest): Promise<FilterReply> {
     const started = Date.now();
     const deadline = started + this.settings.messageTimeout * 1000;
-    let data: control.ControlData;
+    let files: readonly control.ControlFile[];
     try {
       // Read inside the message deadline (and bounded in bytes): a control file is no reason to wait.
-      data = control.controlDataOf(await withinDeadline(control.readControlFiles(request.controlPaths), deadline - Date.now(), 'reading the control files'));
+      files = await withinDeadline(control.readControlFiles(request.controlPaths), deadline - Date.now(), 'reading the control files');
     } catch (error) {
       this.logger.error({ event: 'message', err: error, request }, `cannot read control files: ${(error as Error).message}`);
       return parseFixedReply(this.settings.replies.tempfail);
     }
+    const data = control.controlDataOf(files);
+    // The files just read serve the modules too, while nothing can have changed them.
+    let shared: { files: readonly control.ControlFile[]; writes: number } | undefined = { files, writes: control.controlFileWrites() };
+    const readControlFiles = (): Promise<readonly control.ControlFile[]> =>
+      shared !== undefined && shared.writes === control.controlFileWrites() ? Promise.resolve(shared.files) : control.readControlFiles(request.controlPaths);
     const about = { messageId: data.messageId, from: data.sender, rcpts: data.recipients.length, recipients: recipientSummary(data.recipients.map((r) => r.address)) };
     const authenticated = data.authenticatedUser !== undefined;
     const accept = parseFixedReply(this.settings.replies.accept);
@@ -249,12 +254,15 @@ export class FilterChain {
               logger: entry.logger,
               courier: this.courier,
               control,
+              readControlFiles,
             },
             // The engine bounds each hook of a filter-API filter; the message deadline bounds the whole.
             entry.ownDeadlines ? deadline - moduleStarted : Math.min(entry.settings.timeout * 1000, deadline - moduleStarted),
           )
         : { kind: 'error', error: entry.loadError ?? new Error('module not loaded') };
       const ms = Date.now() - moduleStarted;
+      // A module of the filter API writes control files only through the helpers, which count their writes.
+      if (!entry.ownDeadlines) shared = undefined;
 
       let answer: FilterReply | undefined;
       if (run.kind === 'answer') {

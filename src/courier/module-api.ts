@@ -40,6 +40,12 @@ export interface FilterContext extends InitContext {
   readonly control: typeof control;
   /** Opens the data file for reading or in-place rewriting. */
   openMessage(): Promise<CourierMessage>;
+  /**
+   * The message's control files, parsed: read once per message by the chain and shared with its
+   * modules, read again once a control file was written through the helpers or a `doFilter`
+   * module (which may write them any way it likes) has run.
+   */
+  readControlFiles(): Promise<readonly control.ControlFile[]>;
   /** Aborted when this module's deadline passes; pass it to anything that can be cancelled. */
   readonly signal: AbortSignal;
 }

@@ -4,7 +4,7 @@
  *
  * @packageDocumentation
  */
-import { realpathSync, statSync } from 'node:fs';
+import { lstatSync, realpathSync, statSync } from 'node:fs';
 import { isAbsolute, join, resolve, sep } from 'node:path';
 
 /** One message to filter. */
@@ -73,18 +73,46 @@ export async function confineRequest(request: FilterRequest, spool: string): Pro
   // FIFO or a device cannot block.
   const root = spoolRoot(spool);
   const confine = (path: string): string => {
-    let real: string;
     try {
-      real = realpathSync.native(resolve(path));
+      return resolvedBelowSpool(resolve(path), spool, root) ?? resolvedAnyWay(path, root);
     } catch (error) {
+      if (error instanceof UnsafeRequestError) throw error;
       throw new UnsafeRequestError(`${path}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`);
     }
-    if (!real.startsWith(root + sep)) throw new UnsafeRequestError(`${path} is outside Courier's spool ${root}`);
-    if (!statSync(real).isFile()) throw new UnsafeRequestError(`${path} is not a regular file`);
-    return real;
   };
   const [dataPath, ...controlPaths] = [request.dataPath, ...request.controlPaths].map(confine);
   return { dataPath: dataPath!, controlPaths };
+}
+
+/**
+ * The usual case, without `realpath` (a `readlink` for every component of the path): a path that
+ * names the spool as configured or as resolved, followed by names none of which is a symlink, is
+ * already resolved below the spool's real path. One `lstat` per name below the spool; undefined
+ * when the path is elsewhere or passes a symlink, for the full resolution to decide.
+ *
+ * @throws UnsafeRequestError for a path that is not a regular file
+ */
+function resolvedBelowSpool(absolute: string, spool: string, root: string): string | undefined {
+  const prefix = [spool, root].find((directory) => absolute.startsWith(directory + sep));
+  if (prefix === undefined) return undefined;
+  const names = absolute.slice(prefix.length + 1).split(sep);
+  let current = root;
+  for (const [index, name] of names.entries()) {
+    current += sep + name;
+    const info = lstatSync(current);
+    if (info.isSymbolicLink()) return undefined;
+    if (index < names.length - 1) continue;
+    if (!info.isFile()) throw new UnsafeRequestError(`${absolute} is not a regular file`);
+  }
+  return current;
+}
+
+/** Any other path: resolved in full, then checked. */
+function resolvedAnyWay(path: string, root: string): string {
+  const real = realpathSync.native(resolve(path));
+  if (!real.startsWith(root + sep)) throw new UnsafeRequestError(`${path} is outside Courier's spool ${root}`);
+  if (!statSync(real).isFile()) throw new UnsafeRequestError(`${path} is not a regular file`);
+  return real;
 }
 
 /** The spool directory resolved once per process: it does not move while Courier runs. */

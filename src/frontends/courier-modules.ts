@@ -31,7 +31,12 @@ export function courierChainModule(config: Omit<ChainConfig, 'logger'>): LoadedM
       await load(context.logger);
     },
     async doFilter(dataPath, controlPaths, context) {
-      return runChainOnCourierMessage(await load(context.logger), { dataPath, controlPaths }, { logger: context.logger, courier: context.courier, signal: context.signal });
+      return runChainOnCourierMessage(await load(context.logger), { dataPath, controlPaths }, {
+        logger: context.logger,
+        courier: context.courier,
+        signal: context.signal,
+        readControlFiles: context.readControlFiles,
+      });
     },
     // The filters' own `close` (what their `init` opened); a chain that never loaded has none to run.
     async closeFilter() {

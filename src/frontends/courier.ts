@@ -37,6 +37,8 @@ export interface CourierRunOptions {
   readonly courier?: CourierConfigView;
   /** Aborts the running hooks (the daemon's deadline, shutdown); nothing is written after it fires. */
   readonly signal?: AbortSignal;
+  /** The message's control files when the caller has read them already (the daemon's chain has). */
+  readonly readControlFiles?: () => Promise<readonly control.ControlFile[]>;
 }
 
 /** Edits Courier cannot make: global filters run after DATA. */
@@ -93,7 +95,7 @@ function toCrlf(bytes: Buffer): Buffer {
  */
 export async function runChainOnCourierMessage(chain: Chain, request: FilterRequest, options: CourierRunOptions): Promise<string> {
   const { dataPath, controlPaths } = request;
-  const files = await control.readControlFiles(controlPaths);
+  const files = await (options.readControlFiles?.() ?? control.readControlFiles(controlPaths));
   const data = control.controlDataOf(files);
   const pending = files.flatMap((file) => file.recipients).filter((r) => !r.delivered);
   const raw: RawMtaData = { frontEnd: 'courier', controlPaths, dataPath, environment: data.environment, ...(options.courier ? { courier: options.courier } : {}) };

@@ -37,6 +37,14 @@ const HOSTILE_REQUESTS: Array<{ what: string; refused: RegExp; paths: (h: Daemon
       return { data: join(h.spool, 'D-link'), control: await spooled(h, 'C-ipv4-mapped') };
     },
   },
+  {
+    what: 'a symlinked directory in the spool leading outside it',
+    refused: /outside Courier's spool/,
+    paths: async (h, outside) => {
+      await symlink(outside, join(h.spool, 'dir-link'));
+      return { data: join(h.spool, 'dir-link', 'D-plain'), control: await spooled(h, 'C-ipv4-mapped') };
+    },
+  },
   { what: 'an absolute path with ../ out of the spool', refused: /outside Courier's spool/, paths: async (h) => ({ data: `${h.spool}/../../../outside/D-plain`, control: await spooled(h, 'C-ipv4-mapped') }) },
   { what: 'a relative path with ../ out of the spool', refused: /outside Courier's spool/, paths: async (h) => ({ data: '1795/../../../outside/D-plain', control: await spooled(h, 'C-ipv4-mapped') }) },
   { what: 'an absolute path outside the spool', refused: /outside Courier's spool/, paths: async (h, outside) => ({ data: join(outside, 'D-plain'), control: await spooled(h, 'C-ipv4-mapped') }) },

@@ -114,6 +114,7 @@ export async function filterContext(
     courier: new CourierConfig({ sysconfdir }),
     control,
     openMessage: () => CourierMessage.open(dataPath),
+    readControlFiles: () => control.readControlFiles([]),
     signal: new AbortController().signal,
   };
   return { ctx, records };

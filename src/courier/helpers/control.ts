@@ -312,9 +312,18 @@ function assertSingleLine(label: string, value: string): void {
   if (/[\r\n\0]/.test(value)) throw new Error(`${label} must be a single line: ${JSON.stringify(value)}`);
 }
 
+/** Control-file writes made by this process, so that control files read earlier are known to be current. */
+let writesMade = 0;
+
+/** How many control-file writes this process has made (through these helpers) so far. */
+export function controlFileWrites(): number {
+  return writesMade;
+}
+
 /** Appends and syncs; refused once the message this code works for has been answered. */
 async function appendDurably(path: string, text: string): Promise<void> {
   assertRequestOpen(`writing ${path}`);
+  writesMade++;
   const handle = await openRegularFile(path, 'append');
   try {
     await handle.write(text);
