@@ -83,12 +83,14 @@ async function runWithDeadline(
   });
   const moduleContext: FilterContext = { ...context, signal, openMessage: () => CourierMessage.open(request.dataPath, { signal }) };
   // An answer that is not a valid reply counts as a module error, like a throw.
-  const answered = runForRequest(signal, () =>
+  const run = (): Promise<ModuleRun> =>
     Promise.resolve()
       .then(() => entry.module.doFilter(request.dataPath, request.controlPaths, moduleContext))
       .then((answer): ModuleRun => ({ kind: 'answer', reply: parseModuleReply(answer) }))
-      .catch((error: unknown): ModuleRun => ({ kind: 'error', error: error instanceof Error ? error : new Error(String(error)) })),
-  );
+      .catch((error: unknown): ModuleRun => ({ kind: 'error', error: error instanceof Error ? error : new Error(String(error)) }));
+  // A module of the filter API hands its signal to every helper it calls, so it needs no request
+  // scope; without one, Node never turns on the promise hooks the scope costs on every promise.
+  const answered = entry.ownDeadlines ? run() : runForRequest(signal, run);
   try {
     const run = await Promise.race([answered, timedOut]);
     return Date.now() > deadlineAt ? { kind: 'timeout' } : run;

@@ -133,7 +133,7 @@ export async function runChainOnCourierMessage(chain: Chain, request: FilterRequ
     if (temporary) return answer(decisionReply(temporary.decision));
     if (pending.length > 0 && refused.length === pending.length) return answer(decisionReply(refused[refused.length - 1]!.decision));
 
-    const message = await CourierMessage.open(dataPath, { maxBytes: chain.limits.maxBodyBytes });
+    const message = await CourierMessage.open(dataPath, { maxBytes: chain.limits.maxBodyBytes, signal: options.signal });
     const received = filterVisibleFields(message);
     const outcome = await run.message({ headers: received.map(({ name, value }) => ({ name, value })), body: toCrlf(message.bodyBytes), messagePath: dataPath });
     if (outcome.action === 'reject' || outcome.action === 'tempfail') return answer(replyText(outcome.reply!));
@@ -149,7 +149,7 @@ export async function runChainOnCourierMessage(chain: Chain, request: FilterRequ
       const reason = `refused by ${by}: ${decision.reply.lines.join(' ')}`;
       reasons.set(reason, [...(reasons.get(reason) ?? []), recipient]);
     }
-    for (const [reason, recipients] of reasons) await control.removeRecipients(files, recipients, { logger: options.logger, reason });
+    for (const [reason, recipients] of reasons) await control.removeRecipients(files, recipients, { logger: options.logger, reason, signal: options.signal });
     const refusedSet = new Set(refused.map((r) => r.recipient));
     await applyDraft(outcome.draft, message, files, pending.filter((r) => !refusedSet.has(r)), controlPaths, options);
     return answer(outcome.by !== undefined ? (options.acceptReply ?? '200 Ok') : '');
@@ -160,7 +160,7 @@ export async function runChainOnCourierMessage(chain: Chain, request: FilterRequ
 }
 
 async function discardAll(files: readonly control.ControlFile[], pending: readonly control.ControlRecipient[], options: CourierRunOptions): Promise<string> {
-  await control.removeRecipients(files, pending, { logger: options.logger, reason: 'discarded by mail filter' });
+  await control.removeRecipients(files, pending, { logger: options.logger, reason: 'discarded by mail filter', signal: options.signal });
   return options.acceptReply ?? '200 Ok';
 }
 
@@ -176,11 +176,11 @@ async function applyDraft(
   if (draft.headers !== undefined) applyHeaders(draft, message);
   if (draft.body !== undefined) message.replaceBody(draft.body);
   await message.save();
-  if (draft.body !== undefined && hasEightBitBytes(draft.body)) await control.markEightBitBody(files);
+  if (draft.body !== undefined && hasEightBitBytes(draft.body)) await control.markEightBitBody(files, { signal: options.signal });
   const kept = new Set(draft.recipients.filter((r: DraftRecipient) => r.received).map((r) => r.key));
   const removed = pending.filter((recipient) => !kept.has(recipient));
-  if (removed.length > 0) await control.removeRecipients(files, removed, { logger: options.logger, reason: 'removed by mail filter' });
-  for (const recipient of draft.recipients) if (!recipient.received) await control.addRecipient(controlPaths, recipientData(recipient));
+  if (removed.length > 0) await control.removeRecipients(files, removed, { logger: options.logger, reason: 'removed by mail filter', signal: options.signal });
+  for (const recipient of draft.recipients) if (!recipient.received) await control.addRecipient(controlPaths, recipientData(recipient), { signal: options.signal });
 }
 
 function hasEightBitBytes(body: Buffer | string): boolean {

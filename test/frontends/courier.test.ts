@@ -178,6 +178,19 @@ describe('Courier front-end of the filter API', () => {
     assert.equal(formatReply(await withKind.filter(await message(scratch.dir))), '200 Ok\n');
   });
 
+  it('a filter-definition module sees the control files as an earlier module left them', async () => {
+    const { logger } = memoryLogger();
+    const courier = new CourierConfig({ sysconfdir: etcFixture });
+    const modules = [
+      { module: './scripted.js', name: 'appender', options: { behaviour: 'append-recipient', address: 'dave@mail.test.example' } },
+      { module: './api-stamp.js' },
+    ];
+    const chain = await loadCourierChain(settingsFromObject({ modules }, modulesDir), courier, logger);
+    const request = await message(scratch.dir);
+    assert.equal(formatReply(await chain.filter(request)), '200 Ok\n');
+    assert.match(await readFile(request.dataPath, 'utf8'), /^X-Api-Recipients: 4$/m);
+  });
+
   it('the daemon leaves a filter-definition module\'s failure policy, deadline and testing to the engine, per hook as on a milter MTA', async () => {
     const courier = new CourierConfig({ sysconfdir: etcFixture });
     const daemonRun = async (modules: unknown[], top: Record<string, unknown> = {}) => {

@@ -320,9 +320,15 @@ export function controlFileWrites(): number {
   return writesMade;
 }
 
+/** Whose message a write is for, where the caller does not run in a module's request scope. */
+export interface WriteOptions {
+  /** The message's signal: the write is refused once it has fired (default: the request scope's). */
+  readonly signal?: AbortSignal;
+}
+
 /** Appends and syncs; refused once the message this code works for has been answered. */
-async function appendDurably(path: string, text: string): Promise<void> {
-  assertRequestOpen(`writing ${path}`);
+async function appendDurably(path: string, text: string, signal?: AbortSignal): Promise<void> {
+  assertRequestOpen(`writing ${path}`, signal);
   writesMade++;
   const handle = await openRegularFile(path, 'append');
   try {
@@ -337,7 +343,7 @@ async function appendDurably(path: string, text: string): Promise<void> {
  * Adds a recipient: appends `r`, `R`, `N` records to the last control file, which Courier then
  * delivers to like any other. The address must be canonical (no local alias).
  */
-export async function addRecipient(paths: readonly string[], recipient: string | RecipientData): Promise<void> {
+export async function addRecipient(paths: readonly string[], recipient: string | RecipientData, options: WriteOptions = {}): Promise<void> {
   const data = typeof recipient === 'string' ? { address: recipient, orcpt: '', dsn: '' } : recipient;
   assertSingleLine('recipient address', data.address);
   assertSingleLine('ORCPT', data.orcpt);
@@ -345,7 +351,7 @@ export async function addRecipient(paths: readonly string[], recipient: string |
   if (data.address === '') throw new Error('recipient address is empty');
   const last = paths[paths.length - 1];
   if (last === undefined) throw new Error('no control file given');
-  await appendDurably(last, `r${data.address}\nR${data.orcpt}\nN${data.dsn}\n`);
+  await appendDurably(last, `r${data.address}\nR${data.orcpt}\nN${data.dsn}\n`, options.signal);
 }
 
 /**
@@ -353,15 +359,15 @@ export async function addRecipient(paths: readonly string[], recipient: string |
  * as Courier's submit does for such a message, so Courier converts it for a 7-bit-only relay
  * instead of sending the bytes as they are. Does nothing when a file already says so.
  */
-export async function markEightBitBody(files: readonly ControlFile[]): Promise<void> {
+export async function markEightBitBody(files: readonly ControlFile[], options: WriteOptions = {}): Promise<void> {
   if (controlDataOf(files).eightBitBody) return;
   const first = files[0];
   if (first === undefined) throw new Error('no control file given');
-  await appendDurably(first.path, `${ControlRecordType.eightBitBody}\n`);
+  await appendDurably(first.path, `${ControlRecordType.eightBitBody}\n`, options.signal);
 }
 
 /** Options for {@link removeRecipient} and {@link removeRecipients}. */
-export interface RemoveRecipientOptions {
+export interface RemoveRecipientOptions extends WriteOptions {
   /** Why it was removed; goes into the delivery record and the log line. */
   reason?: string;
   /** Where to log the removal (a module passes its context's `logger`): Courier logs nothing for it. */
@@ -419,7 +425,7 @@ export async function removeRecipients(
     byFile.set(recipient.file, list);
   }
   for (const [file, targets] of byFile) {
-    await appendDurably(file, targets.map((t) => `I${t.index} R 250 Ok - ${reason}\nS${t.index} ${now}\n`).join(''));
+    await appendDurably(file, targets.map((t) => `I${t.index} R 250 Ok - ${reason}\nS${t.index} ${now}\n`).join(''), options.signal);
   }
   const logger = options.logger;
   const messageId = controlDataOf(files).messageId;

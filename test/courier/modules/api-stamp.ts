@@ -11,6 +11,7 @@ export default defineFilter<{ fail: boolean; failRecipient: boolean; rejectSende
   },
   message(_tx, message, ctx) {
     message.headers.add('X-Api-Stamp', 'yes');
+    message.headers.add('X-Api-Recipients', String(_tx.recipients.length));
     if (ctx.options.fail) throw new Error('stamp broke');
   },
 });

@@ -2,6 +2,7 @@
  * A test filter module whose behaviour comes from its options, and which records every call, so
  * chain tests can see which modules ran and in what order.
  */
+import { appendFile } from 'node:fs/promises';
 import type { FilterContext, InitContext } from '../../../src/courier/module-api.js';
 
 /** Names of the modules called, in order (shared by every chain entry using this file). */
@@ -46,6 +47,10 @@ export async function doFilter(_body: string, controlPaths: readonly string[], c
       } catch (error) {
         ctx.logger.info({ event: 'late-write-refused', err: (error as Error).message }, 'late write refused');
       }
+      return '';
+    case 'append-recipient':
+      // Edits the control file itself, not through the helpers, as a module may.
+      await appendFile(controlPaths[controlPaths.length - 1]!, `r${String(ctx.options.address)}\nR\nN\n`);
       return '';
     case 'hold-message': {
       // Opens the message and then never answers nor lets go of it (ignoring its signal).
