@@ -211,8 +211,10 @@ function applyHeaders(draft: Draft, message: CourierMessage): void {
   const own = hasOwnReceived(message) ? 1 : 0;
   const all = message.headers();
   const named = filterVisibleFields(message);
-  const occurrence = (position: number): number => named.slice(0, position + 1).filter((f) => f.name.toLowerCase() === named[position]!.name.toLowerCase()).length;
   const final = draft.headers!.fields;
+  // Most messages pass with the header as received: nothing to plan.
+  if (final.length === named.length && final.every((field, position) => field.received === position && !field.changed)) return;
+  const occurrence = (position: number): number => named.slice(0, position + 1).filter((f) => f.name.toLowerCase() === named[position]!.name.toLowerCase()).length;
   const kept = new Set(final.flatMap((field) => (field.received === undefined ? [] : [field.received])));
   // Occurrences count Courier's own field too when a filter's field has the same name.
   const shift = (name: string): number => (own && all[0]!.name.toLowerCase() === name.toLowerCase() ? 1 : 0);
