@@ -109,16 +109,12 @@ export function readSmallFileSync(path: string, maxBytes: number, what: string):
     if (info.size > SYNC_READ_MAX_BYTES) return undefined;
     // One byte more than stat says, to see a file that grew; the bound is counted, not taken from stat.
     const buffer = Buffer.allocUnsafe(Math.min(info.size, maxBytes) + 1);
-    let total = 0;
-    for (;;) {
-      const bytesRead = readSync(fd, buffer, total, buffer.length - total, null);
-      if (bytesRead === 0) break;
-      total += bytesRead;
-      if (total > maxBytes) throw new UnsafeFileError(`${what} ${path} is larger than ${maxBytes} bytes`);
-      // The file grew past what stat said: read it in slices instead.
-      if (total === buffer.length) return undefined;
-    }
-    return buffer.subarray(0, total);
+    // A read of a regular file returns less than asked for only at its end: one read is enough.
+    const bytesRead = readSync(fd, buffer, 0, buffer.length, null);
+    if (bytesRead > maxBytes) throw new UnsafeFileError(`${what} ${path} is larger than ${maxBytes} bytes`);
+    // The file grew past what stat said: read it in slices instead.
+    if (bytesRead === buffer.length) return undefined;
+    return buffer.subarray(0, bytesRead);
   } finally {
     closeSync(fd);
   }
