@@ -6,6 +6,7 @@
 import type net from 'node:net';
 import type { MilterSession, SessionIO } from '../milter/session.js';
 import type { ResolvedServerOptions } from './options.js';
+import { DirectWriter } from './write-path.js';
 
 /** Why a connection is ended by the server, for the log. */
 export type DeadlineReason = 'negotiation deadline' | 'packet deadline' | 'idle timeout' | 'replies not read';
@@ -27,28 +28,50 @@ export class ServerConnection implements SessionIO {
   private blockedLength = 0;
   private blockedSince = 0;
   session!: MilterSession;
+  /** Replies go through the socket's handle when this Node allows it (see `write-path.ts`), else through `socket.write`. */
+  private readonly direct: DirectWriter | undefined;
 
+  /** @param directWrites write replies through the socket's handle where this Node allows it. */
   constructor(
     readonly socket: net.Socket,
     private readonly limits: Pick<ResolvedServerOptions, 'maxWriteBuffer' | 'negotiationTimeout' | 'packetTimeout' | 'idleTimeout' | 'writeStallTimeout'>,
-  ) {}
+    directWrites = true,
+  ) {
+    this.direct = directWrites ? DirectWriter.for(socket, this.drained) : undefined;
+  }
+
+  /** The way this connection's replies are written. */
+  get writePath(): 'direct' | 'stream' {
+    return this.direct === undefined ? 'stream' : 'direct';
+  }
 
   /** Writes replies; past the bound of unread bytes, reading pauses until the MTA has read them all. */
   write(data: Buffer): void {
     const socket = this.socket;
     if (socket.destroyed) return;
-    socket.write(data);
-    if (!this.writeBlocked && socket.writableLength > this.limits.maxWriteBuffer) {
+    if (this.direct !== undefined) this.direct.write(data);
+    else socket.write(data);
+    if (this.writeBlocked) return;
+    const unread = this.unwritten();
+    if (unread > this.limits.maxWriteBuffer) {
       this.writeBlocked = true;
-      this.blockedLength = socket.writableLength;
+      this.blockedLength = unread;
       this.blockedSince = Date.now();
       this.updateReading();
-      socket.once('drain', () => {
-        this.writeBlocked = false;
-        this.updateReading();
-      });
+      if (this.direct === undefined) socket.once('drain', this.drained);
     }
   }
+
+  /** Reply bytes the kernel has not taken yet. */
+  private unwritten(): number {
+    return this.direct === undefined ? this.socket.writableLength : this.direct.pending;
+  }
+
+  private readonly drained = (): void => {
+    if (!this.writeBlocked) return;
+    this.writeBlocked = false;
+    this.updateReading();
+  };
 
   /** The session has answered everything it will: the socket ends once the replies are out. */
   close(): void {
@@ -94,7 +117,7 @@ export class ServerConnection implements SessionIO {
     if (this.packetStartedAt !== undefined && now - this.packetStartedAt > limits.packetTimeout) return 'packet deadline';
     if (session.idle && now - session.lastActivity > limits.idleTimeout) return 'idle timeout';
     if (this.writeBlocked) {
-      const length = this.socket.writableLength;
+      const length = this.unwritten();
       if (length < this.blockedLength) {
         this.blockedLength = length;
         this.blockedSince = now;

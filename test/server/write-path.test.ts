@@ -1,0 +1,97 @@
+/**
+ * The server's two write paths over real sockets: through the socket's handle (Node's stream
+ * binding, where present) and the public `socket.write`. Both must deliver every reply in order,
+ * also when the MTA stops reading and the kernel's buffer fills; pause reading past the bound of
+ * unread replies and resume once they are read; report a stall; and end a connection whose peer
+ * is gone without throwing.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { once } from 'node:events';
+import net from 'node:net';
+import { ServerConnection } from '../../src/server/connection.js';
+import { canWriteDirect } from '../../src/server/write-path.js';
+import type { MilterSession } from '../../src/milter/session.js';
+
+const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+const LIMITS = { maxWriteBuffer: 64 * 1024, negotiationTimeout: 60_000, packetTimeout: 60_000, idleTimeout: 60_000, writeStallTimeout: 1_000 };
+
+/** A server socket wrapped in a ServerConnection, and the client socket connected to it. */
+async function connectionPair(direct: boolean): Promise<{ connection: ServerConnection; client: net.Socket; close: () => void }> {
+  const server = net.createServer();
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  const { port } = server.address() as net.AddressInfo;
+  const accepted = once(server, 'connection') as Promise<[net.Socket]>;
+  const client = net.connect(port, '127.0.0.1');
+  client.pause();
+  const [socket] = await accepted;
+  socket.on('error', () => {});
+  client.on('error', () => {});
+  const connection = new ServerConnection(socket, LIMITS, direct);
+  // The transport asks its session only whether it is negotiated and idle.
+  connection.session = { version: 6, idle: false, lastActivity: Date.now(), insidePacket: false } as unknown as MilterSession;
+  return {
+    connection,
+    client,
+    close: () => {
+      client.destroy();
+      socket.destroy();
+      server.close();
+    },
+  };
+}
+
+/** Frames with distinct bytes, 16 MiB in all: more than the kernel buffers of a loopback connection. */
+function replies(): Buffer[] {
+  return Array.from({ length: 8000 }, (_, i) => Buffer.alloc(2000 + (i % 97), i % 251));
+}
+
+for (const direct of [true, false]) {
+  const path = direct ? 'direct' : 'stream';
+
+  test(`write path ${path}: every reply in order while the MTA does not read, reading paused past the bound and resumed once read`, async () => {
+    if (direct) assert.equal(canWriteDirect(new net.Socket()), false, 'a socket without a handle has no direct path');
+    const { connection, client, close } = await connectionPair(direct);
+    try {
+      assert.equal(connection.writePath, path);
+      const sent = replies();
+      for (const reply of sent) connection.write(reply);
+      assert.equal(connection.socket.isPaused(), true, 'reading paused while the replies are unread');
+      assert.equal(connection.overdue(Date.now()), undefined, 'not stalled yet');
+      assert.equal(connection.overdue(Date.now() + LIMITS.writeStallTimeout + 1), 'replies not read');
+      const received: Buffer[] = [];
+      let length = 0;
+      const total = sent.reduce((sum, reply) => sum + reply.length, 0);
+      client.on('data', (chunk: Buffer) => {
+        received.push(chunk);
+        length += chunk.length;
+      });
+      client.resume();
+      while (length < total) await sleep(5);
+      assert.deepEqual(Buffer.concat(received), Buffer.concat(sent));
+      await sleep(20);
+      assert.equal(connection.socket.isPaused(), false, 'reading resumed once the replies were read');
+      assert.equal(connection.overdue(Date.now() + LIMITS.writeStallTimeout + 1), undefined);
+    } finally {
+      close();
+    }
+  });
+
+  test(`write path ${path}: a write after the MTA is gone ends the connection with an error, never a throw`, async () => {
+    const { connection, client, close } = await connectionPair(direct);
+    try {
+      const closed = once(connection.socket, 'close');
+      client.destroy();
+      await sleep(50);
+      for (let i = 0; i < 50 && !connection.socket.destroyed; i++) {
+        connection.write(Buffer.alloc(64 * 1024, 1));
+        await sleep(5);
+      }
+      await closed;
+      assert.equal(connection.socket.destroyed, true);
+    } finally {
+      close();
+    }
+  });
+}
