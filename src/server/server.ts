@@ -9,6 +9,7 @@ import { silentLogger, type Logger } from '../log.js';
 import { MilterSession, type SessionOptions } from '../milter/session.js';
 import { compileFilter } from '../milter/filter.js';
 import { formatSocketAddress, type SocketAddress } from '../net/socket-spec.js';
+import { shapeAcceptedSockets } from './accept-path.js';
 import { ClusterPrimary, isClusterWorker, onPrimaryClose } from './cluster.js';
 import { ServerConnection } from './connection.js';
 import { resolveServerOptions, SERVER_DEFAULTS, type ResolvedServerOptions, type ServerOptions } from './options.js';
@@ -86,6 +87,8 @@ export class MilterServer {
       await fs.rename(bindPathFor(unixPath), unixPath);
       this.socketFile = await socketFileIdentity(unixPath);
     } else await bind();
+    // Accepting through Node's internals where they allow it saves a third of a connection's cost.
+    shapeAcceptedSockets(server);
     this.server = server;
     this.startSweep();
     if (!this.ownsSocketFile) onPrimaryClose((graceMs) => this.close(graceMs));
