@@ -75,7 +75,9 @@ export class ServerConnection implements SessionIO {
 
   /** The session has answered everything it will: the socket ends once the replies are out. */
   close(): void {
-    this.socket.end();
+    const socket = this.socket;
+    if (socket.writableLength === 0) socket.destroy();
+    else socket.end();
   }
 
   /** The session's queue of pipelined packets is full. */
