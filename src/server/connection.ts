@@ -73,11 +73,14 @@ export class ServerConnection implements SessionIO {
     this.updateReading();
   };
 
-  /** The session has answered everything it will: the socket ends once the replies are out. */
+  /**
+   * The session has answered everything it will. With every reply in the kernel the socket is
+   * closed at once, as libmilter does (no half-close, no wait for the MTA to close its side);
+   * otherwise it ends once the replies are out.
+   */
   close(): void {
-    const socket = this.socket;
-    if (socket.writableLength === 0) socket.destroy();
-    else socket.end();
+    if (this.unwritten() === 0) this.socket.destroy();
+    else this.socket.end();
   }
 
   /** The session's queue of pipelined packets is full. */

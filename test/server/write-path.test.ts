@@ -78,6 +78,42 @@ for (const direct of [true, false]) {
     }
   });
 
+  test(`write path ${path}: closing while replies wait for the kernel sends them all before the end`, async () => {
+    const { connection, client, close } = await connectionPair(direct);
+    try {
+      const sent = replies();
+      for (const reply of sent) connection.write(reply);
+      // The session ends with replies the kernel has not taken: they must not be dropped.
+      connection.close();
+      const received: Buffer[] = [];
+      client.on('data', (chunk: Buffer) => received.push(chunk));
+      const closed = once(client, 'close');
+      client.resume();
+      await closed;
+      assert.equal(Buffer.concat(received).equals(Buffer.concat(sent)), true, 'every reply, in order');
+    } finally {
+      close();
+    }
+  });
+
+  test(`write path ${path}: closing with every reply in the kernel ends the connection at once`, async () => {
+    const { connection, client, close } = await connectionPair(direct);
+    try {
+      connection.write(Buffer.from('reply'));
+      connection.close();
+      // Closed outright, not half-closed waiting for the MTA's end.
+      assert.equal(connection.socket.destroyed, true);
+      const received: Buffer[] = [];
+      client.on('data', (chunk: Buffer) => received.push(chunk));
+      const ended = once(client, 'end');
+      client.resume();
+      await ended;
+      assert.equal(Buffer.concat(received).toString(), 'reply');
+    } finally {
+      close();
+    }
+  });
+
   test(`write path ${path}: a write after the MTA is gone ends the connection with an error, never a throw`, async () => {
     const { connection, client, close } = await connectionPair(direct);
     try {
