@@ -78,9 +78,12 @@ interface DriverResult extends Pick<LoadResult, 'elapsed_s' | 'p50_ms' | 'p99_ms
   first_replies: Record<string, string>;
 }
 
-/** The chain of the milterkit daemon: the filter API's format, two bench filters and the bundled attachments. */
-function milterkitConfig(): string {
-  const filters = `${CHROOT_PROJECT}/dist/bench/courier`;
+/**
+ * The chain of the milterkit daemon: the filter API's format, two bench filters and the bundled
+ * attachments; `dist` is the build (inside the chroot) whose bench filters it loads.
+ */
+export function milterkitConfig(dist = `${CHROOT_PROJECT}/dist`): string {
+  const filters = `${dist}/bench/courier`;
   return [
     '# Written by the benchmark: the checks of courier-filter-perl.conf, on the filter API.',
     `courier: { socketDirectory: allfilters }`,
@@ -129,7 +132,7 @@ $options = {
 `;
 }
 
-function runDriver(namespace: BenchNamespace, driver: string, args: string[]): Promise<DriverResult & { stderr: string }> {
+export function runDriver(namespace: BenchNamespace, driver: string, args: string[]): Promise<DriverResult & { stderr: string }> {
   const { command, args: fullArgs } = namespace.command(driver, args);
   return new Promise((resolve, reject) => {
     const child = spawn(command, fullArgs, { stdio: ['ignore', 'pipe', 'pipe'] });
