@@ -26,6 +26,8 @@ export interface SessionAccess {
   readonly macros: MacroStore;
   readonly logger: Logger;
   readonly id: number;
+  /** Raw bytes of the running callback's string arguments (see {@link Milter.raw}). */
+  rawArguments(): readonly Buffer[];
   /**
    * Queues a modification for the end-of-message reply.
    * @throws ActionArgumentError if it would exceed the payload size the MTA accepts.
@@ -48,6 +50,7 @@ export const sessionAccess: unique symbol = Symbol.for('milterkit.session');
 /** Marks the {@link Milter} class, its subclasses and their instances, across copies. @internal */
 export const milterBrand: unique symbol = Symbol.for('milterkit.milter');
 
+const NO_ARGUMENTS: readonly Buffer[] = [];
 const noSession: SessionAccess = new Proxy({} as SessionAccess, {
   get(_target, key) {
     if (key === 'stage') return 'no connection';
@@ -83,9 +86,13 @@ export class Milter {
   /**
    * Raw bytes of the current command's string arguments, for filters that need them exactly:
    * connect `[hostname, address]`, helo `[name]`, envfrom/envrcpt the argv, header `[name, value]`,
-   * unknown `[line]`. The text arguments of callbacks are these bytes read as UTF-8.
+   * unknown `[line]`. The text arguments of callbacks are these bytes read as UTF-8. Valid while
+   * the callback runs (until its promise settles); empty outside a callback.
    */
-  raw: readonly Buffer[] = [];
+  get raw(): readonly Buffer[] {
+    const session = this[sessionAccess];
+    return session === noSession ? NO_ARGUMENTS : session.rawArguments();
+  }
 
   /** Option negotiation; may adjust the request, return `'all-options'`, or `'reject'` the MTA. */
   negotiate?(offer: NegotiationOffer, request: NegotiationRequest): NegotiateResult | Promise<NegotiateResult>;

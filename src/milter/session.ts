@@ -16,7 +16,7 @@ import {
   codeName,
   checkMacros,
   decodeCommand,
-  decodeHeaderFields,
+  headerNameEnd,
   encodeReply,
   replyPayloadSize,
   stageByCallback,
@@ -126,6 +126,11 @@ export class MilterSession implements SessionAccess {
    */
   private readonly out: Buffer[] = [];
   private outCount = 0;
+  /** Raw arguments of the running callback, unless they are a header's fields still uncut. */
+  private rawArgs: readonly Buffer[] = EMPTY;
+  /** The running header callback's packet (perhaps in the read buffer) and where its name ends. */
+  private rawHeader: Buffer | undefined;
+  private rawHeaderNameEnd = 0;
   private outBytes = 0;
   private readonly queue: PacketQueue;
   private busy = false;
@@ -292,7 +297,8 @@ export class MilterSession implements SessionAccess {
       this.queue.push(code, this.borrowedRead ? copyOf(payload) : payload, more);
       return;
     }
-    const kept = code !== Command.BODY || this.bodyKept;
+    // A header is decoded where it lies; a body chunk too unless the filter keeps chunks.
+    const kept = code === Command.HEADER ? false : code !== Command.BODY || this.bodyKept;
     this.dispatch(code, this.borrowedRead && kept ? copyOf(payload) : payload, more);
   };
 
@@ -385,11 +391,13 @@ export class MilterSession implements SessionAccess {
       return;
     }
     if (code === Command.HEADER) {
-      // The most frequent command: its two fields serve as the raw list as they are.
-      const fields = decodeHeaderFields(payload);
+      // The most frequent command, read where it lies (it may be in the read buffer): two strings
+      // decoded, and the raw fields cut only if the filter asks for them.
+      const nameEnd = headerNameEnd(payload);
       this.beginMessage(false);
-      this.milter.raw = fields;
-      return this.run('header', fields[0].toString('utf8'), fields[1].toString('utf8'));
+      this.rawHeader = payload;
+      this.rawHeaderNameEnd = nameEnd;
+      return this.run('header', payload.toString('utf8', 0, nameEnd), payload.toString('utf8', nameEnd + 1, payload.length - 1));
     }
     const command = decodeCommand(code, payload);
     switch (command.type) {
@@ -398,7 +406,7 @@ export class MilterSession implements SessionAccess {
       case 'connect':
         return this.onConnect(command);
       case 'helo':
-        this.milter.raw = [command.name];
+        this.rawArgs = [command.name];
         return this.run('helo', command.name.toString('utf8'));
       case 'mail':
         this.beginMessage(true);
@@ -415,7 +423,7 @@ export class MilterSession implements SessionAccess {
       case 'eob':
         return this.onEndOfMessage(command.chunk);
       case 'unknown':
-        this.milter.raw = [command.line];
+        this.rawArgs = [command.line];
         return this.run('unknown', command.line.toString('utf8'));
       case 'abort':
         return this.onAbort();
@@ -431,7 +439,7 @@ export class MilterSession implements SessionAccess {
 
   /** MAIL or RCPT: the address and its ESMTP arguments as text, the argv raw in `raw`. */
   private runEnvelope(stage: 'envfrom' | 'envrcpt', argv: Buffer[]): void | Promise<void> {
-    this.milter.raw = argv;
+    this.rawArgs = argv;
     return this.run(stage, argv[0]!.toString('utf8'), argv.slice(1).map(String));
   }
 
@@ -467,7 +475,7 @@ export class MilterSession implements SessionAccess {
   }
 
   private onConnect(info: ConnectInfo<Buffer>): void | Promise<void> {
-    this.milter.raw = info.address === undefined ? [info.hostname] : [info.hostname, info.address];
+    this.rawArgs = info.address === undefined ? [info.hostname] : [info.hostname, info.address];
     const address = info.address === undefined ? undefined : bareAddress(info.address.toString('utf8'));
     return this.run('connect', info.hostname.toString('utf8'), info.family as AddressFamily, address, info.port);
   }
@@ -530,6 +538,16 @@ export class MilterSession implements SessionAccess {
 
   // ---- callbacks ----
 
+  /** @internal The running callback's raw arguments; a header's fields are copied out on first use. */
+  rawArguments(): readonly Buffer[] {
+    const packet = this.rawHeader;
+    if (packet !== undefined) {
+      this.rawHeader = undefined;
+      this.rawArgs = [Buffer.from(packet.subarray(0, this.rawHeaderNameEnd)), Buffer.from(packet.subarray(this.rawHeaderNameEnd + 1, packet.length - 1))];
+    }
+    return this.rawArgs;
+  }
+
   /** Runs a callback answered with a verdict. */
   private run(stage: StageName, ...args: unknown[]): void | Promise<void> {
     if (!this.running) return;
@@ -545,6 +563,8 @@ export class MilterSession implements SessionAccess {
       return this.answer(stage, undefined, true);
     }
     if (isPromise<Verdict | void>(result)) {
+      // The callback goes on after this read: its raw arguments must not be views of the read buffer.
+      if (this.rawHeader !== undefined) this.rawArguments();
       return this.guard(stage, result).then(
         (verdict) => this.answer(stage, verdict, false),
         () => this.answer(stage, undefined, true),
@@ -604,7 +624,8 @@ export class MilterSession implements SessionAccess {
 
   /** Sends the reply to a command, honouring NR negotiation, SKIP rules and the custom reply. */
   private answer(stage: RepliedStage, returned: Verdict | void | undefined, failed: boolean): void {
-    this.milter.raw = EMPTY;
+    this.rawArgs = EMPTY;
+    this.rawHeader = undefined;
     if (!failed && !this.isVerdict(stage, returned)) failed = true;
     const noReplyBit = stageByCallback[stage].noReply;
     if (this.protocol & noReplyBit) {

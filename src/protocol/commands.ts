@@ -137,9 +137,23 @@ export function decodeOptneg(payload: Buffer): { version: number; actions: numbe
  * @throws MalformedPacketError on a bad packet.
  */
 export function decodeHeaderFields(payload: Buffer): [name: Buffer, value: Buffer] {
-  const fields = readCStrings(payload, 0, 2, 'HEADER') as [Buffer, Buffer];
-  if (fields[0].length === 0) throw new MalformedPacketError('HEADER: empty name');
-  return fields;
+  const nameEnd = headerNameEnd(payload);
+  return [payload.subarray(0, nameEnd), payload.subarray(nameEnd + 1, payload.length - 1)];
+}
+
+/**
+ * Checks a HEADER payload (a non-empty name and a value, each NUL-terminated) and returns where the
+ * name ends, so a reader can decode both fields without cutting the payload.
+ * @throws MalformedPacketError if it is not exactly that.
+ */
+export function headerNameEnd(payload: Buffer): number {
+  const last = payload.length - 1;
+  const nameEnd = payload.indexOf(0);
+  if (last < 0 || payload[last] !== 0 || nameEnd === last || payload.indexOf(0, nameEnd + 1) !== last) {
+    readCStrings(payload, 0, 2, 'HEADER'); // throws, naming what is wrong
+  }
+  if (nameEnd === 0) throw new MalformedPacketError('HEADER: empty name');
+  return nameEnd;
 }
 
 /**

@@ -22,7 +22,7 @@ export {
 } from './constants.js';
 export { text, MalformedPacketError, type Bytes } from './bytes.js';
 export { FrameReader, FrameError, encodeFrame, DEFAULT_MAX_PAYLOAD, type FrameErrorCode, type FrameHandler } from './frame.js';
-export { decodeCommand, decodeHeaderFields, encodeCommand, checkMacros, UnknownCommandError, type MtaCommand, type ConnectInfo } from './commands.js';
+export { decodeCommand, decodeHeaderFields, headerNameEnd, encodeCommand, checkMacros, UnknownCommandError, type MtaCommand, type ConnectInfo } from './commands.js';
 export { decodeReply, encodeReply, UnknownReplyError, type MilterReply, type MacroRequest } from './replies.js';
 export { negotiate, describeActions, NegotiationError, type NegotiationOffer, type NegotiationRequest, type NegotiationResult } from './negotiation.js';
 export { formatReplyText, ReplyCodeError } from './reply-text.js';

@@ -72,6 +72,26 @@ test('borrowed reads: body chunks, raw arguments, macros and queued packets a fi
   assert.deepEqual(Buffer.concat(kept.bodies), Buffer.concat([first, second]));
 });
 
+test('borrowed reads: a header callback that reads its raw fields only after an await gets them intact, and a synchronous one too', async () => {
+  const seen: string[] = [];
+  class LateReader extends Milter {
+    override async header(name: string) {
+      if (name === 'Late') await new Promise((resolve) => setTimeout(resolve, 2));
+      seen.push(`${name}: ${this.raw.map(String).join('|')}`);
+    }
+  }
+  const driver = new Driver({ filter: LateReader });
+  const readBuffer = Buffer.alloc(64 * 1024);
+  const replies = await feedBorrowed(driver, readBuffer, [
+    [POSTFIX_V6],
+    [connect(), mail(), rcpt(), { type: 'data' }],
+    [header('Late', 'read after an await'), header('Now', 'read at once')],
+    [header('Late', 'again, alone in its read')],
+  ]);
+  assert.deepEqual(replies, ['optneg', ...Array<string>(7).fill('continue')]);
+  assert.deepEqual(seen, ['Late: Late|read after an await', 'Now: Now|read at once', 'Late: Late|again, alone in its read']);
+});
+
 test('borrowed reads: a body packet split across reads reaches the filter intact', async () => {
   const kept: Kept = { bodies: [], rawHeaderValues: [], queueId: undefined, rawSender: undefined };
   const driver = new Driver({ filter: keepingFilter(kept) });
