@@ -33,24 +33,32 @@ export function macroKey(name: string): string {
 /** The macros an MTA has sent on one connection. */
 export class MacroStore {
   private readonly slots: Slot[] = new Array(slotOrder.length).fill(undefined);
+  /** The packet each slot was filled from, to tell a repeated packet from a new one. */
+  private readonly packets: Array<Buffer | undefined> = new Array(slotOrder.length).fill(undefined);
   /** Set when a message ended: the next message stage starts from a clean message set. */
   private messageEnded = false;
 
   /**
    * Stores the payload of a `D` packet (stage byte first).
    * Unknown stage bytes are accepted and ignored, as libmilter does.
+   * @param borrowed `payload` is overwritten once this returns: it is copied if kept.
    */
-  store(payload: Buffer): void {
+  store(payload: Buffer, borrowed = false): void {
     const stage = payload[0];
     const slot = stage === undefined ? undefined : slotOf.get(stage);
     if (slot === undefined) return;
     if (slot < firstConnectionSlot && (this.messageEnded || stage === Command.MAIL)) this.clearMessage();
-    this.slots[slot] = payload;
+    // Postfix sends the same packet before every header and body chunk: a repeat changes nothing.
+    const previous = this.packets[slot];
+    if (previous !== undefined && previous.equals(payload)) return;
+    const packet = borrowed ? Buffer.from(payload) : payload;
+    this.packets[slot] = packet;
+    this.slots[slot] = packet;
   }
 
   /** Forgets the macros of the current message (ABORT, new MAIL). */
   clearMessage(): void {
-    for (let i = 0; i < firstConnectionSlot; i++) this.slots[i] = undefined;
+    this.forget(0, firstConnectionSlot);
     this.messageEnded = false;
   }
 
@@ -61,8 +69,16 @@ export class MacroStore {
 
   /** Forgets everything (new connection on the same socket). */
   clear(): void {
-    this.slots.fill(undefined);
+    this.forget(0, this.slots.length);
     this.messageEnded = false;
+  }
+
+  /** Empties slots `from` to `to` (a loop: Array.prototype.fill is a slow builtin here). */
+  private forget(from: number, to: number): void {
+    for (let i = from; i < to; i++) {
+      this.slots[i] = undefined;
+      this.packets[i] = undefined;
+    }
   }
 
   /** Raw value of a macro, latest stage first; `i` and `{i}` are the same name. */

@@ -297,8 +297,9 @@ export class MilterSession implements SessionAccess {
       this.queue.push(code, this.borrowedRead ? copyOf(payload) : payload, more);
       return;
     }
-    // A header is decoded where it lies; a body chunk too unless the filter keeps chunks.
-    const kept = code === Command.HEADER ? false : code !== Command.BODY || this.bodyKept;
+    // A header is decoded where it lies, macros are copied only when new, and a body chunk is
+    // read in place unless the filter keeps chunks.
+    const kept = code === Command.HEADER || code === Command.MACRO ? false : code !== Command.BODY || this.bodyKept;
     this.dispatch(code, this.borrowedRead && kept ? copyOf(payload) : payload, more);
   };
 
@@ -368,7 +369,7 @@ export class MilterSession implements SessionAccess {
    */
   private clearOutput(): void {
     if (this.out.length > MAX_KEPT_REPLIES) this.out.length = 0;
-    else this.out.fill(EMPTY_FRAME, 0, this.outCount);
+    else for (let i = 0; i < this.outCount; i++) this.out[i] = EMPTY_FRAME;
     this.outCount = 0;
     this.outBytes = 0;
   }
@@ -387,7 +388,7 @@ export class MilterSession implements SessionAccess {
     if (code === Command.BODY) return this.onBody(payload, more);
     if (code === Command.MACRO) {
       checkMacros(payload);
-      this.macros.store(payload);
+      this.macros.store(payload, this.borrowedRead);
       return;
     }
     if (code === Command.HEADER) {
