@@ -83,17 +83,17 @@ async function runWithDeadline(
   });
   const moduleContext: FilterContext = { ...context, signal, openMessage: () => CourierMessage.open(request.dataPath, { signal }) };
   // An answer that is not a valid reply counts as a module error, like a throw.
-  const run = (): Promise<ModuleRun> =>
+  const runModule = (): Promise<ModuleRun> =>
     Promise.resolve()
       .then(() => entry.module.doFilter(request.dataPath, request.controlPaths, moduleContext))
       .then((answer): ModuleRun => ({ kind: 'answer', reply: parseModuleReply(answer) }))
       .catch((error: unknown): ModuleRun => ({ kind: 'error', error: error instanceof Error ? error : new Error(String(error)) }));
   // A module of the filter API hands its signal to every helper it calls, so it needs no request
   // scope; without one, Node never turns on the promise hooks the scope costs on every promise.
-  const answered = entry.ownDeadlines ? run() : runForRequest(signal, run);
+  const answered = entry.ownDeadlines ? runModule() : runForRequest(signal, runModule);
   try {
-    const run = await Promise.race([answered, timedOut]);
-    return Date.now() > deadlineAt ? { kind: 'timeout' } : run;
+    const outcome = await Promise.race([answered, timedOut]);
+    return Date.now() > deadlineAt ? { kind: 'timeout' } : outcome;
   } finally {
     clearTimeout(timer);
     controller.abort(Date.now() > deadlineAt ? entry.reasons.missedDeadline : entry.reasons.answered);

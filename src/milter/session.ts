@@ -126,12 +126,12 @@ export class MilterSession implements SessionAccess {
    */
   private readonly out: Buffer[] = [];
   private outCount = 0;
+  private outBytes = 0;
   /** Raw arguments of the running callback, unless they are a header's fields still uncut. */
   private rawArgs: readonly Buffer[] = EMPTY;
   /** The running header callback's packet (perhaps in the read buffer) and where its name ends. */
   private rawHeader: Buffer | undefined;
   private rawHeaderNameEnd = 0;
-  private outBytes = 0;
   private readonly queue: PacketQueue;
   private busy = false;
   private eof = false;
@@ -299,7 +299,7 @@ export class MilterSession implements SessionAccess {
     }
     // A header is decoded where it lies, macros are copied only when new, and a body chunk is
     // read in place unless the filter keeps chunks.
-    const kept = code === Command.HEADER || code === Command.MACRO ? false : code !== Command.BODY || this.bodyKept;
+    const kept = code === Command.BODY ? this.bodyKept : code !== Command.HEADER && code !== Command.MACRO;
     this.dispatch(code, this.borrowedRead && kept ? copyOf(payload) : payload, more);
   };
 

@@ -6,7 +6,7 @@
 import type net from 'node:net';
 import type { MilterSession, SessionIO } from '../milter/session.js';
 import type { ResolvedServerOptions } from './options.js';
-import { DirectWriter } from './write-path.js';
+import { DirectWriter, type WritePath } from './write-path.js';
 
 /** Why a connection is ended by the server, for the log. */
 export type DeadlineReason = 'negotiation deadline' | 'packet deadline' | 'idle timeout' | 'replies not read';
@@ -41,7 +41,7 @@ export class ServerConnection implements SessionIO {
   }
 
   /** The way this connection's replies are written. */
-  get writePath(): 'direct' | 'stream' {
+  get writePath(): WritePath {
     return this.direct === undefined ? 'stream' : 'direct';
   }
 
