@@ -10,6 +10,7 @@ import { chmod, rename, stat, unlink } from 'node:fs/promises';
 import { createConnection, createServer, type Server, type Socket } from 'node:net';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
+import { shapeAcceptedSockets } from '../server/accept-path.js';
 import type { CourierLogger } from './logging.js';
 import { closeReadyFd } from './ready-fd.js';
 import { formatReply, parseModuleReply, type FilterReply } from './reply.js';
@@ -135,6 +136,8 @@ export class CourierFilterDaemon {
       });
     });
     this.server = server;
+    // Courier connects once per message: what a connection costs is paid on every message.
+    shapeAcceptedSockets(server);
     await chmod(hiddenPath, 0o660);
     await rename(hiddenPath, finalPath);
     this.socketInode = (await stat(finalPath)).ino;
