@@ -233,6 +233,11 @@ export class FilterChain {
 
     // Compact per-module trace, e.g. "attachments=continue/4ms greylist=bypassed".
     const traces: string[] = [];
+    // What the modules noted for this message's line (a filter-API module: what its filters did).
+    const notes: Record<string, string> = {};
+    const note = (fields: Readonly<Record<string, string>>): void => {
+      for (const [key, value] of Object.entries(fields)) notes[key] = notes[key] === undefined ? value : `${notes[key]} ${value}`;
+    };
     const bypass = new Set<string>();
     let decision: { reply: FilterReply; by: string } | undefined;
     for (const entry of this.entries) {
@@ -257,6 +262,7 @@ export class FilterChain {
               courier: this.courier,
               control,
               readControlFiles,
+              note,
             },
             // The engine bounds each hook of a filter-API filter; the message deadline bounds the whole.
             entry.ownDeadlines ? deadline - moduleStarted : Math.min(entry.settings.timeout * 1000, deadline - moduleStarted),
@@ -293,7 +299,8 @@ export class FilterChain {
     const final = decision?.reply ?? accept;
     const effect = replyEffect(final.code);
     const summary = `${final.code} ${final.lines.join(' / ')}`;
-    const fields = { event: 'message', ...about, reply: summary.slice(0, 200), decidedBy: decision?.by, modules: traces.join(' '), ms: Date.now() - started };
+    // A note cannot replace the chain's own fields.
+    const fields = { ...notes, event: 'message', ...about, reply: summary.slice(0, 200), decidedBy: decision?.by, modules: traces.join(' '), ms: Date.now() - started };
     if (effect === 'reject' || effect === 'tempfail') {
       this.logger.info(fields, `${effect === 'reject' ? 'rejected' : 'temporarily rejected'} by ${decision?.by}`);
     } else {

@@ -48,6 +48,12 @@ export interface FilterContext extends InitContext {
   readControlFiles(): Promise<readonly control.ControlFile[]>;
   /** Aborted when this module's deadline passes; pass it to anything that can be cancelled. */
   readonly signal: AbortSignal;
+  /**
+   * Adds fields to the one line the chain logs for this message (a module that runs filters of
+   * its own notes what each did, rather than logging a second line). A value noted twice for the
+   * same field is appended, space-separated.
+   */
+  note(fields: Readonly<Record<string, string>>): void;
 }
 
 /** A module's per-message entry point. */

@@ -63,6 +63,12 @@ export interface ChainConfig {
   readonly replies?: { readonly tempfail?: SmtpReply; readonly reject?: SmtpReply };
   readonly limits?: Partial<EditLimits>;
   readonly logger?: Logger;
+  /**
+   * Log one line per message with its outcome (default true). A front-end that logs each message
+   * itself passes false and puts {@link MessageRun.trace} into its own line, so that a message
+   * gets one line, not two.
+   */
+  readonly logMessages?: boolean;
 }
 
 /** A loaded chain entry. */
@@ -123,6 +129,7 @@ export class Chain {
     readonly replies: { readonly tempfail: SmtpReply; readonly reject: SmtpReply },
     readonly limits: EditLimits,
     readonly log: Logger,
+    readonly logMessages: boolean,
   ) {
     this.needs = chainNeeds(entries, trusting);
     const hooked = (stage: HookStage): ChainEntry[] => entries.filter((entry) => typeof entry.filter[stage] === 'function');
@@ -170,6 +177,7 @@ export class Chain {
       { tempfail: config.replies?.tempfail ?? DEFAULT_TEMPFAIL, reject: config.replies?.reject ?? DEFAULT_REJECT },
       { ...DEFAULT_LIMITS, ...config.limits },
       log,
+      config.logMessages ?? true,
     );
   }
 
@@ -492,14 +500,20 @@ export class MessageRun implements HookContextSource {
     return this.conclude();
   }
 
+  /** What each filter's hooks did so far, e.g. `spam.sender=continue/0ms spam.message=reject/2ms`. */
+  get trace(): string {
+    return this.traces.join(' ');
+  }
+
   private conclude(): MessageOutcome {
     const final = this.final;
     const by = final?.by ?? this.quarantine?.by ?? this.accepted;
     const outcome: MessageOutcome = final
       ? { action: final.decision.kind, ...(final.decision.kind === 'discard' ? {} : { reply: final.decision.reply }), by, draft: this.draft }
       : { action: 'accept', ...(this.quarantine ? { quarantine: this.quarantine.reason } : {}), ...(by ? { by } : {}), draft: this.draft };
+    if (!this.chain.shadow && !this.chain.logMessages) return outcome;
     const summary = `${outcome.action}${outcome.reply ? ' ' + describeDecision(final!.decision).slice(outcome.action.length + 1) : ''}${outcome.quarantine ? ` (quarantine: ${outcome.quarantine})` : ''}`;
-    const fields = { event: 'message', id: this.tx.id, from: this.tx.sender?.address, rcpts: this.tx.recipients.length, outcome: summary, by, filters: this.traces.join(' ') };
+    const fields = { event: 'message', id: this.tx.id, from: this.tx.sender?.address, rcpts: this.tx.recipients.length, outcome: summary, by, filters: this.trace };
     if (this.chain.shadow) {
       this.chain.log.info({ ...fields, shadow: true, edits: describeEdits(this.draft) }, `shadow: would ${summary}; let through unchanged`);
       return { action: 'accept', draft: new Draft([...this.draft.recipients.filter((r) => r.received)]) };

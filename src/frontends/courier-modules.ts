@@ -25,7 +25,8 @@ import { runChainOnCourierMessage } from './courier.js';
  */
 export function courierChainModule(config: Omit<ChainConfig, 'logger'>): LoadedModule {
   let chain: Promise<Chain> | undefined;
-  const load = (logger: CourierLogger): Promise<Chain> => (chain ??= Chain.load({ ...config, logger }));
+  // The daemon's chain logs each message in one line, with what the filters did noted into it.
+  const load = (logger: CourierLogger): Promise<Chain> => (chain ??= Chain.load({ ...config, logger, logMessages: false }));
   const module: CourierFilterModule = {
     async initFilter(context) {
       await load(context.logger);
@@ -36,6 +37,7 @@ export function courierChainModule(config: Omit<ChainConfig, 'logger'>): LoadedM
         courier: context.courier,
         signal: context.signal,
         readControlFiles: context.readControlFiles,
+        note: context.note,
       });
     },
     // The filters' own `close` (what their `init` opened); a chain that never loaded has none to run.

@@ -23,7 +23,7 @@ import * as control from '../courier/helpers/control.js';
 import { CourierMessage, type HeaderField as CourierHeaderField } from '../courier/helpers/message.js';
 import type { CourierLogger } from '../courier/logging.js';
 import type { FilterRequest } from '../courier/request.js';
-import type { Chain } from '../filter-api/chain.js';
+import type { Chain, MessageRun } from '../filter-api/chain.js';
 import type { Decision, SmtpReply } from '../filter-api/decisions.js';
 import type { Draft, DraftRecipient, UnsupportedEdits } from '../filter-api/draft.js';
 import type { ClientInfo, CourierConfigView, RawMtaData, Recipient } from '../filter-api/transaction.js';
@@ -39,6 +39,11 @@ export interface CourierRunOptions {
   readonly signal?: AbortSignal;
   /** The message's control files when the caller has read them already (the daemon's chain has). */
   readonly readControlFiles?: () => Promise<readonly control.ControlFile[]>;
+  /**
+   * Takes what each filter's hooks did (`filters`) for the caller's own line about the message;
+   * with it, the caller logs the message (the chain is loaded with `logMessages: false`).
+   */
+  readonly note?: (fields: { filters: string }) => void;
 }
 
 /** Edits Courier cannot make: global filters run after DATA. */
@@ -102,6 +107,7 @@ export async function runChainOnCourierMessage(chain: Chain, request: FilterRequ
   const connection = chain.connection(clientOf(data, control.sendersIpOf(files, data)), raw, UNSUPPORTED_EDITS);
   const onAbort = (): void => connection.close();
   options.signal?.addEventListener('abort', onAbort, { once: true });
+  let ran: MessageRun | undefined;
   try {
     const run = connection.message({
       sender: { address: data.sender, args: [] },
@@ -109,6 +115,7 @@ export async function runChainOnCourierMessage(chain: Chain, request: FilterRequ
       ...(data.messageId ? { queueId: data.messageId } : {}),
       raw,
     });
+    ran = run;
     // Nothing is written and no reply given once the daemon has given up on this run.
     const checked = (): void => options.signal?.throwIfAborted();
     const answer = (reply: string): string => {
@@ -156,6 +163,7 @@ export async function runChainOnCourierMessage(chain: Chain, request: FilterRequ
   } finally {
     options.signal?.removeEventListener('abort', onAbort);
     connection.close();
+    if (ran !== undefined) options.note?.({ filters: ran.trace });
   }
 }
 

@@ -116,6 +116,7 @@ export async function filterContext(
     openMessage: () => CourierMessage.open(dataPath),
     readControlFiles: () => control.readControlFiles([]),
     signal: new AbortController().signal,
+    note: () => undefined,
   };
   return { ctx, records };
 }

@@ -162,6 +162,26 @@ describe('Courier front-end of the filter API', () => {
     assert.ok(badOptions.records.some((r) => r.event === 'module-failed' && String(r.err).includes('options.colour: unknown option')));
   });
 
+  it('the daemon logs one line per message, with what each filter of a filter-definition module did', async () => {
+    const courier = new CourierConfig({ sysconfdir: etcFixture });
+    const lines = async (options: Record<string, unknown>) => {
+      const { logger, records } = memoryLogger();
+      const chain = await loadCourierChain(settingsFromObject({ modules: [{ module: './api-stamp.js', options }] }, modulesDir), courier, logger);
+      const reply = formatReply(await chain.filter(await message(scratch.dir)));
+      return { reply, lines: records.filter((r) => r.event === 'message') };
+    };
+    const accepted = await lines({});
+    assert.equal(accepted.reply, '200 Ok\n');
+    assert.equal(accepted.lines.length, 1);
+    assert.match(String(accepted.lines[0]!.modules), /^api-stamp=continue\/\d+ms$/);
+    assert.match(String(accepted.lines[0]!.filters), /^api-stamp\.sender=continue\/\d+ms( api-stamp\.recipient=continue\/\d+ms){3} api-stamp\.message=continue\/\d+ms$/);
+    // Refused at the sender: the line still says which filter's hook decided.
+    const refused = await lines({ rejectSender: 'bob@sender.example' });
+    assert.match(refused.reply, /^550 /);
+    assert.equal(refused.lines.length, 1);
+    assert.match(String(refused.lines[0]!.filters), /^api-stamp\.sender=reject\/\d+ms$/);
+  });
+
   it('the daemon alone runs doFilter modules only: the filter API\'s modules and the built-in names come with its module kind', async () => {
     const courier = new CourierConfig({ sysconfdir: etcFixture });
     const settings = settingsFromObject({ modules: ['./scripted.js', './api-stamp.js', 'whitelist_auth'], onError: 'reject' }, modulesDir);
