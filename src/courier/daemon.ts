@@ -261,7 +261,9 @@ export class CourierFilterDaemon {
     // Whatever the peer still sends is not read into memory.
     socket.resume();
     socket.end(formatReply(reply));
-    setTimeout(() => socket.destroy(), LINGER_AFTER_REPLY_MS).unref();
+    const linger = setTimeout(() => socket.destroy(), LINGER_AFTER_REPLY_MS).unref();
+    // Courier closes at once: the timer must not hold the closed connection in memory for seconds.
+    socket.once('close', () => clearTimeout(linger));
   }
 
   private readRequest(socket: Socket): Promise<FilterRequest> {
