@@ -91,6 +91,28 @@ describe('control files: reading', () => {
     assert.deepEqual([...raw.subarray(0, 4)], [0xff, 0x62, 0x6f, 0x62]);
   });
 
+  // Each line decodes on its own: an ASCII file, a valid UTF-8 one, and one with a malformed line among valid ones.
+  const DECODING_CASES: Array<{ what: string; bytes: Buffer; values: string[] }> = [
+    { what: 'ASCII with CRLF', bytes: Buffer.from('sbob@sender.example\r\nralice@mail.test.example\r\nR\r\nN\r\n'), values: ['bob@sender.example', 'alice@mail.test.example', '', ''] },
+    { what: 'valid UTF-8', bytes: Buffer.from('sjürgen@sender.example\nrärger@mail.test.example\nR\nN\n'), values: ['jürgen@sender.example', 'ärger@mail.test.example', '', ''] },
+    {
+      what: 'one malformed line among valid UTF-8',
+      bytes: Buffer.concat([Buffer.from('sjürgen@sender.example\nr'), Buffer.from([0xe4]), Buffer.from('rger@mail.test.example\nR\nN')]),
+      values: ['jürgen@sender.example', '(malformed utf8):%E4rger@mail.test.example', '', ''],
+    },
+  ];
+  for (const { what, bytes, values } of DECODING_CASES) {
+    it(`decodes each record on its own: ${what}`, () => {
+      const file = control.parseControlFile('C-test', bytes);
+      assert.deepEqual(file.records.map((r) => r.type).join(''), 'srRN');
+      assert.deepEqual(file.records.map((r) => r.value), values);
+      // The raw bytes of the records give the file back (without CRs, with a final LF).
+      const rebuilt = Buffer.concat(file.records.flatMap((r) => [Buffer.from(r.type), r.raw, Buffer.from('\n')]));
+      assert.deepEqual(rebuilt, Buffer.from(bytes.toString('latin1').replace(/\r/g, '').replace(/\n?$/, '\n'), 'latin1'));
+      assert.deepEqual(file.recipients.map((r) => r.address), [values[1]]);
+    });
+  }
+
   it('leaves out recipients that have an S or F record, keeps deferred ones', async () => {
     const paths = [spool('C-after-delivery')];
     assert.deepEqual(await control.getRecipients(paths), ['dave@remote.example']);

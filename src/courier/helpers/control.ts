@@ -9,11 +9,12 @@
  *
  * @packageDocumentation
  */
+import { isAscii, isUtf8 } from 'node:buffer';
 import { isIPv4 } from 'node:net';
 import type { CourierLogger } from '../logging.js';
 import { openRegularFile, readRegularFile } from './files.js';
 import { assertRequestOpen } from './request-scope.js';
-import { decodeUtf8OrMark, splitLines } from './text.js';
+import { decodeUtf8OrMark } from './text.js';
 
 /** Control files larger than this are refused rather than read into memory. */
 export const MAX_CONTROL_FILE_BYTES = 32 * 1024 * 1024;
@@ -122,24 +123,56 @@ export interface ControlData {
   readonly recipients: readonly RecipientData[];
 }
 
-/** Parses one control file's bytes. */
+/**
+ * A record as parsed: its raw bytes are cut from the file's buffer only when read (most records
+ * are read by value only, and a control file has a few dozen of them).
+ */
+class ParsedRecord implements ControlRecord {
+  constructor(
+    readonly type: string,
+    readonly value: string,
+    private readonly bytes: Buffer,
+    private readonly start: number,
+    private readonly end: number,
+  ) {}
+
+  get raw(): Buffer {
+    return this.bytes.subarray(this.start, this.end);
+  }
+}
+
+/** How a control file's record values are decoded: the whole file is checked once, not each line. */
+function valueDecoder(bytes: Buffer): (start: number, end: number) => string {
+  if (isAscii(bytes)) return (start, end) => bytes.toString('latin1', start, end);
+  // Lines end at an ASCII byte, so each line of a valid file is valid too.
+  if (isUtf8(bytes)) return (start, end) => bytes.toString('utf8', start, end);
+  return (start, end) => decodeUtf8OrMark(bytes.subarray(start, end));
+}
+
+/** Parses one control file's bytes (lines end in LF; a CR before it is not part of the value). */
 export function parseControlFile(path: string, bytes: Buffer): ControlFile {
   const records: ControlRecord[] = [];
-  for (const line of splitLines(bytes)) {
-    if (line.length === 0) continue;
-    const raw = line.subarray(1);
-    records.push({ type: String.fromCharCode(line[0]!), value: decodeUtf8OrMark(raw), raw });
+  const decode = valueDecoder(bytes);
+  let start = 0;
+  while (start < bytes.length) {
+    let end = bytes.indexOf(0x0a, start);
+    if (end === -1) end = bytes.length;
+    const lineEnd = end > start && bytes[end - 1] === 0x0d ? end - 1 : end;
+    if (lineEnd > start) records.push(new ParsedRecord(String.fromCharCode(bytes[start]!), decode(start + 1, lineEnd), bytes, start + 1, lineEnd));
+    start = end + 1;
   }
   return { path, records, recipients: recipientsOf(path, records) };
 }
 
+type MutableRecipient = { -readonly [K in keyof ControlRecipient]: ControlRecipient[K] };
+
 function recipientsOf(path: string, records: readonly ControlRecord[]): ControlRecipient[] {
-  const found: Array<{ address: string; orcpt: string; dsn: string }> = [];
-  const done = new Set<number>();
+  const found: MutableRecipient[] = [];
+  let done: Set<number> | undefined;
   for (const record of records) {
     switch (record.type) {
       case ControlRecordType.recipient:
-        found.push({ address: record.value, orcpt: '', dsn: '' });
+        found.push({ address: record.value, orcpt: '', dsn: '', file: path, index: found.length, delivered: false });
         break;
       case ControlRecordType.originalRecipient:
         if (found.length > 0) found[found.length - 1]!.orcpt = record.value;
@@ -150,12 +183,13 @@ function recipientsOf(path: string, records: readonly ControlRecord[]): ControlR
       case ControlRecordType.delivered:
       case ControlRecordType.failed: {
         const index = Number.parseInt(record.value, 10);
-        if (Number.isInteger(index)) done.add(index);
+        if (Number.isInteger(index)) (done ??= new Set()).add(index);
         break;
       }
     }
   }
-  return found.map((r, index) => ({ ...r, file: path, index, delivered: done.has(index) }));
+  if (done !== undefined) for (const recipient of found) recipient.delivered = done.has(recipient.index);
+  return found;
 }
 
 /**
@@ -268,21 +302,41 @@ export async function getControlData(paths: readonly string[]): Promise<ControlD
  * batchsize split repeats them); recipients come from all files.
  */
 export function controlDataOf(files: readonly ControlFile[]): ControlData {
-  const first = files[0]?.records ?? [];
-  const one = (type: string): string | undefined => first.find((r) => r.type === type)?.value;
+  let data = controlDataCache.get(files);
+  if (data === undefined) {
+    data = buildControlData(files);
+    controlDataCache.set(files, data);
+  }
+  return data;
+}
+
+/**
+ * Control data per parsed set of files: the chain and its modules ask for the same message's
+ * more than once. Parsed files never change (a write goes to the file, and is seen by reading
+ * it again, which gives a new set).
+ */
+const controlDataCache = new WeakMap<readonly ControlFile[], ControlData>();
+
+function buildControlData(files: readonly ControlFile[]): ControlData {
+  // One pass over the first file: the first value of each type, and the saved environment.
+  const firstValues = new Map<string, string>();
+  const environment: Record<string, string> = {};
+  for (const record of files[0]?.records ?? []) {
+    if (record.type === ControlRecordType.savedEnvironment) {
+      const equals = record.value.indexOf('=');
+      if (equals > 0) environment[record.value.slice(0, equals)] = record.value.slice(equals + 1);
+    } else if (!firstValues.has(record.type)) {
+      firstValues.set(record.type, record.value);
+    }
+  }
+  const one = (type: string): string | undefined => firstValues.get(type);
   const nonEmpty = (type: string): string | undefined => one(type) || undefined;
-  const has = (type: string): boolean => first.some((r) => r.type === type);
+  const has = (type: string): boolean => firstValues.has(type);
   const time = (type: string): number | undefined => {
     const value = one(type);
     const parsed = value === undefined ? Number.NaN : Number.parseInt(value, 10);
     return Number.isFinite(parsed) ? parsed : undefined;
   };
-  const environment: Record<string, string> = {};
-  for (const record of first) {
-    if (record.type !== ControlRecordType.savedEnvironment) continue;
-    const equals = record.value.indexOf('=');
-    if (equals > 0) environment[record.value.slice(0, equals)] = record.value.slice(equals + 1);
-  }
   const ret = one(ControlRecordType.dsnReturn);
   return {
     sender: one(ControlRecordType.sender) ?? '',

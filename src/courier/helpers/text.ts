@@ -33,17 +33,3 @@ function percentEncode(bytes: Uint8Array): string {
   }
   return out;
 }
-
-/** Splits a buffer into lines on LF, dropping one trailing empty line and any CR before the LF. */
-export function splitLines(buffer: Buffer): Buffer[] {
-  const lines: Buffer[] = [];
-  let start = 0;
-  while (start < buffer.length) {
-    let end = buffer.indexOf(0x0a, start);
-    if (end === -1) end = buffer.length;
-    const lineEnd = end > start && buffer[end - 1] === 0x0d ? end - 1 : end;
-    lines.push(buffer.subarray(start, lineEnd));
-    start = end + 1;
-  }
-  return lines;
-}
