@@ -34,6 +34,15 @@ export const DEFAULT_MAX_PAYLOAD = 1024 * 1024;
 const HEADER_SIZE = Limits.LEN_BYTES + 1;
 
 /**
+ * The big-endian length at `offset`, which the caller knows lies inside `bytes`. Read here rather
+ * than with `Buffer#readUInt32BE`, whose argument validation costs as much as the rest of a
+ * packet's framing, once for every packet.
+ */
+function uint32At(bytes: Uint8Array, offset: number): number {
+  return bytes[offset]! * 0x1000000 + ((bytes[offset + 1]! << 16) | (bytes[offset + 2]! << 8) | bytes[offset + 3]!);
+}
+
+/**
  * Splits a byte stream into milter packets.
  *
  * @example
@@ -95,7 +104,7 @@ export class FrameReader {
         continue;
       }
       if (this.headerFill === 0 && end - offset >= HEADER_SIZE) {
-        const length = chunk.readUInt32BE(offset);
+        const length = uint32At(chunk, offset);
         this.checkLength(length);
         const code = chunk[offset + Limits.LEN_BYTES]!;
         const start = offset + HEADER_SIZE;
@@ -132,7 +141,7 @@ export class FrameReader {
     offset += take;
     if (this.headerFill === HEADER_SIZE) {
       this.headerFill = 0;
-      const length = this.header.readUInt32BE(0);
+      const length = uint32At(this.header, 0);
       this.checkLength(length);
       const code = this.header[Limits.LEN_BYTES]!;
       if (length === 1) onFrame(code, EMPTY, false);
