@@ -40,6 +40,7 @@ import { resolveSessionOptions, type ErrorVerdict, type ResolvedSessionOptions, 
 
 export type { ErrorVerdict, SessionIO, SessionOptions };
 import { Milter, sessionAccess, type BodySource, type SessionAccess } from './milter.js';
+import { headerName } from './header-names.js';
 import type { CallbackResult, StageName, Verdict } from './types.js';
 
 type Phase = 'negotiate' | 'open' | 'closing' | 'closed';
@@ -392,13 +393,13 @@ export class MilterSession implements SessionAccess {
       return;
     }
     if (code === Command.HEADER) {
-      // The most frequent command, read where it lies (it may be in the read buffer): two strings
-      // decoded, and the raw fields cut only if the filter asks for them.
+      // The most frequent command, read where it lies (it may be in the read buffer): the name found
+      // among those seen before, the value decoded, and the raw fields cut only if the filter asks.
       const nameEnd = headerNameEnd(payload);
       this.beginMessage(false);
       this.rawHeader = payload;
       this.rawHeaderNameEnd = nameEnd;
-      return this.run('header', payload.toString('utf8', 0, nameEnd), payload.toString('utf8', nameEnd + 1, payload.length - 1));
+      return this.run('header', headerName(payload, nameEnd), payload.toString('utf8', nameEnd + 1, payload.length - 1));
     }
     const command = decodeCommand(code, payload);
     switch (command.type) {
