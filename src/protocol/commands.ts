@@ -107,8 +107,9 @@ export function checkMacros(payload: Buffer): void {
   if (payload.length === 0) throw new MalformedPacketError('MACRO: missing stage byte');
   if (payload.length === 1) return;
   if (payload[payload.length - 1] !== 0) throw new MalformedPacketError('MACRO: payload is not NUL-terminated');
+  // A loop, not Buffer#indexOf: macro packets are short, and each indexOf is a call into C++.
   let strings = 0;
-  for (let i = payload.indexOf(0, 1); i !== -1; i = payload.indexOf(0, i + 1)) strings++;
+  for (let i = 1; i < payload.length; i++) if (payload[i] === 0) strings++;
   if (strings % 2 !== 0) throw new MalformedPacketError('MACRO: odd number of strings');
 }
 
