@@ -140,8 +140,11 @@ export class MilterSession implements SessionAccess {
 
   /** Name of the callback running now. */
   stage = 'negotiate';
-  /** When bytes last arrived from the MTA (ms since the epoch), for idle timeouts. */
-  lastActivity = Date.now();
+  /**
+   * Reads from the MTA so far. A transport that enforces an idle timeout notes when this last
+   * changed, on its own clock, so a read costs no call for the time.
+   */
+  reads = 0;
   private inMessage = false;
   /** The filter's constructor or factory threw: every command is answered with the error verdict. */
   private filterUnavailable = false;
@@ -248,7 +251,7 @@ export class MilterSession implements SessionAccess {
    */
   receive(chunk: Buffer, borrowed = false, length: number = chunk.length): void {
     if (this.phase === 'closed' || this.phase === 'closing') return;
-    this.lastActivity = Date.now();
+    this.reads++;
     this.borrowedRead = borrowed;
     try {
       this.reader.push(chunk, this.onFrame, length);

@@ -22,6 +22,9 @@ export class ServerConnection implements SessionIO {
   readonly connectedAt = Date.now();
   /** When the first byte of a packet still incomplete arrived. */
   private packetStartedAt: number | undefined;
+  /** The session's read count at the last deadline check, and when it was last seen to change. */
+  private readsSeen = 0;
+  private lastActivity = this.connectedAt;
   private sessionPaused = false;
   private writeBlocked = false;
   /** Unread reply bytes at the last check while blocked, and when they last went down. */
@@ -120,7 +123,13 @@ export class ServerConnection implements SessionIO {
     const { session, limits } = this;
     if (session.version === 0 && now - this.connectedAt > limits.negotiationTimeout) return 'negotiation deadline';
     if (this.packetStartedAt !== undefined && now - this.packetStartedAt > limits.packetTimeout) return 'packet deadline';
-    if (session.idle && now - session.lastActivity > limits.idleTimeout) return 'idle timeout';
+    // Activity is noted here, at the check, rather than stamped on every read: an idle MTA is
+    // ended at most one check late, never early.
+    if (session.reads !== this.readsSeen) {
+      this.readsSeen = session.reads;
+      this.lastActivity = now;
+    }
+    if (session.idle && now - this.lastActivity > limits.idleTimeout) return 'idle timeout';
     if (this.writeBlocked) {
       const length = this.unwritten();
       if (length < this.blockedLength) {

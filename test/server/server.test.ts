@@ -146,6 +146,28 @@ test('idle timeout: a silent MTA connection is ended, and abort/close run', asyn
   await server.close();
 });
 
+test('idle timeout: an MTA that keeps sending is not ended, however long the connection lasts', async () => {
+  const events: string[] = [];
+  const Watch = lifecycleRecorder(events);
+  const { server } = await start({ filter: Watch, idleTimeout: 200 });
+  const wire = await Wire.open({ port: server.port!, host: '127.0.0.1' });
+  const ended = wire.closed.then(() => Promise.reject(new Error('the server ended an active connection')));
+  ended.catch(() => {});
+  try {
+    await wire.exchange(2, POSTFIX_V6, mail());
+    // Three times the idle timeout in all, with a packet every 50 ms.
+    for (let i = 0; i < 12; i++) {
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      const replies = await Promise.race([wire.exchange(1, { type: 'header', name: 'X-Tick', value: String(i) }), ended]);
+      assert.deepEqual(types(replies), ['continue']);
+    }
+    assert.deepEqual(events, []);
+  } finally {
+    wire.socket.destroy();
+    await server.close();
+  }
+});
+
 test('graceful close lets a session in flight finish, then refuses new connections', async () => {
   let release!: () => void;
   const slow = new Promise<void>((resolve) => (release = resolve));

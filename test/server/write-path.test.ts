@@ -30,7 +30,7 @@ async function connectionPair(direct: boolean): Promise<{ connection: ServerConn
   client.on('error', () => {});
   const connection = new ServerConnection(socket, LIMITS, direct);
   // The transport asks its session only whether it is negotiated and idle.
-  connection.session = { version: 6, idle: false, lastActivity: Date.now(), insidePacket: false } as unknown as MilterSession;
+  connection.session = { version: 6, idle: false, reads: 0, insidePacket: false } as unknown as MilterSession;
   return {
     connection,
     client,
