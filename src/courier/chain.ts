@@ -115,12 +115,18 @@ async function withinDeadline<T>(work: Promise<T>, ms: number, what: string): Pr
 
 /** A loaded, ready-to-run module chain. */
 export class FilterChain {
+  /** The configured replies, parsed once. */
+  private readonly replies: { readonly accept: FilterReply; readonly reject: FilterReply; readonly tempfail: FilterReply };
+
   private constructor(
     private readonly settings: DaemonSettings,
     private readonly entries: readonly ChainEntry[],
     private readonly courier: CourierConfig,
     private readonly logger: CourierLogger,
-  ) {}
+  ) {
+    const { accept, reject, tempfail } = settings.replies;
+    this.replies = { accept: parseFixedReply(accept), reject: parseFixedReply(reject), tempfail: parseFixedReply(tempfail) };
+  }
 
   /**
    * Imports and initialises every module. A module that fails to load or initialise does not
@@ -159,7 +165,7 @@ export class FilterChain {
 
   private failureReply(outcome: FailureOutcome): FilterReply | undefined {
     if (outcome === 'continue') return undefined;
-    return parseFixedReply(outcome === 'reject' ? this.settings.replies.reject : this.settings.replies.tempfail);
+    return outcome === 'reject' ? this.replies.reject : this.replies.tempfail;
   }
 
   /** Messages running on this chain now. */
@@ -216,7 +222,7 @@ export class FilterChain {
       files = await withinDeadline(control.readControlFiles(request.controlPaths), deadline - Date.now(), 'reading the control files');
     } catch (error) {
       this.logger.error({ event: 'message', err: error, request }, `cannot read control files: ${(error as Error).message}`);
-      return parseFixedReply(this.settings.replies.tempfail);
+      return this.replies.tempfail;
     }
     const data = control.controlDataOf(files);
     // The files just read serve the modules too, while nothing can have changed them.
@@ -225,7 +231,7 @@ export class FilterChain {
       shared !== undefined && shared.writes === control.controlFileWrites() ? Promise.resolve(shared.files) : control.readControlFiles(request.controlPaths);
     const about = { messageId: data.messageId, from: data.sender, rcpts: data.recipients.length, recipients: recipientSummary(data.recipients.map((r) => r.address)) };
     const authenticated = data.authenticatedUser !== undefined;
-    const accept = parseFixedReply(this.settings.replies.accept);
+    const accept = this.replies.accept;
     if (this.settings.trusting && authenticated) {
       this.logger.info({ event: 'message', ...about, reply: this.settings.replies.accept, trusted: data.authenticatedUser }, 'accepted: authenticated sender (trusting)');
       return accept;

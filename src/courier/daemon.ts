@@ -281,7 +281,8 @@ export class CourierFilterDaemon {
       const onData = (chunk: Buffer) => {
         chunks.push(chunk);
         size += chunk.length;
-        const received = Buffer.concat(chunks);
+        // Courier writes its request at once: it nearly always comes in one chunk.
+        const received = chunks.length === 1 ? chunk : Buffer.concat(chunks, size);
         const length = requestLength(received);
         if (length !== -1) {
           try {

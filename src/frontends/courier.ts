@@ -90,8 +90,22 @@ function decisionReply(decision: Decision & { kind: 'reject' | 'tempfail' }): st
 }
 
 /** Unfolded Courier values carry no line ends; bodies use LF on disk and CRLF for filters. */
-function toCrlf(bytes: Buffer): Buffer {
-  return Buffer.from(bytes.toString('latin1').replace(/\r?\n/g, '\r\n'), 'latin1');
+export function toCrlf(bytes: Buffer): Buffer {
+  let bareLineFeeds = 0;
+  for (let at = bytes.indexOf(0x0a); at !== -1; at = bytes.indexOf(0x0a, at + 1)) if (at === 0 || bytes[at - 1] !== 0x0d) bareLineFeeds++;
+  if (bareLineFeeds === 0) return bytes;
+  // Copied line by line into a buffer of the final size, not through a string and a regular expression.
+  const crlf = Buffer.allocUnsafe(bytes.length + bareLineFeeds);
+  let copied = 0;
+  let written = 0;
+  for (let at = bytes.indexOf(0x0a); at !== -1; at = bytes.indexOf(0x0a, at + 1)) {
+    if (at > 0 && bytes[at - 1] === 0x0d) continue;
+    written += bytes.copy(crlf, written, copied, at);
+    crlf[written++] = 0x0d;
+    copied = at;
+  }
+  bytes.copy(crlf, written, copied);
+  return crlf;
 }
 
 /**

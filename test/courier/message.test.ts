@@ -6,6 +6,29 @@ import { CourierMessage, encodeHeaderWords, splitMessage } from '../../src/couri
 import { copySpool, scratchPerSuite, spoolFixtures } from './support.js';
 
 describe('CourierMessage: reading', () => {
+  // Each field's value: unfolded, without its line end and leading blanks; its raw bytes exactly as in the file.
+  const FIELD_CASES: Array<{ header: string; name: string; value: string }> = [
+    { header: 'Subject: Hello\n', name: 'Subject', value: 'Hello' },
+    { header: 'Subject: Hello\r\n', name: 'Subject', value: 'Hello' },
+    { header: 'Subject:\t \tHello \n', name: 'Subject', value: 'Hello ' },
+    { header: 'Subject:\n', name: 'Subject', value: '' },
+    { header: 'Subject: \r\n', name: 'Subject', value: '' },
+    { header: 'Subject: a\n\tb\n c\n', name: 'Subject', value: 'a\tb c' },
+    { header: 'Subject: a\r\n b\r\n', name: 'Subject', value: 'a b' },
+    { header: 'Subject:\n  folded only\n', name: 'Subject', value: 'folded only' },
+    { header: 'Subject: Grüße\n', name: 'Subject', value: 'Grüße' },
+    { header: 'not a field\n', name: '', value: '' },
+  ];
+  for (const { header, name, value } of FIELD_CASES) {
+    it(`reads the field ${JSON.stringify(header)}`, () => {
+      const bytes = Buffer.from(`${header}X-Next: n\n\nbody\n`);
+      const split = splitMessage(bytes);
+      assert.deepEqual(split.fields.map((f) => [f.name, f.value]), [[name, value], ['X-Next', 'n']]);
+      assert.equal(split.fields[0]!.raw.toString(), header);
+      assert.equal(Buffer.concat([...split.fields.map((f) => f.raw), split.separator, split.body]).toString(), bytes.toString());
+    });
+  }
+
   it('splits header fields, folded ones included, from the body', async () => {
     const message = await CourierMessage.open(join(spoolFixtures, 'D-plain'));
     const names = message.headers().map((h) => h.name);

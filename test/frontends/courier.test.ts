@@ -9,7 +9,7 @@ import * as control from '../../src/courier/helpers/control.js';
 import { formatReply } from '../../src/courier/reply.js';
 import { settingsFromObject } from '../../src/courier/settings.js';
 import { Chain, defineFilter, discard, quarantine, reject, tempfail, type ChainEntryConfig } from '../../src/filter-api/index.js';
-import { runChainOnCourierMessage } from '../../src/frontends/courier.js';
+import { runChainOnCourierMessage, toCrlf } from '../../src/frontends/courier.js';
 import { copySpool, etcFixture, memoryLogger, scratchPerSuite } from '../courier/support.js';
 
 const modulesDir = fileURLToPath(new URL('../courier/modules/', import.meta.url));
@@ -28,6 +28,22 @@ async function runChain(dir: string, filters: ChainEntryConfig[]) {
   const data = control.controlDataOf(await control.readControlFiles(request.controlPaths));
   return { reply, records, request, recipients: data.recipients.map((r) => r.address), text: await readFile(request.dataPath, 'utf8') };
 }
+
+describe('Courier front-end: bodies as filters see them', () => {
+  const CASES: Array<[string, string]> = [
+    ['', ''],
+    ['no line end', 'no line end'],
+    ['a\nb\n', 'a\r\nb\r\n'],
+    ['\n\nlast', '\r\n\r\nlast'],
+    ['already\r\ncrlf\r\n', 'already\r\ncrlf\r\n'],
+    ['mixed\r\nbare\nlone\rcr\n', 'mixed\r\nbare\r\nlone\rcr\r\n'],
+  ];
+  for (const [lf, crlf] of CASES) {
+    it(`LF line ends become CRLF: ${JSON.stringify(lf)}`, () => {
+      assert.equal(toCrlf(Buffer.from(lf, 'latin1')).toString('latin1'), crlf);
+    });
+  }
+});
 
 describe('Courier front-end of the filter API', () => {
   const scratch = scratchPerSuite();

@@ -318,20 +318,20 @@ export function controlDataOf(files: readonly ControlFile[]): ControlData {
 const controlDataCache = new WeakMap<readonly ControlFile[], ControlData>();
 
 function buildControlData(files: readonly ControlFile[]): ControlData {
-  // One pass over the first file: the first value of each type, and the saved environment.
-  const firstValues = new Map<string, string>();
+  // One pass over the first file: the first value of each type (by its letter's code), and the saved environment.
+  const firstValues: Array<string | undefined> = [];
   const environment: Record<string, string> = {};
   for (const record of files[0]?.records ?? []) {
     if (record.type === ControlRecordType.savedEnvironment) {
       const equals = record.value.indexOf('=');
       if (equals > 0) environment[record.value.slice(0, equals)] = record.value.slice(equals + 1);
-    } else if (!firstValues.has(record.type)) {
-      firstValues.set(record.type, record.value);
+    } else {
+      firstValues[record.type.charCodeAt(0)] ??= record.value;
     }
   }
-  const one = (type: string): string | undefined => firstValues.get(type);
+  const one = (type: string): string | undefined => firstValues[type.charCodeAt(0)];
   const nonEmpty = (type: string): string | undefined => one(type) || undefined;
-  const has = (type: string): boolean => firstValues.has(type);
+  const has = (type: string): boolean => one(type) !== undefined;
   const time = (type: string): number | undefined => {
     const value = one(type);
     const parsed = value === undefined ? Number.NaN : Number.parseInt(value, 10);

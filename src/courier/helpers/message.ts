@@ -37,8 +37,20 @@ function fieldFromRaw(raw: Buffer): HeaderField {
   const text = utf8.decode(raw);
   const colon = text.indexOf(':');
   const name = colon > 0 && /^[!-9;-~]+$/.test(text.slice(0, colon)) ? text.slice(0, colon) : '';
-  const value = name ? text.slice(colon + 1).replace(/\r?\n(?=[ \t])/g, '').replace(/\r?\n$/, '').replace(/^[ \t]+/, '') : '';
-  return { name, value, raw };
+  return { name, value: name ? unfoldedValue(text, colon + 1) : '', raw };
+}
+
+/** The value of a field's text from `start`: unfolded, without its line end and leading whitespace. */
+function unfoldedValue(text: string, start: number): string {
+  const firstLineEnd = text.indexOf('\n', start);
+  // Most fields are one line: no expressions needed.
+  const folded = firstLineEnd !== -1 && firstLineEnd < text.length - 1;
+  let end = text.length;
+  if (!folded && end > start && text.charCodeAt(end - 1) === LF) end -= text.charCodeAt(end - 2) === 0x0d && end - 2 >= start ? 2 : 1;
+  let from = start;
+  while (from < end && (text.charCodeAt(from) === 0x20 || text.charCodeAt(from) === 0x09)) from++;
+  if (!folded) return text.slice(from, end);
+  return text.slice(from).replace(/\r?\n(?=[ \t])/g, '').replace(/\r?\n$/, '').replace(/^[ \t]+/, '');
 }
 
 /** A first line that starts with whitespace: a continuation with no field before it. */
@@ -59,7 +71,8 @@ export function splitMessage(bytes: Buffer): SplitMessage {
       return { fields: fields.map(fieldFromRaw), separator: line, body: bytes.subarray(lineEnd) };
     }
     const isContinuation = (line[0] === 0x20 || line[0] === 0x09) && fields.length > 0;
-    if (isContinuation) fields[fields.length - 1] = Buffer.concat([fields[fields.length - 1]!, line]);
+    // A continuation line follows its field in the file: the field's view is widened, not copied.
+    if (isContinuation) fields[fields.length - 1] = bytes.subarray(lineEnd - line.length - fields[fields.length - 1]!.length, lineEnd);
     else fields.push(line);
     position = lineEnd;
   }
