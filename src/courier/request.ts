@@ -72,9 +72,11 @@ export async function confineRequest(request: FilterRequest, spool: string): Pro
   // to libuv's thread pool costs a pair of thread wake-ups; nothing here opens the file, so a
   // FIFO or a device cannot block.
   const root = spoolRoot(spool);
+  // The data and control files of a message share their directory: it is checked once.
+  const checkedDirectories = new Set<string>();
   const confine = (path: string): string => {
     try {
-      return resolvedBelowSpool(resolve(path), spool, root) ?? resolvedAnyWay(path, root);
+      return resolvedBelowSpool(resolve(path), spool, root, checkedDirectories) ?? resolvedAnyWay(path, root);
     } catch (error) {
       if (error instanceof UnsafeRequestError) throw error;
       throw new UnsafeRequestError(`${path}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`);
@@ -92,16 +94,21 @@ export async function confineRequest(request: FilterRequest, spool: string): Pro
  *
  * @throws UnsafeRequestError for a path that is not a regular file
  */
-function resolvedBelowSpool(absolute: string, spool: string, root: string): string | undefined {
+function resolvedBelowSpool(absolute: string, spool: string, root: string, checkedDirectories: Set<string>): string | undefined {
   const prefix = [spool, root].find((directory) => absolute.startsWith(directory + sep));
   if (prefix === undefined) return undefined;
   const names = absolute.slice(prefix.length + 1).split(sep);
   let current = root;
   for (const [index, name] of names.entries()) {
     current += sep + name;
+    const isFile = index === names.length - 1;
+    if (!isFile && checkedDirectories.has(current)) continue;
     const info = lstatSync(current);
     if (info.isSymbolicLink()) return undefined;
-    if (index < names.length - 1) continue;
+    if (!isFile) {
+      checkedDirectories.add(current);
+      continue;
+    }
     if (!info.isFile()) throw new UnsafeRequestError(`${absolute} is not a regular file`);
   }
   return current;

@@ -379,6 +379,14 @@ class TransactionState implements Transaction {
 }
 let messageCounter = 0;
 
+/** How one hook run ended, for the message's log line. */
+interface HookTrace {
+  readonly entry: string;
+  readonly stage: HookStage;
+  readonly outcome: string;
+  readonly ms: number;
+}
+
 /** Connect hooks edit nothing (the envelope is not there yet). */
 const NO_EDITS: ReadonlySet<EditKind> = new Set();
 
@@ -388,7 +396,7 @@ export class MessageRun implements HookContextSource {
   private readonly chain: Chain;
   private readonly statuses = new Map<string, EntryStatus>();
   private readonly state = new Map<string, Map<string, unknown>>();
-  private readonly traces: string[] = [];
+  private readonly traces: HookTrace[] = [];
   private draft = new Draft();
   private final: (StageOutcome & { kind: 'final' }) | undefined;
   private quarantine: { reason: string; by: string } | undefined;
@@ -500,9 +508,21 @@ export class MessageRun implements HookContextSource {
     return this.conclude();
   }
 
-  /** What each filter's hooks did so far, e.g. `spam.sender=continue/0ms spam.message=reject/2ms`. */
+  /**
+   * What each filter's hooks did so far, e.g. `spam.sender=continue/0ms spam.recipient×3=continue/1ms
+   * spam.message=reject/2ms`: a hook that ended the same way for several recipients in a row is
+   * named once, with its count and their total time.
+   */
   get trace(): string {
-    return this.traces.join(' ');
+    const parts: string[] = [];
+    for (let at = 0; at < this.traces.length; ) {
+      const { entry, stage, outcome } = this.traces[at]!;
+      let ms = 0;
+      let count = 0;
+      for (; at < this.traces.length && this.traces[at]!.entry === entry && this.traces[at]!.stage === stage && this.traces[at]!.outcome === outcome; at++, count++) ms += this.traces[at]!.ms;
+      parts.push(`${entry}.${stage}${count > 1 ? `×${count}` : ''}=${outcome}/${ms}ms`);
+    }
+    return parts.join(' ');
   }
 
   private conclude(): MessageOutcome {
@@ -567,7 +587,7 @@ export class MessageRun implements HookContextSource {
       let decision: Decision;
       if (run.kind === 'answer') {
         decision = run.decision;
-        this.traces.push(`${entry.name}.${stage}=${decision.kind}/${ms}ms`);
+        this.traces.push({ entry: entry.name, stage, outcome: decision.kind, ms });
       } else {
         const policy = run.kind === 'timeout' ? entry.onTimeout : entry.onError;
         const what = run.kind === 'timeout' ? `did not answer within ${entry.timeoutMs} ms` : `failed: ${run.error.message}`;
@@ -576,7 +596,7 @@ export class MessageRun implements HookContextSource {
           `filter "${entry.name}" ${stage} hook ${what}; outcome: ${policy}`,
         );
         decision = this.failureDecision(policy);
-        this.traces.push(`${entry.name}.${stage}=${run.kind}:${policy}/${ms}ms`);
+        this.traces.push({ entry: entry.name, stage, outcome: `${run.kind}:${policy}`, ms });
         // A failed hook's edits are dropped whatever the policy.
         if (decision.kind === 'continue') continue;
       }

@@ -269,3 +269,12 @@ test('the chain needs only the stages, edits and facts its filters use', async (
   assert.deepEqual([...chain.needs.facets].sort(), ['auth', 'queueId']);
   assert.deepEqual(chain.needs.macros, { eom: ['{rcpt_count}'] });
 });
+
+test('the message line names a hook that ended alike for several recipients in a row once, with its count', async () => {
+  const logger = memoryLogger();
+  const refuseCarol = defineFilter({ name: 'rcpt', recipient: (_tx, rcpt) => (rcpt.address.startsWith('carol') ? reject('no carol') : undefined) });
+  const chain = await load({ filters: [{ filter: refuseCarol }], logger });
+  await runMessage(chain, { recipients: ['a@example.net', 'b@example.net', 'carol@example.net', 'd@example.net'] });
+  const line = logger.lines.find((l) => (l.fields as { event?: string }).event === 'message');
+  assert.match(String((line?.fields as { filters?: string }).filters), /^rcpt\.recipient×2=continue\/\d+ms rcpt\.recipient=reject\/\d+ms rcpt\.recipient=continue\/\d+ms$/);
+});

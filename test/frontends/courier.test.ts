@@ -190,7 +190,7 @@ describe('Courier front-end of the filter API', () => {
     assert.equal(accepted.reply, '200 Ok\n');
     assert.equal(accepted.lines.length, 1);
     assert.match(String(accepted.lines[0]!.modules), /^api-stamp=continue\/\d+ms$/);
-    assert.match(String(accepted.lines[0]!.filters), /^api-stamp\.sender=continue\/\d+ms( api-stamp\.recipient=continue\/\d+ms){3} api-stamp\.message=continue\/\d+ms$/);
+    assert.match(String(accepted.lines[0]!.filters), /^api-stamp\.sender=continue\/\d+ms api-stamp\.recipient×3=continue\/\d+ms api-stamp\.message=continue\/\d+ms$/);
     // Refused at the sender: the line still says which filter's hook decided.
     const refused = await lines({ rejectSender: 'bob@sender.example' });
     assert.match(refused.reply, /^550 /);
