@@ -11,6 +11,7 @@ import { createConnection, createServer, type Server, type Socket } from 'node:n
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { shapeAcceptedSockets } from '../server/accept-path.js';
+import { readInto } from '../server/read-path.js';
 import type { CourierLogger } from './logging.js';
 import { closeReadyFd } from './ready-fd.js';
 import { formatReply, parseModuleReply, type FilterReply } from './reply.js';
@@ -29,6 +30,12 @@ const LINGER_AFTER_REPLY_MS = 5000;
  * dropped, so that they can never keep a real message out.
  */
 const WAITING_CONNECTIONS_PER_SLOT = 4;
+
+/**
+ * Requests are read into this one buffer, shared by every connection (each read is handled before
+ * the next one is made), rather than into a new buffer per read; see `readInto`.
+ */
+const sharedReadBuffer = Buffer.allocUnsafe(MAX_REQUEST_BYTES);
 
 /** Dropped silent connections are logged at most this often (a flood must not flood syslog). */
 const DROP_LOG_INTERVAL_MS = 10_000;
@@ -271,32 +278,38 @@ export class CourierFilterDaemon {
     return new Promise((resolve, reject) => {
       const chunks: Buffer[] = [];
       let size = 0;
+      let done = false;
       const finish = (error?: Error, request?: FilterRequest) => {
+        done = true;
         clearTimeout(timer);
-        socket.off('data', onData);
         socket.off('end', onEnd);
         if (error) reject(error);
         else resolve(request!);
       };
-      const onData = (chunk: Buffer) => {
-        chunks.push(chunk);
-        size += chunk.length;
-        // Courier writes its request at once: it nearly always comes in one chunk.
-        const received = chunks.length === 1 ? chunk : Buffer.concat(chunks, size);
-        const length = requestLength(received);
-        if (length !== -1) {
+      const onRead = (buffer: Buffer, length: number, borrowed: boolean) => {
+        // Whatever the peer sends after its request is dropped.
+        if (done) return;
+        const chunk = buffer.subarray(0, length);
+        size += length;
+        // Courier writes its request at once: it nearly always comes in one read, parsed where it lies.
+        const received = chunks.length === 0 ? chunk : Buffer.concat([...chunks, chunk], size);
+        const requestBytes = requestLength(received);
+        if (requestBytes !== -1) {
           try {
-            finish(undefined, parseRequest(received.subarray(0, length), localstatedir));
+            finish(undefined, parseRequest(received.subarray(0, requestBytes), localstatedir));
           } catch (error) {
             finish(error as Error);
           }
         } else if (size > MAX_REQUEST_BYTES) {
           finish(new Error(`request exceeds ${MAX_REQUEST_BYTES} bytes without an empty line`));
+        } else {
+          // A borrowed buffer is overwritten by the next read: what is kept is copied.
+          chunks.push(borrowed ? Buffer.from(chunk) : chunk);
         }
       };
       const onEnd = () => finish(new Error('connection closed before the request was complete'));
       const timer = setTimeout(() => finish(new Error(`no complete request within ${requestTimeoutMs} ms`)), requestTimeoutMs);
-      socket.on('data', onData);
+      readInto(socket, sharedReadBuffer, onRead);
       socket.once('end', onEnd);
     });
   }

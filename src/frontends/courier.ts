@@ -53,6 +53,8 @@ const NOTIFY_LETTERS: Readonly<Record<string, string>> = { S: 'SUCCESS', F: 'FAI
 
 /** ESMTP parameters of a control-file recipient. */
 export function recipientArgs(data: control.RecipientData): string[] {
+  // Most recipients carry neither: no arrays built for them.
+  if (data.dsn === '' && data.orcpt === '') return [];
   const args: string[] = [];
   const notify = [...data.dsn].map((letter) => NOTIFY_LETTERS[letter]).filter((word) => word !== undefined);
   if (notify.length > 0) args.push(`NOTIFY=${notify.join(',')}`);
