@@ -218,8 +218,8 @@ export class FilterChain {
     const deadline = started + this.settings.messageTimeout * 1000;
     let files: readonly control.ControlFile[];
     try {
-      // Read inside the message deadline (and bounded in bytes): a control file is no reason to wait.
-      files = await withinDeadline(control.readControlFiles(request.controlPaths), deadline - Date.now(), 'reading the control files');
+      // Small files are read at once; larger ones inside the message deadline (and bounded in bytes).
+      files = control.readSmallControlFiles(request.controlPaths) ?? (await withinDeadline(control.readControlFiles(request.controlPaths), deadline - Date.now(), 'reading the control files'));
     } catch (error) {
       this.logger.error({ event: 'message', err: error, request }, `cannot read control files: ${(error as Error).message}`);
       return this.replies.tempfail;

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { readFile } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import * as control from '../../src/courier/helpers/control.js';
@@ -170,6 +170,16 @@ describe('control files recorded from Courier 1.0.16', () => {
 
 describe('control files: editing', () => {
   const tmp = scratchPerSuite();
+
+  it('reads small control files at once and leaves a large one to the reader with a deadline', async () => {
+    const [small] = await copySpool(tmp.dir, 'C-ipv4-mapped');
+    const large = join(tmp.dir, 'C-large');
+    // Many recipients: over the size read at once, under the control file bound.
+    await writeFile(large, (await readFile(small!, 'utf8')) + 'rbulk@mail.test.example\nR\nN\n'.repeat(12_000));
+    assert.deepEqual(control.readSmallControlFiles([small!])?.map((f) => f.recipients.length), [2]);
+    assert.equal(control.readSmallControlFiles([small!, large]), undefined);
+    assert.equal((await control.readControlFiles([large]))[0]!.recipients.length, 12_002);
+  });
 
   it('adds a recipient to the last control file of a batchsize split', async () => {
     const paths = await copySpool(tmp.dir, 'C1482777.1', 'C1482777.2');

@@ -12,7 +12,7 @@
 import { isAscii, isUtf8 } from 'node:buffer';
 import { isIPv4 } from 'node:net';
 import type { CourierLogger } from '../logging.js';
-import { openRegularFile, readRegularFile } from './files.js';
+import { openRegularFile, readRegularFile, readSmallFileSync } from './files.js';
 import { assertRequestOpen } from './request-scope.js';
 import { decodeUtf8OrMark } from './text.js';
 
@@ -199,6 +199,23 @@ function recipientsOf(path: string, records: readonly ControlRecord[]): ControlR
 export async function readControlFiles(paths: readonly string[]): Promise<ControlFile[]> {
   if (paths.length === 0) throw new Error('no control file given');
   return Promise.all(paths.map(async (path) => parseControlFile(path, await readRegularFile(path, MAX_CONTROL_FILE_BYTES, 'control file'))));
+}
+
+/**
+ * The control files of a message when each is small enough to be read at once, as
+ * {@link readRegularFile} reads such files (synchronously, in one read): no promise and no
+ * deadline timer needed. Undefined when one is larger, for {@link readControlFiles} to read them.
+ */
+export function readSmallControlFiles(paths: readonly string[]): ControlFile[] | undefined {
+  if (paths.length === 0) throw new Error('no control file given');
+  const files: ControlFile[] = [];
+  for (const path of paths) {
+    assertRequestOpen(`reading ${path}`);
+    const bytes = readSmallFileSync(path, MAX_CONTROL_FILE_BYTES, 'control file');
+    if (bytes === undefined) return undefined;
+    files.push(parseControlFile(path, bytes));
+  }
+  return files;
 }
 
 /** Values of every record of one type across the control files (pythonfilter's `get_lines`). */
