@@ -60,6 +60,12 @@ const EMPTY_FRAME = Buffer.alloc(0);
 /** Replies per read whose list a session keeps between reads (a message has about 20 round trips). */
 const MAX_KEPT_REPLIES = 64;
 
+/**
+ * Commands whose payloads the session decodes, compares or copies and never hands to a filter as
+ * they are: all but the body chunks (BODY, and BODYEOB's rare data), which a filter receives.
+ */
+const INTERNAL_VIEW_CODES = Object.values(Command).filter((code) => code !== Command.BODY && code !== Command.BODYEOB);
+
 function isPromise<T>(value: unknown): value is Promise<T> {
   return value !== null && typeof value === 'object' && typeof (value as { then?: unknown }).then === 'function';
 }
@@ -178,7 +184,9 @@ export class MilterSession implements SessionAccess {
     const prepared = prepare(options);
     this.filter = prepared.filter;
     const resolved = prepared.resolved;
-    this.reader = new FrameReader(resolved.maxPayload, Command.BODY);
+    // Every payload but a body chunk's is decoded, compared or copied here, never handed to the
+    // filter as it is, so it may be an internal view.
+    this.reader = new FrameReader(resolved.maxPayload, Command.BODY, { internalViewCodes: INTERNAL_VIEW_CODES });
     this.errorVerdict = resolved.errorVerdict;
     this.callbackTimeout = resolved.callbackTimeout;
     this.progressInterval = resolved.progressInterval;

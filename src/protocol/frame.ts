@@ -34,6 +34,26 @@ export const DEFAULT_MAX_PAYLOAD = 1024 * 1024;
 const HEADER_SIZE = Limits.LEN_BYTES + 1;
 
 /**
+ * A view made without `TypedArray#subarray`. On a Buffer, `subarray` looks up the species
+ * constructor (`constructor`, then `Symbol.species`) through V8's generic property lookup and
+ * constructs through `Buffer.from`: some 800 instructions for every packet, more than the rest of
+ * its framing and dispatch. A PayloadView is a Buffer to every Buffer method, to `Buffer.isBuffer`
+ * and to `instanceof Buffer`, made for a third of that; only its prototype object is its own, so
+ * it is used only for payloads the receiver decodes, compares or copies, never hands on.
+ */
+class PayloadView extends Uint8Array {}
+Object.setPrototypeOf(PayloadView.prototype, Buffer.prototype);
+
+/** Options of a {@link FrameReader} beyond its limits. */
+export interface FrameReaderOptions {
+  /**
+   * Commands whose whole payloads are handed out as internal views (see `PayloadView` above) rather
+   * than as Buffers made by `subarray`: for a receiver that never passes those payloads on as they are.
+   */
+  internalViewCodes?: readonly number[];
+}
+
+/**
  * The big-endian length at `offset`, which the caller knows lies inside `bytes`. Read here rather
  * than with `Buffer#readUInt32BE`, whose argument validation costs as much as the rest of a
  * packet's framing, once for every packet.
@@ -65,6 +85,11 @@ export class FrameReader {
   private streamCode = 0;
   /** Set after an error: the stream cannot be resynchronised. */
   private failed = false;
+  /** Per command byte, 1 when its payloads are handed out as internal views. */
+  private readonly internalView = new Uint8Array(256);
+  /** The last chunk pushed and its memory: a reused read buffer's is looked up once. */
+  private lastChunk: Buffer | undefined;
+  private lastMemory: ArrayBuffer | undefined;
 
   /**
    * @param maxPayload largest payload accepted, in bytes (default 1 MiB).
@@ -74,7 +99,10 @@ export class FrameReader {
   constructor(
     readonly maxPayload: number = DEFAULT_MAX_PAYLOAD,
     private readonly streamedCode: number = -1,
-  ) {}
+    options: FrameReaderOptions = {},
+  ) {
+    for (const code of options.internalViewCodes ?? []) this.internalView[code & 0xff] = 1;
+  }
 
   /** Bytes received but not yet delivered, or still expected for a streamed payload. */
   get buffered(): number {
@@ -111,7 +139,7 @@ export class FrameReader {
         const stop = start + length - 1;
         if (stop <= end) {
           offset = stop;
-          onFrame(code, chunk.subarray(start, stop), false);
+          onFrame(code, this.internalView[code] === 1 ? this.viewOf(chunk, start, stop) : chunk.subarray(start, stop), false);
         } else {
           this.startPayload(code, length - 1);
           offset = start;
@@ -148,6 +176,14 @@ export class FrameReader {
       else this.startPayload(code, length - 1);
     }
     return offset;
+  }
+
+  private viewOf(chunk: Buffer, start: number, stop: number): Buffer {
+    if (chunk !== this.lastChunk) {
+      this.lastChunk = chunk;
+      this.lastMemory = chunk.buffer as ArrayBuffer;
+    }
+    return new PayloadView(this.lastMemory!, chunk.byteOffset + start, stop - start) as unknown as Buffer;
   }
 
   private startPayload(code: number, size: number): void {

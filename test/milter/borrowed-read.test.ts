@@ -72,6 +72,31 @@ test('borrowed reads: body chunks, raw arguments, macros and queued packets a fi
   assert.deepEqual(Buffer.concat(kept.bodies), Buffer.concat([first, second]));
 });
 
+test('whatever a filter receives as bytes is a plain Buffer, borrowed reads or not', async () => {
+  for (const borrowed of [true, false]) {
+    const kept: Kept = { bodies: [], rawHeaderValues: [], queueId: undefined, rawSender: undefined };
+    const driver = new Driver({ filter: keepingFilter(kept) });
+    const commands: Array<Array<MtaCommand<Bytes>>> = [
+      [POSTFIX_V6],
+      [connect(), { type: 'helo', name: 'client.example' }],
+      [mail('<sender@example.org>'), rcpt(), { type: 'data' }, header('Subject', 'first')],
+      [{ type: 'eoh' }, { type: 'body', chunk: Buffer.from('body text') }, { type: 'eob' }],
+    ];
+    if (borrowed) await feedBorrowed(driver, Buffer.alloc(64 * 1024), commands);
+    else {
+      for (const group of commands) {
+        driver.session.receive(Buffer.concat(group.map((command) => encodeCommand(command))));
+        await driver.settle();
+      }
+    }
+    const received = [kept.rawSender!, ...kept.rawHeaderValues, ...kept.bodies];
+    assert.equal(received.length, 3);
+    for (const bytes of received) assert.equal(Object.getPrototypeOf(bytes), Buffer.prototype);
+    assert.deepStrictEqual(kept.bodies, [Buffer.from('body text')]);
+    assert.deepStrictEqual(kept.rawHeaderValues, [Buffer.from('first')]);
+  }
+});
+
 test('borrowed reads: a header callback that reads its raw fields only after an await gets them intact, and a synchronous one too', async () => {
   const seen: string[] = [];
   class LateReader extends Milter {

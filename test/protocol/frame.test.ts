@@ -63,6 +63,27 @@ test('a payload inside one read is a view of that read, not a copy', () => {
   assert.equal(view!.buffer, packet.buffer);
 });
 
+test('internal views: the chosen commands get views of the read that work as Buffers; the others plain Buffers', () => {
+  const read = Buffer.alloc(64, 0x23);
+  const packets = Buffer.concat([encodeFrame(0x4c, Buffer.from('Subject\0hi\0')), encodeFrame(0x42, Buffer.from('body')), encodeFrame(0x44, Buffer.from('Mi\0Q1\0'))]);
+  packets.copy(read, 7);
+  const seen: Array<[number, Buffer]> = [];
+  const reader = new FrameReader(1024, 0x42, { internalViewCodes: [0x4c, 0x44] });
+  for (let round = 0; round < 2; round++) reader.push(read.subarray(7), (code, payload) => seen.push([code, payload]), packets.length);
+  assert.deepEqual(seen.map(([code]) => code), [0x4c, 0x42, 0x44, 0x4c, 0x42, 0x44]);
+  for (const [code, payload] of seen) {
+    assert.ok(Buffer.isBuffer(payload) && payload instanceof Buffer, 'a Buffer to Buffer.isBuffer and instanceof');
+    assert.equal(payload.buffer, read.buffer, 'a view of the read, not a copy');
+    const text = code === 0x4c ? 'Subject\0hi\0' : code === 0x44 ? 'Mi\0Q1\0' : 'body';
+    assert.equal(payload.toString('latin1'), text);
+    assert.ok(payload.equals(Buffer.from(text)));
+    assert.equal(payload.indexOf(0), text.indexOf('\0'));
+    assert.equal(payload.subarray(1).toString(), text.slice(1));
+    assert.equal(Object.getPrototypeOf(payload.subarray(1)), Buffer.prototype, 'what is cut from a view is a plain Buffer');
+    assert.equal(Object.getPrototypeOf(payload) === Buffer.prototype, code === 0x42, 'only the chosen commands get internal views');
+  }
+});
+
 test('length 0 is refused with EMPTY_FRAME, after delivering the packets before it', () => {
   const reader = new FrameReader();
   const frames: number[] = [];
