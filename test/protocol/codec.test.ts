@@ -120,6 +120,11 @@ const malformedCommands: Array<[string, number, string]> = [
   ['HELO with two strings', Command.HELO, '610062 00'],
   ['HEADER with one string', Command.HEADER, '6100'],
   ['HEADER with an empty name', Command.HEADER, '00 6100'],
+  ['HEADER empty', Command.HEADER, ''],
+  ['HEADER without a final NUL', Command.HEADER, '6100 62'],
+  ['HEADER with three strings', Command.HEADER, '6100 6200 6300'],
+  ['HEADER with a NUL inside a long value', Command.HEADER, '6100' + '62'.repeat(300) + '00' + '63'.repeat(300) + '00'],
+  ['HEADER with a NUL at the end of a long value', Command.HEADER, '6100' + '62'.repeat(300) + '0000'],
   ['MAIL without NUL', Command.MAIL, '3c3e'],
   ['MAIL empty', Command.MAIL, ''],
   ['MACRO empty', Command.MACRO, ''],
@@ -175,5 +180,13 @@ test('decoded strings are views of the packet, so 8-bit bytes survive unchanged'
   if (decoded.type === 'header') {
     assert.deepEqual(decoded.value, raw);
     assert.equal(decoded.value.buffer, packet.buffer);
+  }
+});
+
+test('decodeHeaderFields splits headers with short and long values alike', () => {
+  for (const value of ['', 'x', 'v'.repeat(255), 'v'.repeat(256), 'w'.repeat(5000)]) {
+    const [name, decoded] = decodeHeaderFields(Buffer.from(`X-Name\0${value}\0`, 'latin1'));
+    assert.equal(name.toString(), 'X-Name');
+    assert.equal(decoded.toString(), value);
   }
 });
