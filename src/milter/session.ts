@@ -60,6 +60,9 @@ const EMPTY_FRAME = Buffer.alloc(0);
 /** Replies per read whose list a session keeps between reads (a message has about 20 round trips). */
 const MAX_KEPT_REPLIES = 64;
 
+/** A filter callback, whatever its parameters. */
+type StageCallback = (...args: never[]) => CallbackResult;
+
 /**
  * Commands whose payloads the session decodes, compares or copies and never hands to a filter as
  * they are: all but the body chunks (BODY, and BODYEOB's rare data), which a filter receives.
@@ -410,7 +413,7 @@ export class MilterSession implements SessionAccess {
       this.beginMessage(false);
       this.rawHeader = payload;
       this.rawHeaderNameEnd = nameEnd;
-      return this.run('header', headerName(payload, nameEnd), payload.toString('utf8', nameEnd + 1, payload.length - 1));
+      return this.run('header', this.milter.header, headerName(payload, nameEnd), payload.toString('utf8', nameEnd + 1, payload.length - 1));
     }
     const command = decodeCommand(code, payload);
     switch (command.type) {
@@ -420,7 +423,7 @@ export class MilterSession implements SessionAccess {
         return this.onConnect(command);
       case 'helo':
         this.rawArgs = [command.name];
-        return this.run('helo', command.name.toString('utf8'));
+        return this.run('helo', this.milter.helo, command.name.toString('utf8'));
       case 'mail':
         this.beginMessage(true);
         return this.runEnvelope('envfrom', command.args);
@@ -429,15 +432,15 @@ export class MilterSession implements SessionAccess {
         return this.runEnvelope('envrcpt', command.args);
       case 'data':
         this.beginMessage(false);
-        return this.run('data');
+        return this.run('data', this.milter.data);
       case 'eoh':
         this.beginMessage(false);
-        return this.run('eoh');
+        return this.run('eoh', this.milter.eoh);
       case 'eob':
         return this.onEndOfMessage(command.chunk);
       case 'unknown':
         this.rawArgs = [command.line];
-        return this.run('unknown', command.line.toString('utf8'));
+        return this.run('unknown', this.milter.unknown, command.line.toString('utf8'));
       case 'abort':
         return this.onAbort();
       case 'quit':
@@ -453,7 +456,7 @@ export class MilterSession implements SessionAccess {
   /** MAIL or RCPT: the address and its ESMTP arguments as text, the argv raw in `raw`. */
   private runEnvelope(stage: 'envfrom' | 'envrcpt', argv: Buffer[]): void | Promise<void> {
     this.rawArgs = argv;
-    return this.run(stage, argv[0]!.toString('utf8'), argv.slice(1).map(String));
+    return this.run(stage, stage === 'envfrom' ? this.milter.envfrom : this.milter.envrcpt, argv[0]!.toString('utf8'), argv.slice(1).map(String));
   }
 
   private onOptneg(command: { version: number; actions: number; protocol: number }): void | Promise<void> {
@@ -490,7 +493,7 @@ export class MilterSession implements SessionAccess {
   private onConnect(info: ConnectInfo<Buffer>): void | Promise<void> {
     this.rawArgs = info.address === undefined ? [info.hostname] : [info.hostname, info.address];
     const address = info.address === undefined ? undefined : bareAddress(info.address.toString('utf8'));
-    return this.run('connect', info.hostname.toString('utf8'), info.family as AddressFamily, address, info.port);
+    return this.run('connect', this.milter.connect, info.hostname.toString('utf8'), info.family as AddressFamily, address, info.port);
   }
 
   /** Marks a message as started; a MAIL always starts a new one. */
@@ -562,15 +565,18 @@ export class MilterSession implements SessionAccess {
   }
 
   /** Runs a callback answered with a verdict. */
-  private run(stage: StageName, ...args: unknown[]): void | Promise<void> {
+  /**
+   * Runs the filter's callback `fn` of `stage`. The caller reads the callback by its name, so each
+   * read is of one known property, not a lookup by a stage name that changes from call to call.
+   */
+  private run(stage: StageName, fn: StageCallback | undefined, ...args: unknown[]): void | Promise<void> {
     if (!this.running) return;
     this.stage = stage;
     if (this.filterUnavailable) return this.answer(stage, undefined, true);
-    const fn = (this.milter as unknown as Record<string, ((...a: unknown[]) => CallbackResult) | undefined>)[stage];
     if (fn === undefined) return this.answer(stage, undefined, false);
     let result: CallbackResult;
     try {
-      result = fn.apply(this.milter, args);
+      result = (fn as (...a: unknown[]) => CallbackResult).apply(this.milter, args);
     } catch (err) {
       this.callbackFailed(stage, err);
       return this.answer(stage, undefined, true);
