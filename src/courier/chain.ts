@@ -70,7 +70,7 @@ function parseFixedReply(text: string): FilterReply {
 async function runWithDeadline(
   entry: ChainEntry & { module: CourierFilterModule },
   request: FilterRequest,
-  context: Omit<FilterContext, 'signal' | 'openMessage'>,
+  message: Pick<FilterContext, 'courier' | 'readControlFiles' | 'note'>,
   deadlineMs: number,
 ): Promise<ModuleRun> {
   if (deadlineMs <= 0) return { kind: 'timeout' };
@@ -81,7 +81,18 @@ async function runWithDeadline(
   const timedOut = new Promise<ModuleRun>((resolve) => {
     timer = setTimeout(() => resolve({ kind: 'timeout' }), deadlineMs);
   });
-  const moduleContext: FilterContext = { ...context, signal, openMessage: () => CourierMessage.open(request.dataPath, { signal }) };
+  // Built in one literal: no intermediate object and no spread per message.
+  const moduleContext: FilterContext = {
+    name: entry.settings.name,
+    options: entry.settings.options,
+    logger: entry.logger,
+    courier: message.courier,
+    control,
+    readControlFiles: message.readControlFiles,
+    note: message.note,
+    signal,
+    openMessage: () => CourierMessage.open(request.dataPath, { signal }),
+  };
   // An answer that is not a valid reply counts as a module error, like a throw.
   const runModule = (): Promise<ModuleRun> =>
     Promise.resolve()
@@ -261,15 +272,7 @@ export class FilterChain {
         ? await runWithDeadline(
             entry as ChainEntry & { module: CourierFilterModule },
             request,
-            {
-              name,
-              options: entry.settings.options,
-              logger: entry.logger,
-              courier: this.courier,
-              control,
-              readControlFiles,
-              note,
-            },
+            { courier: this.courier, readControlFiles, note },
             // The engine bounds each hook of a filter-API filter; the message deadline bounds the whole.
             entry.ownDeadlines ? deadline - moduleStarted : Math.min(entry.settings.timeout * 1000, deadline - moduleStarted),
           )

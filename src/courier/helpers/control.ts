@@ -336,7 +336,8 @@ const controlDataCache = new WeakMap<readonly ControlFile[], ControlData>();
 
 function buildControlData(files: readonly ControlFile[]): ControlData {
   // One pass over the first file: the first value of each type (by its letter's code), and the saved environment.
-  const firstValues: Array<string | undefined> = [];
+  // Sized for every letter up front: filled sparsely from empty, an array turns into a slow dictionary.
+  const firstValues = new Array<string | undefined>(256);
   const environment: Record<string, string> = {};
   for (const record of files[0]?.records ?? []) {
     if (record.type === ControlRecordType.savedEnvironment) {
