@@ -92,6 +92,20 @@ export function bareAddress(address: string): string {
 const WRITE_BATCH_BYTES = 65536;
 
 /** A copy of a payload; small ones come from Node's shared allocation pool. */
+/** The OPTNEG reply encoded last: every connection from one MTA to one filter negotiates alike. */
+let lastNegotiation: { result: NegotiationResult; reply: Buffer } | undefined;
+
+/** The OPTNEG reply for `result`, encoded once while results stay the same. */
+function negotiationReply(result: NegotiationResult): Buffer {
+  const last = lastNegotiation;
+  if (last !== undefined && result.macros === undefined && last.result.macros === undefined && last.result.version === result.version && last.result.actions === result.actions && last.result.protocol === result.protocol) {
+    return last.reply;
+  }
+  const reply = encodeReply({ type: 'optneg', version: result.version, actions: result.actions, protocol: result.protocol, ...(result.macros === undefined ? {} : { macros: result.macros }) });
+  lastNegotiation = { result, reply };
+  return reply;
+}
+
 function copyOf(payload: Buffer): Buffer {
   if (payload.length === 0) return payload;
   const copy = Buffer.allocUnsafe(payload.length);
@@ -483,7 +497,7 @@ export class MilterSession implements SessionAccess {
       }
       this.negotiated = result;
       this.phase = 'open';
-      this.send(encodeReply({ type: 'optneg', version: result.version, actions: result.actions, protocol: result.protocol, ...(result.macros === undefined ? {} : { macros: result.macros }) }));
+      this.send(negotiationReply(result));
       this.logger.debug({ version: result.version, actions: result.actions, protocol: result.protocol }, 'negotiated');
     };
     if (isPromise<Awaited<typeof custom>>(custom)) return this.guard('negotiate', custom).then(finish);

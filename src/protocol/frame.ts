@@ -44,6 +44,20 @@ const HEADER_SIZE = Limits.LEN_BYTES + 1;
 class PayloadView extends Uint8Array {}
 Object.setPrototypeOf(PayloadView.prototype, Buffer.prototype);
 
+const NO_CODES: readonly number[] = [];
+/** Tables of command bytes, one per list: a server's readers share their session's, not one each. */
+const codeTables = new WeakMap<readonly number[], Uint8Array>();
+
+function codeTable(codes: readonly number[]): Uint8Array {
+  let table = codeTables.get(codes);
+  if (table === undefined) {
+    table = new Uint8Array(256);
+    for (const code of codes) table[code & 0xff] = 1;
+    codeTables.set(codes, table);
+  }
+  return table;
+}
+
 /** Options of a {@link FrameReader} beyond its limits. */
 export interface FrameReaderOptions {
   /**
@@ -86,7 +100,7 @@ export class FrameReader {
   /** Set after an error: the stream cannot be resynchronised. */
   private failed = false;
   /** Per command byte, 1 when its payloads are handed out as internal views. */
-  private readonly internalView = new Uint8Array(256);
+  private readonly internalView: Uint8Array;
   /** The last chunk pushed and its memory: a reused read buffer's is looked up once. */
   private lastChunk: Buffer | undefined;
   private lastMemory: ArrayBuffer | undefined;
@@ -101,7 +115,7 @@ export class FrameReader {
     private readonly streamedCode: number = -1,
     options: FrameReaderOptions = {},
   ) {
-    for (const code of options.internalViewCodes ?? []) this.internalView[code & 0xff] = 1;
+    this.internalView = codeTable(options.internalViewCodes ?? NO_CODES);
   }
 
   /** Bytes received but not yet delivered, or still expected for a streamed payload. */

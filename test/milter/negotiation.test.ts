@@ -156,3 +156,32 @@ test('a second OPTNEG, or any command before OPTNEG, ends the session', async ()
   assert.deepEqual(await early.send(encodeCommand(connect())), []);
   assert.ok(early.closedByMilter && early.logger.has('error', /expected OPTNEG first/));
 });
+
+test('each connection gets the OPTNEG reply of its own negotiation, whatever the one before got', async () => {
+  class Headers extends Milter {
+    override header() {}
+  }
+  class Macros extends Milter {
+    static override options: MilterOptions = { macros: { connect: ['j'] } };
+    override header() {}
+  }
+  const offers = [
+    { type: 'optneg', version: 6, actions: 0x1ff, protocol: 0x1fffff },
+    { type: 'optneg', version: 6, actions: 0x03, protocol: 0x1fffff },
+    { type: 'optneg', version: 2, actions: 0x03, protocol: 0x7f },
+  ] as const;
+  const cases = [Headers, Macros].flatMap((filter) => offers.map((offer) => ({ filter, offer })));
+  // The same negotiations in two orders: a reply carried over from the connection before would
+  // differ between them.
+  const replies = new Map<(typeof cases)[number], unknown>();
+  for (const order of [cases, [...cases].reverse(), cases.flatMap((c) => [c, c])]) {
+    for (const entry of order) {
+      const reply = await new Driver({ filter: entry.filter }).negotiate(entry.offer);
+      assert.equal(reply.type, 'optneg');
+      if (reply.type !== 'optneg') continue;
+      if (replies.has(entry)) assert.deepEqual(reply, replies.get(entry));
+      else replies.set(entry, reply);
+    }
+  }
+  assert.ok(new Set([...replies.values()].map((reply) => JSON.stringify(reply))).size >= 4, 'the negotiations here end in several ways');
+});
