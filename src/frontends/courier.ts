@@ -118,7 +118,7 @@ export async function runChainOnCourierMessage(chain: Chain, request: FilterRequ
   const { dataPath, controlPaths } = request;
   const files = await (options.readControlFiles?.() ?? control.readControlFiles(controlPaths));
   const data = control.controlDataOf(files);
-  const pending = files.flatMap((file) => file.recipients).filter((r) => !r.delivered);
+  const pending = control.undeliveredRecipients(files);
   const raw: RawMtaData = { frontEnd: 'courier', controlPaths, dataPath, environment: data.environment, ...(options.courier ? { courier: options.courier } : {}) };
   const connection = chain.connection(clientOf(data, control.sendersIpOf(files, data)), raw, UNSUPPORTED_EDITS);
   const onAbort = (): void => connection.close();
