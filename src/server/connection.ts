@@ -6,7 +6,7 @@
 import type net from 'node:net';
 import type { MilterSession, SessionIO } from '../milter/session.js';
 import type { ResolvedServerOptions } from './options.js';
-import { DirectWriter, type WritePath } from './write-path.js';
+import { DirectWriter, type WritePath } from '../net/write-path.js';
 
 /** Why a connection is ended by the server, for the log. */
 export type DeadlineReason = 'negotiation deadline' | 'packet deadline' | 'idle timeout' | 'replies not read';

@@ -9,11 +9,11 @@ import { silentLogger, type Logger } from '../log.js';
 import { MilterSession, type SessionOptions } from '../milter/session.js';
 import { compileFilter } from '../milter/filter.js';
 import { formatSocketAddress, type SocketAddress } from '../net/socket-spec.js';
-import { shapeAcceptedSockets } from './accept-path.js';
+import { shapeAcceptedSockets } from '../net/accept-path.js';
 import { ClusterPrimary, isClusterWorker, onPrimaryClose } from './cluster.js';
 import { ServerConnection } from './connection.js';
 import { resolveServerOptions, SERVER_DEFAULTS, type ResolvedServerOptions, type ServerOptions } from './options.js';
-import { readInto, READ_BUFFER_SIZE } from './read-path.js';
+import { readInto, READ_BUFFER_SIZE } from '../net/read-path.js';
 import { RefusalLog } from './refusals.js';
 import { bindPathFor, removeOwnSocket, removeStaleSocket, socketFileIdentity, withSocketMode, type SocketFileIdentity } from './unix-socket.js';
 

@@ -12,7 +12,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { canShapeAcceptedSockets, shapeAcceptedSockets, type AcceptPath } from '../../src/server/accept-path.js';
+import { canShapeAcceptedSockets, shapeAcceptedSockets, type AcceptPath } from '../../src/net/accept-path.js';
 import { Milter, MilterServer } from '../../src/index.js';
 import { POSTFIX_V6, connect } from '../milter/driver.js';
 import { Wire } from './wire.js';

@@ -7,7 +7,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import net from 'node:net';
-import { canReuseReadBuffer, readInto, READ_BUFFER_SIZE, type ReadPath } from '../../src/server/read-path.js';
+import { canReuseReadBuffer, readInto, READ_BUFFER_SIZE, type ReadPath } from '../../src/net/read-path.js';
 import { Milter, MilterServer } from '../../src/index.js';
 import { POSTFIX_V6, connect, mail, rcpt } from '../milter/driver.js';
 import { Wire } from './wire.js';

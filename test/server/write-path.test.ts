@@ -10,7 +10,7 @@ import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import net from 'node:net';
 import { ServerConnection } from '../../src/server/connection.js';
-import { canWriteDirect } from '../../src/server/write-path.js';
+import { canWriteDirect } from '../../src/net/write-path.js';
 import type { MilterSession } from '../../src/milter/session.js';
 
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
