@@ -91,21 +91,24 @@ export function bareAddress(address: string): string {
 /** Queued replies are written once they reach this size, even in the middle of a read. */
 const WRITE_BATCH_BYTES = 65536;
 
-/** A copy of a payload; small ones come from Node's shared allocation pool. */
-/** The OPTNEG reply encoded last: every connection from one MTA to one filter negotiates alike. */
-let lastNegotiation: { result: NegotiationResult; reply: Buffer } | undefined;
+/**
+ * The OPTNEG reply encoded last, and what it answered: every connection from one MTA to one filter
+ * negotiates alike, so the reply is encoded once rather than per connection.
+ */
+let lastNegotiation: { version: number; actions: number; protocol: number; reply: Buffer } | undefined;
 
-/** The OPTNEG reply for `result`, encoded once while results stay the same. */
+/** The OPTNEG reply for `result`; one that names macros (rare) is encoded each time. */
 function negotiationReply(result: NegotiationResult): Buffer {
+  const { version, actions, protocol, macros } = result;
+  if (macros !== undefined) return encodeReply({ type: 'optneg', version, actions, protocol, macros });
   const last = lastNegotiation;
-  if (last !== undefined && result.macros === undefined && last.result.macros === undefined && last.result.version === result.version && last.result.actions === result.actions && last.result.protocol === result.protocol) {
-    return last.reply;
-  }
-  const reply = encodeReply({ type: 'optneg', version: result.version, actions: result.actions, protocol: result.protocol, ...(result.macros === undefined ? {} : { macros: result.macros }) });
-  lastNegotiation = { result, reply };
+  if (last?.version === version && last.actions === actions && last.protocol === protocol) return last.reply;
+  const reply = encodeReply({ type: 'optneg', version, actions, protocol });
+  lastNegotiation = { version, actions, protocol, reply };
   return reply;
 }
 
+/** A copy of a payload; small ones come from Node's shared allocation pool. */
 function copyOf(payload: Buffer): Buffer {
   if (payload.length === 0) return payload;
   const copy = Buffer.allocUnsafe(payload.length);
@@ -578,9 +581,8 @@ export class MilterSession implements SessionAccess {
     return this.rawArgs;
   }
 
-  /** Runs a callback answered with a verdict. */
   /**
-   * Runs the filter's callback `fn` of `stage`. The caller reads the callback by its name, so each
+   * Runs the filter's callback `fn` of `stage`, answered with a verdict. The caller reads the callback by its name, so each
    * read is of one known property, not a lookup by a stage name that changes from call to call.
    */
   private run(stage: StageName, fn: StageCallback | undefined, ...args: unknown[]): void | Promise<void> {

@@ -101,7 +101,10 @@ export class FrameReader {
   private failed = false;
   /** Per command byte, 1 when its payloads are handed out as internal views. */
   private readonly internalView: Uint8Array;
-  /** The last chunk pushed and its memory: a reused read buffer's is looked up once. */
+  /**
+   * The last chunk views were made of, and its memory: a reused read buffer's is looked up once.
+   * It holds one chunk per reader at most, and the shared read buffer lives as long anyway.
+   */
   private lastChunk: Buffer | undefined;
   private lastMemory: ArrayBuffer | undefined;
 
