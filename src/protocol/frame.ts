@@ -102,11 +102,13 @@ export class FrameReader {
   /** Per command byte, 1 when its payloads are handed out as internal views. */
   private readonly internalView: Uint8Array;
   /**
-   * The last chunk views were made of, and its memory: a reused read buffer's is looked up once.
+   * The last chunk views were made of, its memory and where it starts there: a reused read buffer's
+   * are looked up once, not per packet (`byteOffset` is a getter V8 calls, not a field it inlines).
    * It holds one chunk per reader at most, and the shared read buffer lives as long anyway.
    */
   private lastChunk: Buffer | undefined;
   private lastMemory: ArrayBuffer | undefined;
+  private lastOffset = 0;
 
   /**
    * @param maxPayload largest payload accepted, in bytes (default 1 MiB).
@@ -196,11 +198,14 @@ export class FrameReader {
   }
 
   private viewOf(chunk: Buffer, start: number, stop: number): Buffer {
+    // An empty payload (DATA, EOH, end of message, ABORT) needs no view of its own.
+    if (start === stop) return EMPTY;
     if (chunk !== this.lastChunk) {
       this.lastChunk = chunk;
       this.lastMemory = chunk.buffer as ArrayBuffer;
+      this.lastOffset = chunk.byteOffset;
     }
-    return new PayloadView(this.lastMemory!, chunk.byteOffset + start, stop - start) as unknown as Buffer;
+    return new PayloadView(this.lastMemory!, this.lastOffset + start, stop - start) as unknown as Buffer;
   }
 
   private startPayload(code: number, size: number): void {

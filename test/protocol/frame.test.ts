@@ -84,6 +84,31 @@ test('internal views: the chosen commands get views of the read that work as Buf
   }
 });
 
+test('internal views: reads at different places of one memory, taken in turn, each give their own bytes', () => {
+  // Two reads cut from one pool, as Node's small Buffers are: same memory, different offsets.
+  const memory = Buffer.alloc(256, 0x23);
+  const first = memory.subarray(16, 64);
+  const second = memory.subarray(100, 160);
+  encodeFrame(0x44, Buffer.from('Mi\0Q1\0')).copy(first);
+  encodeFrame(0x44, Buffer.from('Ri\0Q2\0')).copy(second);
+  const reader = new FrameReader(1024, -1, { internalViewCodes: [0x44] });
+  const seen: string[] = [];
+  for (const read of [first, second, first, second]) reader.push(read, (_code, payload) => seen.push(payload.toString('latin1')), 11);
+  assert.deepEqual(seen, ['Mi\0Q1\0', 'Ri\0Q2\0', 'Mi\0Q1\0', 'Ri\0Q2\0']);
+});
+
+test('internal views: an empty payload is an empty Buffer, inside one read or after a split header', () => {
+  const packets = Buffer.concat([encodeFrame(0x54), encodeFrame(0x4e)]);
+  for (let cut = 1; cut <= packets.length; cut++) {
+    const reader = new FrameReader(1024, -1, { internalViewCodes: [0x54, 0x4e] });
+    const seen: Array<[number, number, boolean]> = [];
+    for (const read of [packets.subarray(0, cut), packets.subarray(cut)]) {
+      reader.push(read, (code, payload) => seen.push([code, payload.length, Buffer.isBuffer(payload)]));
+    }
+    assert.deepEqual(seen, [[0x54, 0, true], [0x4e, 0, true]], `cut at ${cut}`);
+  }
+});
+
 test('length 0 is refused with EMPTY_FRAME, after delivering the packets before it', () => {
   const reader = new FrameReader();
   const frames: number[] = [];
