@@ -28,6 +28,7 @@ import {
   type ConnectInfo,
   type Modification,
   type NegotiationResult,
+  type StageRow,
 } from '../protocol/codec.js';
 import { isIPv6 } from 'node:net';
 import { childLogger, silentLogger, type Logger } from '../log.js';
@@ -46,6 +47,13 @@ import type { CallbackResult, StageName, Verdict } from './types.js';
 type Phase = 'negotiate' | 'open' | 'closing' | 'closed';
 /** Callbacks answered with a verdict. */
 type RepliedStage = StageName | 'eom';
+
+/**
+ * The stage table's rows, each read by its name where a callback runs: a reply then finds its
+ * stage's no-reply bit in the row it was handed, not by a lookup under a name that differs from
+ * call to call (a megamorphic keyed load for every reply).
+ */
+const stages = stageByCallback;
 
 const verdicts: ReadonlySet<Verdict> = new Set<Verdict>(['continue', 'accept', 'reject', 'tempfail', 'discard', 'skip', 'noreply']);
 
@@ -430,7 +438,7 @@ export class MilterSession implements SessionAccess {
       this.beginMessage(false);
       this.rawHeader = payload;
       this.rawHeaderNameEnd = nameEnd;
-      return this.run('header', this.milter.header, headerName(payload, nameEnd), payload.toString('utf8', nameEnd + 1, payload.length - 1));
+      return this.run(stages.header, this.milter.header, headerName(payload, nameEnd), payload.toString('utf8', nameEnd + 1, payload.length - 1));
     }
     const command = decodeCommand(code, payload);
     switch (command.type) {
@@ -440,24 +448,24 @@ export class MilterSession implements SessionAccess {
         return this.onConnect(command);
       case 'helo':
         this.rawArgs = [command.name];
-        return this.run('helo', this.milter.helo, command.name.toString('utf8'));
+        return this.run(stages.helo, this.milter.helo, command.name.toString('utf8'));
       case 'mail':
         this.beginMessage(true);
-        return this.runEnvelope('envfrom', command.args);
+        return this.runEnvelope(stages.envfrom, this.milter.envfrom, command.args);
       case 'rcpt':
         this.beginMessage(false);
-        return this.runEnvelope('envrcpt', command.args);
+        return this.runEnvelope(stages.envrcpt, this.milter.envrcpt, command.args);
       case 'data':
         this.beginMessage(false);
-        return this.run('data', this.milter.data);
+        return this.run(stages.data, this.milter.data);
       case 'eoh':
         this.beginMessage(false);
-        return this.run('eoh', this.milter.eoh);
+        return this.run(stages.eoh, this.milter.eoh);
       case 'eob':
         return this.onEndOfMessage(command.chunk);
       case 'unknown':
         this.rawArgs = [command.line];
-        return this.run('unknown', this.milter.unknown, command.line.toString('utf8'));
+        return this.run(stages.unknown, this.milter.unknown, command.line.toString('utf8'));
       case 'abort':
         return this.onAbort();
       case 'quit':
@@ -471,9 +479,9 @@ export class MilterSession implements SessionAccess {
   }
 
   /** MAIL or RCPT: the address and its ESMTP arguments as text, the argv raw in `raw`. */
-  private runEnvelope(stage: 'envfrom' | 'envrcpt', argv: Buffer[]): void | Promise<void> {
+  private runEnvelope(stage: StageRow, fn: StageCallback | undefined, argv: Buffer[]): void | Promise<void> {
     this.rawArgs = argv;
-    return this.run(stage, stage === 'envfrom' ? this.milter.envfrom : this.milter.envrcpt, argv[0]!.toString('utf8'), argv.slice(1).map(String));
+    return this.run(stage, fn, argv[0]!.toString('utf8'), argv.slice(1).map(String));
   }
 
   private onOptneg(command: { version: number; actions: number; protocol: number }): void | Promise<void> {
@@ -510,7 +518,7 @@ export class MilterSession implements SessionAccess {
   private onConnect(info: ConnectInfo<Buffer>): void | Promise<void> {
     this.rawArgs = info.address === undefined ? [info.hostname] : [info.hostname, info.address];
     const address = info.address === undefined ? undefined : bareAddress(info.address.toString('utf8'));
-    return this.run('connect', this.milter.connect, info.hostname.toString('utf8'), info.family as AddressFamily, address, info.port);
+    return this.run(stages.connect, this.milter.connect, info.hostname.toString('utf8'), info.family as AddressFamily, address, info.port);
   }
 
   /** Marks a message as started; a MAIL always starts a new one. */
@@ -582,30 +590,32 @@ export class MilterSession implements SessionAccess {
   }
 
   /**
-   * Runs the filter's callback `fn` of `stage`, answered with a verdict. The caller reads the callback by its name, so each
-   * read is of one known property, not a lookup by a stage name that changes from call to call.
+   * Runs the filter's callback `fn` of `row`'s stage, answered with a verdict. The caller reads the
+   * callback and the row by their names, so each read is of one known property, not a lookup by a
+   * stage name that changes from call to call.
    */
-  private run(stage: StageName, fn: StageCallback | undefined, ...args: unknown[]): void | Promise<void> {
+  private run(row: StageRow, fn: StageCallback | undefined, ...args: unknown[]): void | Promise<void> {
     if (!this.running) return;
+    const stage = row.callback;
     this.stage = stage;
-    if (this.filterUnavailable) return this.answer(stage, undefined, true);
-    if (fn === undefined) return this.answer(stage, undefined, false);
+    if (this.filterUnavailable) return this.answer(row, undefined, true);
+    if (fn === undefined) return this.answer(row, undefined, false);
     let result: CallbackResult;
     try {
       result = (fn as (...a: unknown[]) => CallbackResult).apply(this.milter, args);
     } catch (err) {
       this.callbackFailed(stage, err);
-      return this.answer(stage, undefined, true);
+      return this.answer(row, undefined, true);
     }
     if (isPromise<Verdict | void>(result)) {
       // The callback goes on after this read: its raw arguments must not be views of the read buffer.
       if (this.rawHeader !== undefined) this.rawArguments();
       return this.guard(stage, result).then(
-        (verdict) => this.answer(stage, verdict, false),
-        () => this.answer(stage, undefined, true),
+        (verdict) => this.answer(row, verdict, false),
+        () => this.answer(row, undefined, true),
       );
     }
-    this.answer(stage, result as Verdict | undefined, false);
+    this.answer(row, result as Verdict | undefined, false);
   }
 
   /** Runs abort or close: no verdict, failures only logged. */
@@ -658,12 +668,12 @@ export class MilterSession implements SessionAccess {
   }
 
   /** Sends the reply to a command, honouring NR negotiation, SKIP rules and the custom reply. */
-  private answer(stage: RepliedStage, returned: Verdict | void | undefined, failed: boolean): void {
+  private answer(row: StageRow, returned: Verdict | void | undefined, failed: boolean): void {
+    const stage = row.callback as RepliedStage;
     this.rawArgs = EMPTY;
     this.rawHeader = undefined;
     if (!failed && !this.isVerdict(stage, returned)) failed = true;
-    const noReplyBit = stageByCallback[stage].noReply;
-    if (this.protocol & noReplyBit) {
+    if (this.protocol & row.noReply) {
       if (failed) this.pendingFailure = true;
       else if (returned !== undefined && returned !== 'continue' && returned !== 'noreply') {
         this.logger.warn({ stage, verdict: returned }, `${stage}() returned ${returned}, but the MTA was told not to wait for a reply at this stage; ignored`);
@@ -757,7 +767,7 @@ export class MilterSession implements SessionAccess {
     const failed = this.pieceFailed;
     this.pieceVerdict = undefined;
     this.pieceFailed = false;
-    this.answer('body', combined, failed);
+    this.answer(stages.body, combined, failed);
   }
 
   // ---- end of message ----
@@ -830,20 +840,20 @@ export class MilterSession implements SessionAccess {
     if (failed || this.pendingFailure) {
       this.eomState = undefined;
       this.pendingFailure = false;
-      this.answer('eom', undefined, true);
+      this.answer(stages.eom, undefined, true);
       return;
     }
     if (this.shadow) {
       if (eom.changes.length > 0) this.logger.info({ changes: eom.changes, queueId: this.macros.get('i') }, `shadow: would modify the message (${eom.changes.join('; ')})`);
       this.eomState = undefined;
-      this.answer('eom', returned, false);
+      this.answer(stages.eom, returned, false);
       return;
     }
     if (!eom.hasStreamingBody) {
       const packets = eom.encode();
       if (packets !== undefined) this.send(packets);
       this.eomState = undefined;
-      this.answer('eom', returned, false);
+      this.answer(stages.eom, returned, false);
       return;
     }
     this.flush();
@@ -855,19 +865,19 @@ export class MilterSession implements SessionAccess {
       (complete) => {
         this.eomState = undefined;
         // A cut-off body must never be followed by a verdict: the MTA would deliver it cut off.
-        if (complete) this.answer('eom', returned, false);
+        if (complete) this.answer(stages.eom, returned, false);
         else void this.shutdown('connection ended during the body replacement');
       },
       (err: unknown) => {
         this.eomState = undefined;
         this.callbackFailed('replaceBody', err);
         if (this.errorVerdict === 'reject' || this.errorVerdict === 'tempfail') {
-          this.answer('eom', undefined, true);
+          this.answer(stages.eom, undefined, true);
           return;
         }
         // Part of the new body may have gone out: accepting now would deliver it cut off.
         this.logger.warn({ stage: 'eom', verdict: 'tempfail' }, `the replacement body failed part way; answering tempfail, not ${this.errorVerdict}`);
-        this.answer('eom', 'tempfail', false);
+        this.answer(stages.eom, 'tempfail', false);
       },
     );
   }

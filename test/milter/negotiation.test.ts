@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { Action, Protocol, encodeCommand } from '../../src/protocol/index.js';
+import { Action, Protocol, encodeCommand, stageNames, type Bytes, type MtaCommand, type StageName } from '../../src/protocol/index.js';
 import { Milter, type MilterOptions, type NegotiationOffer, type NegotiationRequest } from '../../src/index.js';
 import { Driver, connect, header, mail, rcpt, types } from './driver.js';
 
@@ -113,6 +113,42 @@ test('NR negotiated: nothing is ever sent for that stage, whatever the callback 
   assert.deepEqual(await d.send(connect(), mail(), header('A', '1'), header('B', '2')), [{ type: 'continue' }]);
   assert.ok(d.logger.has('warn', /told not to wait for a reply/));
 });
+
+/** One message with every step; each answered step's reply names the step, by its reply's position. */
+const everyStep: Array<[StageName, MtaCommand<Bytes>]> = [
+  ['connect', connect()],
+  ['helo', { type: 'helo', name: 'client.example' }],
+  ['unknown', { type: 'unknown', line: 'XCMD' }],
+  ['envfrom', mail()],
+  ['envrcpt', rcpt()],
+  ['data', { type: 'data' }],
+  ['header', header('Subject', 'x')],
+  ['eoh', { type: 'eoh' }],
+  ['body', { type: 'body', chunk: 'text' }],
+];
+
+for (const silent of stageNames) {
+  test(`NR negotiated for ${silent} alone: every step but ${silent} is answered`, async () => {
+    const answered: StageName[] = [];
+    class F extends Milter {
+      static override options: MilterOptions = { noReply: [silent] };
+      override connect() {}
+      override helo() {}
+      override unknown() {}
+      override envfrom() {}
+      override envrcpt() {}
+      override data() {}
+      override header() {}
+      override eoh() {}
+      override body() {}
+    }
+    const d = new Driver({ filter: F });
+    await d.negotiate();
+    for (const [stage, command] of everyStep) if (types(await d.send(command)).length > 0) answered.push(stage);
+    assert.deepEqual(answered, everyStep.map(([stage]) => stage).filter((stage) => stage !== silent));
+    assert.deepEqual(types(await d.send({ type: 'eob' })), ['continue'], 'end of message is always answered');
+  });
+}
 
 test('a required action the MTA does not offer ends the session with a clear error and no reply', async () => {
   class F extends Milter {
