@@ -15,6 +15,8 @@ import {
   Protocol,
   codeName,
   checkMacros,
+  cStringTexts,
+  splitCStrings,
   decodeCommand,
   headerNameEnd,
   encodeReply,
@@ -162,10 +164,14 @@ export class MilterSession implements SessionAccess {
   private readonly out: Buffer[] = [];
   private outCount = 0;
   private outBytes = 0;
-  /** Raw arguments of the running callback, unless they are a header's fields still uncut. */
+  /** Raw arguments of the running callback, unless they are still uncut in {@link rawPacket}. */
   private rawArgs: readonly Buffer[] = EMPTY;
-  /** The running header callback's packet (perhaps in the read buffer) and where its name ends. */
-  private rawHeader: Buffer | undefined;
+  /**
+   * The running callback's packet (perhaps in the read buffer) when its raw arguments are cut
+   * only if the filter asks: a header's, or MAIL's or RCPT's argv.
+   */
+  private rawPacket: Buffer | undefined;
+  /** Where the header's name ends in {@link rawPacket}; 0 when it holds an argv (a name is never empty). */
   private rawHeaderNameEnd = 0;
   private readonly queue: PacketQueue;
   private busy = false;
@@ -337,9 +343,9 @@ export class MilterSession implements SessionAccess {
       this.queue.push(code, this.borrowedRead ? copyOf(payload) : payload, more);
       return;
     }
-    // A header is decoded where it lies, macros are copied only when new, and a body chunk is
-    // read in place unless the filter keeps chunks.
-    const kept = code === Command.BODY ? this.bodyKept : code !== Command.HEADER && code !== Command.MACRO;
+    // A header, MAIL and RCPT are decoded where they lie, macros are copied only when new, and a
+    // body chunk is read in place unless the filter keeps chunks.
+    const kept = code === Command.BODY ? this.bodyKept : code !== Command.HEADER && code !== Command.MACRO && code !== Command.MAIL && code !== Command.RCPT;
     this.dispatch(code, this.borrowedRead && kept ? copyOf(payload) : payload, more);
   };
 
@@ -417,9 +423,9 @@ export class MilterSession implements SessionAccess {
   // ---- commands ----
 
   /**
-   * Every command but three is decoded by the codec. Body chunks are streamed as views of the read
-   * (a packet may arrive in pieces), macros are kept raw until a filter reads one, and a header
-   * is split without a command object.
+   * Every command but five is decoded by the codec. Body chunks are streamed as views of the read
+   * (a packet may arrive in pieces), macros are kept raw until a filter reads one, and a header,
+   * MAIL and RCPT are decoded without a command object.
    */
   private handle(code: number, payload: Buffer, more: boolean): void | Promise<void> {
     if (this.phase === 'negotiate' && code !== Command.OPTNEG) {
@@ -436,10 +442,12 @@ export class MilterSession implements SessionAccess {
       // among those seen before, the value decoded, and the raw fields cut only if the filter asks.
       const nameEnd = headerNameEnd(payload);
       this.beginMessage(false);
-      this.rawHeader = payload;
+      this.rawPacket = payload;
       this.rawHeaderNameEnd = nameEnd;
       return this.run(stages.header, this.milter.header, headerName(payload, nameEnd), payload.toString('utf8', nameEnd + 1, payload.length - 1));
     }
+    if (code === Command.MAIL) return this.onEnvelope(true, payload);
+    if (code === Command.RCPT) return this.onEnvelope(false, payload);
     const command = decodeCommand(code, payload);
     switch (command.type) {
       case 'optneg':
@@ -449,12 +457,6 @@ export class MilterSession implements SessionAccess {
       case 'helo':
         this.rawArgs = [command.name];
         return this.run(stages.helo, this.milter.helo, command.name.toString('utf8'));
-      case 'mail':
-        this.beginMessage(true);
-        return this.runEnvelope(stages.envfrom, this.milter.envfrom, command.args);
-      case 'rcpt':
-        this.beginMessage(false);
-        return this.runEnvelope(stages.envrcpt, this.milter.envrcpt, command.args);
       case 'data':
         this.beginMessage(false);
         return this.run(stages.data, this.milter.data);
@@ -473,15 +475,23 @@ export class MilterSession implements SessionAccess {
       case 'quitNc':
         return this.onQuitNewConnection();
       default:
-        // BODY, MACRO and HEADER were handled above; the codec types them for the MTA side.
+        // BODY, MACRO, HEADER, MAIL and RCPT were handled above; the codec types them for the MTA side.
         throw new MalformedPacketError(`unexpected ${codeName(code)}`);
     }
   }
 
-  /** MAIL or RCPT: the address and its ESMTP arguments as text, the argv raw in `raw`. */
-  private runEnvelope(stage: StageRow, fn: StageCallback | undefined, argv: Buffer[]): void | Promise<void> {
-    this.rawArgs = argv;
-    return this.run(stage, fn, argv[0]!.toString('utf8'), argv.slice(1).map(String));
+  /**
+   * MAIL or RCPT, read where it lies: the address and its ESMTP arguments decoded as text, the
+   * argv cut from the packet only if the filter asks for it raw.
+   */
+  private onEnvelope(isMail: boolean, payload: Buffer): void | Promise<void> {
+    const texts = cStringTexts(payload, isMail ? 'MAIL' : 'RCPT');
+    this.beginMessage(isMail);
+    this.rawPacket = payload;
+    this.rawHeaderNameEnd = 0;
+    const address = texts[0]!;
+    const esmtpArgs = texts.slice(1);
+    return isMail ? this.run(stages.envfrom, this.milter.envfrom, address, esmtpArgs) : this.run(stages.envrcpt, this.milter.envrcpt, address, esmtpArgs);
   }
 
   private onOptneg(command: { version: number; actions: number; protocol: number }): void | Promise<void> {
@@ -579,12 +589,15 @@ export class MilterSession implements SessionAccess {
 
   // ---- callbacks ----
 
-  /** @internal The running callback's raw arguments; a header's fields are copied out on first use. */
+  /** @internal The running callback's raw arguments; those still in their packet are copied out on first use. */
   rawArguments(): readonly Buffer[] {
-    const packet = this.rawHeader;
+    const packet = this.rawPacket;
     if (packet !== undefined) {
-      this.rawHeader = undefined;
-      this.rawArgs = [Buffer.from(packet.subarray(0, this.rawHeaderNameEnd)), Buffer.from(packet.subarray(this.rawHeaderNameEnd + 1, packet.length - 1))];
+      this.rawPacket = undefined;
+      const copy = copyOf(packet);
+      const nameEnd = this.rawHeaderNameEnd;
+      // The packet was checked when it arrived: cutting it cannot fail.
+      this.rawArgs = nameEnd > 0 ? [copy.subarray(0, nameEnd), copy.subarray(nameEnd + 1, copy.length - 1)] : splitCStrings(copy, 'argv');
     }
     return this.rawArgs;
   }
@@ -609,7 +622,7 @@ export class MilterSession implements SessionAccess {
     }
     if (isPromise<Verdict | void>(result)) {
       // The callback goes on after this read: its raw arguments must not be views of the read buffer.
-      if (this.rawHeader !== undefined) this.rawArguments();
+      if (this.rawPacket !== undefined) this.rawArguments();
       return this.guard(stage, result).then(
         (verdict) => this.answer(row, verdict, false),
         () => this.answer(row, undefined, true),
@@ -671,7 +684,7 @@ export class MilterSession implements SessionAccess {
   private answer(row: StageRow, returned: Verdict | void | undefined, failed: boolean): void {
     const stage = row.callback as RepliedStage;
     this.rawArgs = EMPTY;
-    this.rawHeader = undefined;
+    this.rawPacket = undefined;
     if (!failed && !this.isVerdict(stage, returned)) failed = true;
     if (this.protocol & row.noReply) {
       if (failed) this.pendingFailure = true;

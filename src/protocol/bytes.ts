@@ -57,6 +57,26 @@ export function splitCStrings(payload: Buffer, what: string): Buffer[] {
 }
 
 /**
+ * The NUL-terminated strings of `payload` decoded as UTF-8: the texts of {@link splitCStrings}'s
+ * views, without a view cut for each (cutting a Buffer costs more than decoding a short string).
+ * @throws MalformedPacketError if the payload does not end with a NUL.
+ */
+export function cStringTexts(payload: Buffer, what: string): string[] {
+  const length = payload.length;
+  if (length === 0 || payload[length - 1] !== 0) throw new MalformedPacketError(`${what}: payload is not NUL-terminated`);
+  const texts: string[] = [];
+  let start = 0;
+  // A loop, not Buffer#indexOf: these payloads are short, and each indexOf is a call into C++.
+  for (let i = 0; i < length; i++) {
+    if (payload[i] === 0) {
+      texts.push(payload.toString('utf8', start, i));
+      start = i + 1;
+    }
+  }
+  return texts;
+}
+
+/**
  * Reads exactly `count` NUL-terminated strings filling the payload from `offset`.
  * @throws MalformedPacketError if the count or the terminators do not match.
  */

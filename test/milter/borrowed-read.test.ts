@@ -117,6 +117,32 @@ test('borrowed reads: a header callback that reads its raw fields only after an 
   assert.deepEqual(seen, ['Late: Late|read after an await', 'Now: Now|read at once', 'Late: Late|again, alone in its read']);
 });
 
+test('borrowed reads: MAIL and RCPT give their texts, and their raw argv read at once or after an await', async () => {
+  const seen: string[] = [];
+  class EnvelopeReader extends Milter {
+    override async envfrom(address: string, args: string[]) {
+      await new Promise((resolve) => setTimeout(resolve, 2));
+      seen.push(`from ${address} [${args.join(' ')}] raw ${this.raw.map(String).join('|')}`);
+    }
+    override envrcpt(address: string, args: string[]) {
+      seen.push(`rcpt ${address} [${args.join(' ')}] raw ${this.raw.map(String).join('|')}`);
+    }
+  }
+  const driver = new Driver({ filter: EnvelopeReader });
+  const readBuffer = Buffer.alloc(64 * 1024);
+  const replies = await feedBorrowed(driver, readBuffer, [
+    [POSTFIX_V6],
+    [connect(), mail('<s@example.org>', 'SIZE=10', 'BODY=8BITMIME'), rcpt('<r@example.net>', 'NOTIFY=NEVER')],
+    [rcpt('<é@example.net>', '')],
+  ]);
+  assert.deepEqual(replies, ['optneg', 'continue', 'continue', 'continue', 'continue']);
+  assert.deepEqual(seen, [
+    'from <s@example.org> [SIZE=10 BODY=8BITMIME] raw <s@example.org>|SIZE=10|BODY=8BITMIME',
+    'rcpt <r@example.net> [NOTIFY=NEVER] raw <r@example.net>|NOTIFY=NEVER',
+    'rcpt <é@example.net> [] raw <é@example.net>|',
+  ]);
+});
+
 test('borrowed reads: a body packet split across reads reaches the filter intact', async () => {
   const kept: Kept = { bodies: [], rawHeaderValues: [], queueId: undefined, rawSender: undefined };
   const driver = new Driver({ filter: keepingFilter(kept) });

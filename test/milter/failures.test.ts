@@ -99,6 +99,8 @@ const malformed: Array<[string, Buffer, RegExp]> = [
   ['a length above the cap', Buffer.from([0x7f, 0xff, 0xff, 0xff, 0x4c]), /exceeds the limit/],
   ['an unknown command', Buffer.from([0, 0, 0, 1, 0x5a]), /unknown command 'Z'/],
   ['HELO without NUL', Buffer.from([0, 0, 0, 2, 0x48, 0x61]), /HELO: payload is not NUL-terminated/],
+  ['MAIL without its last NUL', Buffer.from([0, 0, 0, 5, 0x4d, 0x3c, 0x3e, 0, 0x61]), /MAIL: payload is not NUL-terminated/],
+  ['an empty RCPT', Buffer.from([0, 0, 0, 1, 0x52]), /RCPT: payload is not NUL-terminated/],
   ['CONNECT with an unknown family', Buffer.from([0, 0, 0, 5, 0x43, 0x68, 0, 0x5a, 0]), /unknown address family/],
   ['a MACRO with an odd string count', Buffer.from([0, 0, 0, 4, 0x44, 0x43, 0x6a, 0]), /odd number of strings/],
   ['DATA with a payload', Buffer.from([0, 0, 0, 2, 0x54, 0]), /DATA: unexpected payload/],

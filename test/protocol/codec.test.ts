@@ -17,6 +17,8 @@ import {
   type Bytes,
 } from '../../src/protocol/index.js';
 
+import { cStringTexts, splitCStrings } from '../../src/protocol/bytes.js';
+
 const hex = (s: string) => Buffer.from(s.replace(/\s+/g, ''), 'hex');
 const frameOf = (packet: Buffer) => ({ code: packet[4]!, payload: packet.subarray(5) });
 
@@ -146,6 +148,19 @@ test('checkMacros accepts what decodeCommand accepts', () => {
   for (const payload of ['43', '43 6a00 6d7800', '43 00 00']) {
     assert.doesNotThrow(() => decodeCommand(Command.MACRO, hex(payload)));
     assert.doesNotThrow(() => checkMacros(hex(payload)));
+  }
+});
+
+test('cStringTexts decodes what splitCStrings cuts, and refuses what it refuses', () => {
+  const payloads = ['<a@example.org>\0', '<a@example.org>\0SIZE=10\0BODY=8BITMIME\0', '\0', '\0\0', '<é@example.net>\0x\0'];
+  for (const payload of payloads) {
+    const bytes = Buffer.from(payload);
+    assert.deepEqual(cStringTexts(bytes, 'MAIL'), splitCStrings(bytes, 'MAIL').map(String), JSON.stringify(payload));
+  }
+  const latin1 = Buffer.from([0x3c, 0xe9, 0x3e, 0]);
+  assert.deepEqual(cStringTexts(latin1, 'RCPT'), ['<\ufffd>'], 'invalid UTF-8 reads as U+FFFD, as Buffer#toString gives it');
+  for (const bad of ['', 'a', 'a\0b']) {
+    assert.throws(() => cStringTexts(Buffer.from(bad), 'RCPT'), (e: unknown) => e instanceof MalformedPacketError && /RCPT: payload is not NUL-terminated/.test(e.message));
   }
 });
 
