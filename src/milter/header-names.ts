@@ -16,22 +16,23 @@ const MAX_CACHED_LENGTH = 48;
 const slotBytes: (Uint8Array | undefined)[] = new Array<Uint8Array | undefined>(SLOTS).fill(undefined);
 const slotNames: string[] = new Array<string>(SLOTS).fill('');
 
-/** The first `end` bytes of `packet`, decoded as UTF-8: the same string `packet.toString('utf8', 0, end)` gives. */
-export function headerName(packet: Buffer, end: number): string {
-  if (end > MAX_CACHED_LENGTH) return packet.toString('utf8', 0, end);
-  let hash = end;
-  for (let i = 0; i < end; i++) hash = (Math.imul(hash, 31) + packet[i]!) | 0;
+/** Bytes `start` to `end` of `bytes`, decoded as UTF-8: the same string `bytes.toString('utf8', start, end)` gives. */
+export function headerName(bytes: Buffer, start: number, end: number): string {
+  const length = end - start;
+  if (length > MAX_CACHED_LENGTH) return bytes.toString('utf8', start, end);
+  let hash = length;
+  for (let i = start; i < end; i++) hash = (Math.imul(hash, 31) + bytes[i]!) | 0;
   const slot = hash & (SLOTS - 1);
   const cached = slotBytes[slot];
-  if (cached !== undefined && cached.length === end) {
+  if (cached !== undefined && cached.length === length) {
     let same = 0;
-    while (same < end && cached[same] === packet[same]) same++;
-    if (same === end) return slotNames[slot]!;
+    while (same < length && cached[same] === bytes[start + same]) same++;
+    if (same === length) return slotNames[slot]!;
   }
-  const name = packet.toString('utf8', 0, end);
-  const bytes = new Uint8Array(end);
-  for (let i = 0; i < end; i++) bytes[i] = packet[i]!;
-  slotBytes[slot] = bytes;
+  const name = bytes.toString('utf8', start, end);
+  const copy = new Uint8Array(length);
+  for (let i = 0; i < length; i++) copy[i] = bytes[start + i]!;
+  slotBytes[slot] = copy;
   slotNames[slot] = name;
   return name;
 }

@@ -4,7 +4,7 @@
  * by each recipient. A `D` packet is kept raw and only parsed when a filter looks a macro up:
  * Postfix sends one before every header and every body chunk, and most filters read few macros.
  */
-import { Command, decodeMacros } from '../protocol/codec.js';
+import { Command, copyOf, decodeMacros } from '../protocol/codec.js';
 
 /** Slot per `D` stage byte; the lookup order is latest stage first. */
 const slotOrder = [
@@ -29,9 +29,9 @@ type Slot = Buffer | Map<string, Buffer> | undefined;
  * Byte equality by a loop: macro packets are a few dozen bytes, and `Buffer#equals` is a call into
  * Node's C++ that costs more than comparing them here.
  */
-function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
-  if (a.length !== b.length) return false;
-  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+function sameBytes(a: Uint8Array, b: Uint8Array, start: number, end: number): boolean {
+  if (a.length !== end - start) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[start + i]) return false;
   return true;
 }
 
@@ -49,19 +49,19 @@ export class MacroStore {
   private messageEnded = false;
 
   /**
-   * Stores the payload of a `D` packet (stage byte first).
+   * Stores the payload of a `D` packet (stage byte first): `bytes[start, end)`.
    * Unknown stage bytes are accepted and ignored, as libmilter does.
-   * @param borrowed `payload` is overwritten once this returns: it is copied if kept.
+   * @param borrowed `bytes` are overwritten once this returns: the payload is copied if kept.
    */
-  store(payload: Buffer, borrowed = false): void {
-    const stage = payload[0];
+  store(bytes: Buffer, borrowed = false, start = 0, end = bytes.length): void {
+    const stage = end > start ? bytes[start]! : undefined;
     const slot = stage === undefined ? undefined : slotOf.get(stage);
     if (slot === undefined) return;
     if (slot < firstConnectionSlot && (this.messageEnded || stage === Command.MAIL)) this.clearMessage();
     // Postfix sends the same packet before every header and body chunk: a repeat changes nothing.
     const previous = this.packets[slot];
-    if (previous !== undefined && sameBytes(previous, payload)) return;
-    const packet = borrowed ? Buffer.from(payload) : payload;
+    if (previous !== undefined && sameBytes(previous, bytes, start, end)) return;
+    const packet = borrowed ? copyOf(bytes, start, end) : start === 0 && end === bytes.length ? bytes : bytes.subarray(start, end);
     this.packets[slot] = packet;
     this.slots[slot] = packet;
   }

@@ -15,6 +15,7 @@ import {
   Protocol,
   codeName,
   checkMacros,
+  copyOf,
   cStringTexts,
   splitCStrings,
   decodeCommand,
@@ -74,10 +75,11 @@ const MAX_KEPT_REPLIES = 64;
 type StageCallback = (...args: never[]) => CallbackResult;
 
 /**
- * Commands whose payloads the session decodes, compares or copies and never hands to a filter as
- * they are: all but the body chunks (BODY, and BODYEOB's rare data), which a filter receives.
+ * Commands whose payloads the session decodes, compares or copies where they lie (the frame
+ * reader hands them in place) and never hands to a filter as they are: all but the body chunks
+ * (BODY, and BODYEOB's rare data), which a filter receives as Buffers.
  */
-const INTERNAL_VIEW_CODES = Object.values(Command).filter((code) => code !== Command.BODY && code !== Command.BODYEOB);
+const IN_PLACE_CODES = Object.values(Command).filter((code) => code !== Command.BODY && code !== Command.BODYEOB);
 
 function isPromise<T>(value: unknown): value is Promise<T> {
   return value !== null && typeof value === 'object' && typeof (value as { then?: unknown }).then === 'function';
@@ -118,12 +120,10 @@ function negotiationReply(result: NegotiationResult): Buffer {
   return reply;
 }
 
-/** A copy of a payload; small ones come from Node's shared allocation pool. */
-function copyOf(payload: Buffer): Buffer {
-  if (payload.length === 0) return payload;
-  const copy = Buffer.allocUnsafe(payload.length);
-  payload.copy(copy);
-  return copy;
+/** `bytes[start, end)` as a Buffer of its own length: `bytes` itself when that is all of it. */
+function exactly(bytes: Buffer, start: number, end: number): Buffer {
+  if (start === end) return EMPTY_FRAME;
+  return start === 0 && end === bytes.length ? bytes : bytes.subarray(start, end);
 }
 
 let nextSessionId = 1;
@@ -167,11 +167,14 @@ export class MilterSession implements SessionAccess {
   /** Raw arguments of the running callback, unless they are still uncut in {@link rawPacket}. */
   private rawArgs: readonly Buffer[] = EMPTY;
   /**
-   * The running callback's packet (perhaps in the read buffer) when its raw arguments are cut
-   * only if the filter asks: a header's, or MAIL's or RCPT's argv.
+   * The buffer holding the running callback's packet (perhaps the read buffer), and where the
+   * packet lies in it, when its raw arguments are cut only if the filter asks: a header's, or
+   * MAIL's or RCPT's argv.
    */
   private rawPacket: Buffer | undefined;
-  /** Where the header's name ends in {@link rawPacket}; 0 when it holds an argv (a name is never empty). */
+  private rawStart = 0;
+  private rawEnd = 0;
+  /** Where the header's name ends in the packet; 0 when the packet is an argv (a name is never empty). */
   private rawHeaderNameEnd = 0;
   private readonly queue: PacketQueue;
   private busy = false;
@@ -219,8 +222,8 @@ export class MilterSession implements SessionAccess {
     this.filter = prepared.filter;
     const resolved = prepared.resolved;
     // Every payload but a body chunk's is decoded, compared or copied here, never handed to the
-    // filter as it is, so it may be an internal view.
-    this.reader = new FrameReader(resolved.maxPayload, Command.BODY, { internalViewCodes: INTERNAL_VIEW_CODES });
+    // filter as it is, so it is read where it lies.
+    this.reader = new FrameReader(resolved.maxPayload, Command.BODY, { inPlaceCodes: IN_PLACE_CODES });
     this.errorVerdict = resolved.errorVerdict;
     this.callbackTimeout = resolved.callbackTimeout;
     this.progressInterval = resolved.progressInterval;
@@ -336,25 +339,27 @@ export class MilterSession implements SessionAccess {
     if (!this.busy || force) void this.shutdown(reason);
   }
 
-  private readonly onFrame = (code: number, payload: Buffer, more: boolean): void => {
+  /** A packet is `bytes[start, end)` (see {@link FrameReader}'s in-place payloads). */
+  private readonly onFrame = (code: number, bytes: Buffer, more: boolean, start: number, end: number): void => {
     // A fatal error earlier in the same read closed the session: the rest of the read is dropped.
     if (!this.running) return;
     if (this.busy || this.queue.length > 0) {
-      this.queue.push(code, this.borrowedRead ? copyOf(payload) : payload, more);
+      this.queue.push(code, this.borrowedRead ? copyOf(bytes, start, end) : exactly(bytes, start, end), more);
       return;
     }
     // A header, MAIL and RCPT are decoded where they lie, macros are copied only when new, and a
     // body chunk is read in place unless the filter keeps chunks.
     const kept = code === Command.BODY ? this.bodyKept : code !== Command.HEADER && code !== Command.MACRO && code !== Command.MAIL && code !== Command.RCPT;
-    this.dispatch(code, this.borrowedRead && kept ? copyOf(payload) : payload, more);
+    if (this.borrowedRead && kept && end > start) this.dispatch(code, copyOf(bytes, start, end), more, 0, end - start);
+    else this.dispatch(code, bytes, more, start, end);
   };
 
-  private readonly dispatchPacket = (code: number, payload: Buffer, more: boolean): void => this.dispatch(code, payload, more);
+  private readonly dispatchPacket = (code: number, payload: Buffer, more: boolean): void => this.dispatch(code, payload, more, 0, payload.length);
 
-  private dispatch(code: number, payload: Buffer, more: boolean): void {
+  private dispatch(code: number, bytes: Buffer, more: boolean, start: number, end: number): void {
     let pending: void | Promise<void>;
     try {
-      pending = this.handle(code, payload, more);
+      pending = this.handle(code, bytes, more, start, end);
     } catch (err) {
       this.fail(err);
       return;
@@ -425,30 +430,30 @@ export class MilterSession implements SessionAccess {
   /**
    * Every command but five is decoded by the codec. Body chunks are streamed as views of the read
    * (a packet may arrive in pieces), macros are kept raw until a filter reads one, and a header,
-   * MAIL and RCPT are decoded without a command object.
+   * MAIL and RCPT are decoded without a command object. The packet is `bytes[start, end)`: a body
+   * chunk's is all of `bytes`.
    */
-  private handle(code: number, payload: Buffer, more: boolean): void | Promise<void> {
+  private handle(code: number, bytes: Buffer, more: boolean, start: number, end: number): void | Promise<void> {
     if (this.phase === 'negotiate' && code !== Command.OPTNEG) {
       throw new MalformedPacketError(`expected OPTNEG first, got ${codeName(code)}`);
     }
-    if (code === Command.BODY) return this.onBody(payload, more);
+    if (code === Command.BODY) return this.onBody(bytes, more);
     if (code === Command.MACRO) {
-      checkMacros(payload);
-      this.macros.store(payload, this.borrowedRead);
+      checkMacros(bytes, start, end);
+      this.macros.store(bytes, this.borrowedRead, start, end);
       return;
     }
     if (code === Command.HEADER) {
       // The most frequent command, read where it lies (it may be in the read buffer): the name found
       // among those seen before, the value decoded, and the raw fields cut only if the filter asks.
-      const nameEnd = headerNameEnd(payload);
+      const nameEnd = headerNameEnd(bytes, start, end);
       this.beginMessage(false);
-      this.rawPacket = payload;
-      this.rawHeaderNameEnd = nameEnd;
-      return this.run(stages.header, this.milter.header, headerName(payload, nameEnd), payload.toString('utf8', nameEnd + 1, payload.length - 1));
+      this.keepRawPacket(bytes, start, end, nameEnd - start);
+      return this.run(stages.header, this.milter.header, headerName(bytes, start, nameEnd), bytes.toString('utf8', nameEnd + 1, end - 1));
     }
-    if (code === Command.MAIL) return this.onEnvelope(true, payload);
-    if (code === Command.RCPT) return this.onEnvelope(false, payload);
-    const command = decodeCommand(code, payload);
+    if (code === Command.MAIL) return this.onEnvelope(true, bytes, start, end);
+    if (code === Command.RCPT) return this.onEnvelope(false, bytes, start, end);
+    const command = decodeCommand(code, exactly(bytes, start, end));
     switch (command.type) {
       case 'optneg':
         return this.onOptneg(command);
@@ -484,11 +489,10 @@ export class MilterSession implements SessionAccess {
    * MAIL or RCPT, read where it lies: the address and its ESMTP arguments decoded as text, the
    * argv cut from the packet only if the filter asks for it raw.
    */
-  private onEnvelope(isMail: boolean, payload: Buffer): void | Promise<void> {
-    const texts = cStringTexts(payload, isMail ? 'MAIL' : 'RCPT');
+  private onEnvelope(isMail: boolean, bytes: Buffer, start: number, end: number): void | Promise<void> {
+    const texts = cStringTexts(bytes, isMail ? 'MAIL' : 'RCPT', start, end);
     this.beginMessage(isMail);
-    this.rawPacket = payload;
-    this.rawHeaderNameEnd = 0;
+    this.keepRawPacket(bytes, start, end, 0);
     const address = texts[0]!;
     const esmtpArgs = texts.slice(1);
     return isMail ? this.run(stages.envfrom, this.milter.envfrom, address, esmtpArgs) : this.run(stages.envrcpt, this.milter.envrcpt, address, esmtpArgs);
@@ -589,12 +593,20 @@ export class MilterSession implements SessionAccess {
 
   // ---- callbacks ----
 
+  /** Notes the running callback's packet, `bytes[start, end)`, to cut its raw arguments from if asked. */
+  private keepRawPacket(bytes: Buffer, start: number, end: number, headerNameEnd: number): void {
+    this.rawPacket = bytes;
+    this.rawStart = start;
+    this.rawEnd = end;
+    this.rawHeaderNameEnd = headerNameEnd;
+  }
+
   /** @internal The running callback's raw arguments; those still in their packet are copied out on first use. */
   rawArguments(): readonly Buffer[] {
     const packet = this.rawPacket;
     if (packet !== undefined) {
       this.rawPacket = undefined;
-      const copy = copyOf(packet);
+      const copy = copyOf(packet, this.rawStart, this.rawEnd);
       const nameEnd = this.rawHeaderNameEnd;
       // The packet was checked when it arrived: cutting it cannot fail.
       this.rawArgs = nameEnd > 0 ? [copy.subarray(0, nameEnd), copy.subarray(nameEnd + 1, copy.length - 1)] : splitCStrings(copy, 'argv');

@@ -37,6 +37,22 @@ export function toBuffer(value: Bytes): Buffer {
   return typeof value === 'string' ? Buffer.from(value, 'utf8') : Buffer.isBuffer(value) ? value : Buffer.from(value.buffer, value.byteOffset, value.length);
 }
 
+/** Copies up to this many bytes by a loop rather than `Buffer#copy`. */
+const MAX_LOOP_COPY = 256;
+
+/**
+ * A copy of `bytes[start, end)` (default all of it); a short one comes from Node's shared
+ * allocation pool, and is copied by a loop: `Buffer#copy` from an offset makes a typed array of
+ * the source range first, which costs more than copying a few dozen bytes.
+ */
+export function copyOf(bytes: Buffer, start = 0, end = bytes.length): Buffer {
+  const length = end - start;
+  const copy = Buffer.allocUnsafe(length);
+  if (length > MAX_LOOP_COPY) bytes.copy(copy, 0, start, end);
+  else for (let i = 0; i < length; i++) copy[i] = bytes[start + i]!;
+  return copy;
+}
+
 /**
  * Splits a payload made of NUL-terminated strings back to back (an "argv"). The strings are views
  * of `payload`.
@@ -57,20 +73,21 @@ export function splitCStrings(payload: Buffer, what: string): Buffer[] {
 }
 
 /**
- * The NUL-terminated strings of `payload` decoded as UTF-8: the texts of {@link splitCStrings}'s
+ * The NUL-terminated strings of a payload decoded as UTF-8: the texts of {@link splitCStrings}'s
  * views, without a view cut for each (cutting a Buffer costs more than decoding a short string).
+ * @param start where the payload starts in `bytes` (default 0)
+ * @param end where it ends (default the end of `bytes`)
  * @throws MalformedPacketError if the payload does not end with a NUL.
  */
-export function cStringTexts(payload: Buffer, what: string): string[] {
-  const length = payload.length;
-  if (length === 0 || payload[length - 1] !== 0) throw new MalformedPacketError(`${what}: payload is not NUL-terminated`);
+export function cStringTexts(bytes: Buffer, what: string, start = 0, end = bytes.length): string[] {
+  if (end === start || bytes[end - 1] !== 0) throw new MalformedPacketError(`${what}: payload is not NUL-terminated`);
   const texts: string[] = [];
-  let start = 0;
+  let from = start;
   // A loop, not Buffer#indexOf: these payloads are short, and each indexOf is a call into C++.
-  for (let i = 0; i < length; i++) {
-    if (payload[i] === 0) {
-      texts.push(payload.toString('utf8', start, i));
-      start = i + 1;
+  for (let i = start; i < end; i++) {
+    if (bytes[i] === 0) {
+      texts.push(bytes.toString('utf8', from, i));
+      from = i + 1;
     }
   }
   return texts;

@@ -101,15 +101,17 @@ export function decodeConnect(payload: Buffer): ConnectInfo<Buffer> {
  * Checks the shape of a MACRO payload (a stage byte, then NUL-terminated name and value pairs)
  * without parsing it: the milter side keeps `D` packets raw and parses them only when a filter
  * reads a macro.
+ * @param start where the payload starts in `bytes` (default 0)
+ * @param end where it ends (default the end of `bytes`)
  * @throws MalformedPacketError
  */
-export function checkMacros(payload: Buffer): void {
-  if (payload.length === 0) throw new MalformedPacketError('MACRO: missing stage byte');
-  if (payload.length === 1) return;
-  if (payload[payload.length - 1] !== 0) throw new MalformedPacketError('MACRO: payload is not NUL-terminated');
+export function checkMacros(bytes: Buffer, start = 0, end = bytes.length): void {
+  if (end === start) throw new MalformedPacketError('MACRO: missing stage byte');
+  if (end === start + 1) return;
+  if (bytes[end - 1] !== 0) throw new MalformedPacketError('MACRO: payload is not NUL-terminated');
   // A loop, not Buffer#indexOf: macro packets are short, and each indexOf is a call into C++.
   let strings = 0;
-  for (let i = 1; i < payload.length; i++) if (payload[i] === 0) strings++;
+  for (let i = start + 1; i < end; i++) if (bytes[i] === 0) strings++;
   if (strings % 2 !== 0) throw new MalformedPacketError('MACRO: odd number of strings');
 }
 
@@ -144,16 +146,20 @@ export function decodeHeaderFields(payload: Buffer): [name: Buffer, value: Buffe
 
 /**
  * Checks a HEADER payload (a non-empty name and a value, each NUL-terminated) and returns where the
- * name ends, so a reader can decode both fields without cutting the payload.
+ * name ends (the index in `bytes` of its NUL), so a reader can decode both fields without cutting
+ * the payload.
+ * @param start where the payload starts in `bytes` (default 0)
+ * @param end where it ends (default the end of `bytes`)
  * @throws MalformedPacketError if it is not exactly that.
  */
-export function headerNameEnd(payload: Buffer): number {
-  const last = payload.length - 1;
-  const nameEnd = payload.indexOf(0);
-  if (last < 0 || payload[last] !== 0 || nameEnd === last || payload.indexOf(0, nameEnd + 1) !== last) {
-    readCStrings(payload, 0, 2, 'HEADER'); // throws, naming what is wrong
+export function headerNameEnd(bytes: Buffer, start = 0, end = bytes.length): number {
+  const last = end - 1;
+  // Past `end` the NUL searched for may be a stale byte, but then the payload's own last byte is not a NUL.
+  const nameEnd = bytes.indexOf(0, start);
+  if (last < start || bytes[last] !== 0 || nameEnd === last || bytes.indexOf(0, nameEnd + 1) !== last) {
+    readCStrings(bytes.subarray(start, end), 0, 2, 'HEADER'); // throws, naming what is wrong
   }
-  if (nameEnd === 0) throw new MalformedPacketError('HEADER: empty name');
+  if (nameEnd === start) throw new MalformedPacketError('HEADER: empty name');
   return nameEnd;
 }
 

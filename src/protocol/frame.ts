@@ -3,7 +3,8 @@
  *
  * {@link FrameReader} is incremental: packets may be split across reads or several may arrive in
  * one read. A payload that lies wholly inside one read is handed out as a view of that read's
- * buffer, with no copy; only a payload split across reads is assembled, with one copy.
+ * buffer, or in place (the read and the payload's bounds in it), with no copy; only a payload
+ * split across reads is assembled, with one copy.
  */
 import { Limits, codeName } from './constants.js';
 
@@ -22,27 +23,19 @@ export class FrameError extends Error {
 }
 
 /**
- * Receives each packet. `payload` may be a view of the caller's buffer. For the streamed command
+ * Receives each packet. The payload is `payload[start, end)`: for a command the reader hands out
+ * in place (`inPlaceCodes`), `payload` is the buffer the packet lies in (the caller's read, or
+ * the packet assembled across reads); for every other command it is the payload itself, perhaps
+ * a view of the caller's buffer, with `start` 0 and `end` its length. For the streamed command
  * (see {@link FrameReader}) a payload split across reads arrives in pieces: `more` is true for
  * every piece but the last. For every other packet `more` is false.
  */
-export type FrameHandler = (code: number, payload: Buffer, more: boolean) => void;
+export type FrameHandler = (code: number, payload: Buffer, more: boolean, start: number, end: number) => void;
 
 /** Default cap on an incoming payload: Postfix sends single headers larger than 64 KiB. */
 export const DEFAULT_MAX_PAYLOAD = 1024 * 1024;
 
 const HEADER_SIZE = Limits.LEN_BYTES + 1;
-
-/**
- * A view made without `TypedArray#subarray`. On a Buffer, `subarray` looks up the species
- * constructor (`constructor`, then `Symbol.species`) through V8's generic property lookup and
- * constructs through `Buffer.from`: some 800 instructions for every packet, more than the rest of
- * its framing and dispatch. A PayloadView is a Buffer to every Buffer method, to `Buffer.isBuffer`
- * and to `instanceof Buffer`, made for a third of that; only its prototype object is its own, so
- * it is used only for payloads the receiver decodes, compares or copies, never hands on.
- */
-class PayloadView extends Uint8Array {}
-Object.setPrototypeOf(PayloadView.prototype, Buffer.prototype);
 
 const NO_CODES: readonly number[] = [];
 /** Tables of command bytes, one per list: a server's readers share their session's, not one each. */
@@ -61,10 +54,12 @@ function codeTable(codes: readonly number[]): Uint8Array {
 /** Options of a {@link FrameReader} beyond its limits. */
 export interface FrameReaderOptions {
   /**
-   * Commands whose whole payloads are handed out as internal views (see `PayloadView` above) rather
-   * than as Buffers made by `subarray`: for a receiver that never passes those payloads on as they are.
+   * Commands whose payloads are handed out in place: the buffer they lie in and their bounds there
+   * (see {@link FrameHandler}), rather than a Buffer cut for each packet. Cutting a Buffer
+   * (`subarray`) costs more than all the rest of a packet's framing; a receiver that decodes,
+   * compares or copies a payload where it lies needs none.
    */
-  internalViewCodes?: readonly number[];
+  inPlaceCodes?: readonly number[];
 }
 
 /**
@@ -99,16 +94,8 @@ export class FrameReader {
   private streamCode = 0;
   /** Set after an error: the stream cannot be resynchronised. */
   private failed = false;
-  /** Per command byte, 1 when its payloads are handed out as internal views. */
-  private readonly internalView: Uint8Array;
-  /**
-   * The last chunk views were made of, its memory and where it starts there: a reused read buffer's
-   * are looked up once, not per packet (`byteOffset` is a getter V8 calls, not a field it inlines).
-   * It holds one chunk per reader at most, and the shared read buffer lives as long anyway.
-   */
-  private lastChunk: Buffer | undefined;
-  private lastMemory: ArrayBuffer | undefined;
-  private lastOffset = 0;
+  /** Per command byte, 1 when its payloads are handed out in place. */
+  private readonly inPlace: Uint8Array;
 
   /**
    * @param maxPayload largest payload accepted, in bytes (default 1 MiB).
@@ -120,7 +107,7 @@ export class FrameReader {
     private readonly streamedCode: number = -1,
     options: FrameReaderOptions = {},
   ) {
-    this.internalView = codeTable(options.internalViewCodes ?? NO_CODES);
+    this.inPlace = codeTable(options.inPlaceCodes ?? NO_CODES);
   }
 
   /** Bytes received but not yet delivered, or still expected for a streamed payload. */
@@ -143,7 +130,7 @@ export class FrameReader {
         const take = Math.min(this.streamRemaining, end - offset);
         this.streamRemaining -= take;
         offset += take;
-        onFrame(this.streamCode, chunk.subarray(offset - take, offset), this.streamRemaining > 0);
+        onFrame(this.streamCode, chunk.subarray(offset - take, offset), this.streamRemaining > 0, 0, take);
         continue;
       }
       if (this.partial !== null) {
@@ -158,7 +145,8 @@ export class FrameReader {
         const stop = start + length - 1;
         if (stop <= end) {
           offset = stop;
-          onFrame(code, this.internalView[code] === 1 ? this.viewOf(chunk, start, stop) : chunk.subarray(start, stop), false);
+          if (this.inPlace[code] === 1) onFrame(code, chunk, false, start, stop);
+          else onFrame(code, chunk.subarray(start, stop), false, 0, stop - start);
         } else {
           this.startPayload(code, length - 1);
           offset = start;
@@ -191,21 +179,10 @@ export class FrameReader {
       const length = uint32At(this.header, 0);
       this.checkLength(length);
       const code = this.header[Limits.LEN_BYTES]!;
-      if (length === 1) onFrame(code, EMPTY, false);
+      if (length === 1) onFrame(code, EMPTY, false, 0, 0);
       else this.startPayload(code, length - 1);
     }
     return offset;
-  }
-
-  private viewOf(chunk: Buffer, start: number, stop: number): Buffer {
-    // An empty payload (DATA, EOH, end of message, ABORT) needs no view of its own.
-    if (start === stop) return EMPTY;
-    if (chunk !== this.lastChunk) {
-      this.lastChunk = chunk;
-      this.lastMemory = chunk.buffer as ArrayBuffer;
-      this.lastOffset = chunk.byteOffset;
-    }
-    return new PayloadView(this.lastMemory!, this.lastOffset + start, stop - start) as unknown as Buffer;
   }
 
   private startPayload(code: number, size: number): void {
@@ -227,7 +204,7 @@ export class FrameReader {
     if (this.partialFill === partial.length) {
       this.partial = null;
       this.partialFill = 0;
-      onFrame(this.partialCode, partial, false);
+      onFrame(this.partialCode, partial, false, 0, partial.length);
     }
     return offset + take;
   }

@@ -17,7 +17,8 @@ import {
   type Bytes,
 } from '../../src/protocol/index.js';
 
-import { cStringTexts, splitCStrings } from '../../src/protocol/bytes.js';
+import { copyOf, cStringTexts, splitCStrings } from '../../src/protocol/bytes.js';
+import { headerNameEnd } from '../../src/protocol/commands.js';
 
 const hex = (s: string) => Buffer.from(s.replace(/\s+/g, ''), 'hex');
 const frameOf = (packet: Buffer) => ({ code: packet[4]!, payload: packet.subarray(5) });
@@ -161,6 +162,45 @@ test('cStringTexts decodes what splitCStrings cuts, and refuses what it refuses'
   assert.deepEqual(cStringTexts(latin1, 'RCPT'), ['<\ufffd>'], 'invalid UTF-8 reads as U+FFFD, as Buffer#toString gives it');
   for (const bad of ['', 'a', 'a\0b']) {
     assert.throws(() => cStringTexts(Buffer.from(bad), 'RCPT'), (e: unknown) => e instanceof MalformedPacketError && /RCPT: payload is not NUL-terminated/.test(e.message));
+  }
+});
+
+/** Calls `read` on `payload` alone and on it in place inside a larger buffer: what it returns or throws. */
+function alikeInPlace<T>(payload: Buffer, read: (bytes: Buffer, start?: number, end?: number) => T): void {
+  const outcome = (f: () => T): unknown => {
+    try {
+      return f();
+    } catch (err) {
+      return err instanceof Error ? `${err.name}: ${err.message}` : err;
+    }
+  };
+  // Around it: NULs and bytes that would pass for a terminator or a name if they were looked at.
+  for (const fill of [0x00, 0x61]) {
+    const around = Buffer.concat([Buffer.alloc(7, fill), payload, Buffer.alloc(9, fill)]);
+    assert.deepEqual(outcome(() => read(around, 7, 7 + payload.length)), outcome(() => read(payload)), `${JSON.stringify(payload.toString('latin1'))} amid ${fill}`);
+  }
+}
+
+test('the in-place readers give what they give for the payload alone, and refuse what they refuse', () => {
+  const payloads = ['', 'a', '\0', 'a\0', 'Subject\0hi\0', '\0hi\0', 'Subject\0hi', 'Subject\0h\0i\0', 'X\0\0', 'Mi\0Q1\0', 'M\0', 'Mi\0', '<a@b>\0SIZE=1\0'];
+  for (const text of payloads) {
+    const payload = Buffer.from(text, 'latin1');
+    // Number-returning readers are compared with indexes made relative to the payload.
+    alikeInPlace(payload, (bytes, start = 0, end) => headerNameEnd(bytes, start, end) - start);
+    alikeInPlace(payload, (bytes, start, end) => checkMacros(bytes, start, end));
+    alikeInPlace(payload, (bytes, start, end) => cStringTexts(bytes, 'MAIL', start, end));
+    alikeInPlace(payload, (bytes, start, end) => copyOf(bytes, start, end).toString('latin1'));
+  }
+});
+
+test('copyOf copies short and long ranges alike, into memory of its own', () => {
+  for (const size of [0, 1, 255, 256, 257, 4096]) {
+    const source = Buffer.alloc(size + 10);
+    for (let i = 0; i < source.length; i++) source[i] = (i * 7) & 0xff;
+    const copy = copyOf(source, 5, 5 + size);
+    assert.deepEqual(copy, source.subarray(5, 5 + size));
+    source.fill(0);
+    if (size > 0) assert.notDeepEqual(copy, source.subarray(5, 5 + size), 'the copy does not change with its source');
   }
 });
 
