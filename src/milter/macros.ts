@@ -4,7 +4,7 @@
  * by each recipient. A `D` packet is kept raw and only parsed when a filter looks a macro up:
  * Postfix sends one before every header and every body chunk, and most filters read few macros.
  */
-import { Command, copyOf, decodeMacros } from '../protocol/codec.js';
+import { Command, checkMacros, copyOf, decodeMacros } from '../protocol/codec.js';
 
 /** Slot per `D` stage byte; the lookup order is latest stage first. */
 const slotOrder = [
@@ -49,18 +49,22 @@ export class MacroStore {
   private messageEnded = false;
 
   /**
-   * Stores the payload of a `D` packet (stage byte first): `bytes[start, end)`.
+   * Checks and stores the payload of a `D` packet (stage byte first): `bytes[start, end)`.
    * Unknown stage bytes are accepted and ignored, as libmilter does.
    * @param borrowed `bytes` are overwritten once this returns: the payload is copied if kept.
+   * @throws MalformedPacketError if the payload is not a stage byte and name and value pairs.
    */
   store(bytes: Buffer, borrowed = false, start = 0, end = bytes.length): void {
     const stage = end > start ? bytes[start]! : undefined;
     const slot = stage === undefined ? undefined : slotOf.get(stage);
-    if (slot === undefined) return;
-    if (slot < firstConnectionSlot && (this.messageEnded || stage === Command.MAIL)) this.clearMessage();
-    // Postfix sends the same packet before every header and body chunk: a repeat changes nothing.
-    const previous = this.packets[slot];
+    const startsMessage = slot !== undefined && slot < firstConnectionSlot && (this.messageEnded || stage === Command.MAIL);
+    // Postfix sends the same packet before every header and body chunk: a repeat changes nothing,
+    // and its shape was checked when it first came.
+    const previous = slot === undefined || startsMessage ? undefined : this.packets[slot];
     if (previous !== undefined && sameBytes(previous, bytes, start, end)) return;
+    checkMacros(bytes, start, end);
+    if (slot === undefined) return;
+    if (startsMessage) this.clearMessage();
     const packet = borrowed ? copyOf(bytes, start, end) : start === 0 && end === bytes.length ? bytes : bytes.subarray(start, end);
     this.packets[slot] = packet;
     this.slots[slot] = packet;

@@ -14,7 +14,6 @@ import {
   NegotiationError,
   Protocol,
   codeName,
-  checkMacros,
   copyOf,
   cStringTexts,
   splitCStrings,
@@ -438,11 +437,7 @@ export class MilterSession implements SessionAccess {
       throw new MalformedPacketError(`expected OPTNEG first, got ${codeName(code)}`);
     }
     if (code === Command.BODY) return this.onBody(bytes, more);
-    if (code === Command.MACRO) {
-      checkMacros(bytes, start, end);
-      this.macros.store(bytes, this.borrowedRead, start, end);
-      return;
-    }
+    if (code === Command.MACRO) return this.macros.store(bytes, this.borrowedRead, start, end);
     if (code === Command.HEADER) {
       // The most frequent command, read where it lies (it may be in the read buffer): the name found
       // among those seen before, the value decoded, and the raw fields cut only if the filter asks.

@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Milter, type MilterOptions } from '../../src/index.js';
-import { Driver, connect, header, lifecycleRecorder, mail, rcpt, types } from './driver.js';
+import { Driver, connect, header, lifecycleRecorder, macro, mail, rcpt, types } from './driver.js';
 
 test('a callback that throws is logged and answered with tempfail by default', async () => {
   class Throws extends Milter {
@@ -103,6 +103,8 @@ const malformed: Array<[string, Buffer, RegExp]> = [
   ['an empty RCPT', Buffer.from([0, 0, 0, 1, 0x52]), /RCPT: payload is not NUL-terminated/],
   ['CONNECT with an unknown family', Buffer.from([0, 0, 0, 5, 0x43, 0x68, 0, 0x5a, 0]), /unknown address family/],
   ['a MACRO with an odd string count', Buffer.from([0, 0, 0, 4, 0x44, 0x43, 0x6a, 0]), /odd number of strings/],
+  ['a MACRO for a stage no filter reads, with an odd string count', Buffer.from([0, 0, 0, 4, 0x44, 0x5a, 0x6a, 0]), /odd number of strings/],
+  ['a MACRO that repeats the one before it but for its last byte', Buffer.from([0, 0, 0, 7, 0x44, 0x52, 0x69, 0, 0x51, 0x31, 0x31]), /MACRO: payload is not NUL-terminated/],
   ['DATA with a payload', Buffer.from([0, 0, 0, 2, 0x54, 0]), /DATA: unexpected payload/],
 ];
 for (const [name, bytes, pattern] of malformed) {
@@ -111,7 +113,8 @@ for (const [name, bytes, pattern] of malformed) {
     const Watch = lifecycleRecorder(events);
     const d = new Driver({ filter: Watch, maxPayload: 1024 });
     await d.negotiate();
-    await d.send(mail());
+    // The stage's last packet, stored: a packet like it is checked all the same.
+    await d.send(mail(), macro('R', { i: 'Q1' }), rcpt());
     assert.deepEqual(await d.send(bytes, connect()), []);
     await d.session.closed;
     assert.ok(d.closedByMilter);
