@@ -4,6 +4,8 @@
  * encoded only when the reply is written. Body packets are kept together because Postfix refuses
  * body replacement mixed with other modifications.
  */
+// Imported, not the global: Node's global `Buffer` is a getter, called at every use in hot code.
+import { Buffer } from 'node:buffer';
 import { FRAME_HEADER_SIZE, Limits, Reply, writeReply, type Bytes, type Modification } from '../protocol/codec.js';
 import { PacketWriter } from '../protocol/writer.js';
 import type { BodySource } from './milter.js';

@@ -7,6 +7,8 @@
  * callback runs, later packets wait in a bounded queue (the MTA pipelines headers when it was
  * told not to wait for their replies).
  */
+// Imported, not the global: Node's global `Buffer` is a getter, called at every use in hot code.
+import { Buffer } from 'node:buffer';
 import {
   Command,
   FrameReader,

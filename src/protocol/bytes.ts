@@ -3,6 +3,9 @@
  * bytes by the codec: 8-bit and UTF-8 data survive unchanged; callers decide how to read them.
  */
 
+// Imported, not the global: Node's global `Buffer` is a getter, called at every use in hot code.
+import { Buffer } from 'node:buffer';
+
 /** Text given to an encoder: a JS string (written as UTF-8) or raw bytes (written as they are). */
 export type Bytes = string | Uint8Array;
 

@@ -6,6 +6,8 @@
  * buffer, or in place (the read and the payload's bounds in it), with no copy; only a payload
  * split across reads is assembled, with one copy.
  */
+// Imported, not the global: Node's global `Buffer` is a getter, called at every use in hot code.
+import { Buffer } from 'node:buffer';
 import { Limits, codeName } from './constants.js';
 
 /** Why a byte stream could not be framed. */

@@ -3,6 +3,8 @@
  * command byte) is reserved when it starts and its length filled in when it ends, so encoders
  * never measure a packet before writing it, and several packets leave as one buffer.
  */
+// Imported, not the global: Node's global `Buffer` is a getter, called at every use in hot code.
+import { Buffer } from 'node:buffer';
 import type { Bytes } from './bytes.js';
 import { Limits } from './constants.js';
 
