@@ -239,6 +239,12 @@ export class MilterSession implements SessionAccess {
     return !this.busy && this.queue.length === 0;
   }
 
+  /**
+   * When the first byte of the packet still incomplete arrived, for a transport's packet
+   * deadline; undefined between packets. Trickled bytes of the same packet do not move it.
+   */
+  packetStartedAt: number | undefined;
+
   /** True while part of a packet has arrived and the rest has not (for packet deadlines). */
   get insidePacket(): boolean {
     return this.reader.buffered > 0;
@@ -305,6 +311,8 @@ export class MilterSession implements SessionAccess {
       this.fail(err);
     }
     this.borrowedRead = false;
+    if (this.reader.buffered === 0) this.packetStartedAt = undefined;
+    else this.packetStartedAt ??= Date.now();
     this.flush();
   }
 

@@ -13,12 +13,21 @@
  * handler sits where Node keeps its own, on the listening handle; it is installed only when
  * the internals it relies on are all there and the server uses none of the options it leaves
  * to Node (a connection limit, keep-alive). Otherwise Node's handler stays.
+ *
+ * A milter server goes further ({@link acceptStreams}): it serves each connection through its
+ * handle, with no `net.Socket` at all (`./handle-stream.ts`).
  */
 import diagnosticsChannel from 'node:diagnostics_channel';
 import net from 'node:net';
+import type { AcceptedStream } from './accepted-stream.js';
+import { canServeHandle, HandleStream, type ConnectionCounter } from './handle-stream.js';
 
-/** `shaped-options`: accepted by the handler of this module; `node`: by Node's own. */
-export type AcceptPath = 'shaped-options' | 'node';
+/**
+ * `handle`: served through their handles where they can be (see `./handle-stream.ts`), else as
+ * `shaped-options`; `shaped-options`: accepted as `net.Socket`s by the handler of this module;
+ * `node`: by Node's own.
+ */
+export type AcceptPath = 'handle' | 'shaped-options' | 'node';
 
 /** The listening handle's accept callback, as Node's `lib/net.js` sets it. */
 type OnConnection = (this: unknown, err: number, clientHandle: unknown) => void;
@@ -59,8 +68,11 @@ export function canShapeAcceptedSockets(server: net.Server): boolean {
  * Makes a listening `server` accept with options that keep the sockets' hidden classes shared,
  * when it can (see {@link canShapeAcceptedSockets}); either way, each accepted socket is emitted
  * as `'connection'`, as before. Call it once the server listens, once per listening handle.
+ *
+ * @param serveHandle offered each accepted client handle first; returns true when it took it, and
+ *   no Socket is made.
  */
-export function shapeAcceptedSockets(server: net.Server): AcceptPath {
+export function shapeAcceptedSockets(server: net.Server, serveHandle?: (clientHandle: unknown) => boolean): AcceptPath {
   if (!canShapeAcceptedSockets(server)) return 'node';
   const internals = server as unknown as ServerInternals;
   const handle = internals._handle!;
@@ -69,6 +81,7 @@ export function shapeAcceptedSockets(server: net.Server): AcceptPath {
   handle.onconnection = function acceptWithShapedOptions(this: unknown, err: number, clientHandle: unknown): void {
     // An accept error is reported by Node's handler, as 'error' on the server.
     if (err) return nodeOnConnection.call(this, err, clientHandle);
+    if (serveHandle?.(clientHandle) === true) return;
     const socket = new net.Socket({
       handle: clientHandle,
       allowHalfOpen: Boolean(allowHalfOpen),
@@ -90,5 +103,28 @@ export function shapeAcceptedSockets(server: net.Server): AcceptPath {
     server.emit('connection', socket);
     if (serverSocketChannel.hasSubscribers) serverSocketChannel.publish({ socket });
   };
-  return 'shaped-options';
+  return serveHandle === undefined ? 'shaped-options' : 'handle';
+}
+
+/**
+ * Makes a listening `server` hand its connections to `onStream` through their handles, with no
+ * `net.Socket` (see `./handle-stream.ts`), where this Node and the server allow it: not half-open,
+ * not paused on connect, counted where Node counts them. A connection that cannot be served so
+ * (its handle lacks a method, or something listens on the `net.server.socket` diagnostics channel,
+ * which publishes Sockets) is accepted as a `net.Socket` and emitted as `'connection'`, as are all
+ * of them where the handle path is not available: the caller listens for both.
+ *
+ * @param readBuffer the server's shared read buffer, which every handle reads into.
+ */
+export function acceptStreams(server: net.Server, readBuffer: Buffer, onStream: (stream: AcceptedStream) => void): AcceptPath {
+  const internals = server as unknown as ServerInternals & Partial<ConnectionCounter>;
+  if (internals.allowHalfOpen || internals.pauseOnConnect || typeof internals._emitCloseIfDrained !== 'function') return shapeAcceptedSockets(server);
+  const counter = internals as ConnectionCounter;
+  const noDelay = Boolean(internals.noDelay);
+  return shapeAcceptedSockets(server, (clientHandle) => {
+    if (serverSocketChannel.hasSubscribers || !canServeHandle(clientHandle)) return false;
+    if (noDelay) clientHandle.setNoDelay?.(true);
+    onStream(new HandleStream(clientHandle, readBuffer, counter));
+    return true;
+  });
 }

@@ -29,27 +29,37 @@ interface WriteRequest {
   writer?: DirectWriter;
 }
 
-interface StreamWrapBinding {
+/** What is used of Node's `stream_wrap` binding: write requests and the state its calls report through. */
+export interface StreamWrapBinding {
   WriteWrap: new () => WriteRequest;
   streamBaseState: Int32Array;
+  /** Index in `streamBaseState`: whether the last write was queued rather than taken at once. */
   kLastWriteWasAsync: number;
+  /** Index in `streamBaseState`: the byte count (or negative error) of the read being reported. */
+  kReadBytesOrError: number;
 }
 
 /** The methods of a socket's handle this uses. */
-interface WritableHandle {
+export interface WritableHandle {
   writeBuffer(request: WriteRequest, data: Uint8Array): number;
   readonly writeQueueSize: number;
+}
+
+/** An Error as Node makes them for a failed system call: `write EPIPE`, with code, errno and syscall. */
+export function systemError(status: number, syscall: string): Error {
+  const name = getSystemErrorName(status);
+  return Object.assign(new Error(`${syscall} ${name}`), { code: name, errno: status, syscall });
 }
 
 let binding: StreamWrapBinding | null | undefined;
 
 /** Node's stream binding, once per process; null when this Node does not offer what is used. */
-function streamWrap(): StreamWrapBinding | null {
+export function streamWrap(): StreamWrapBinding | null {
   if (binding !== undefined) return binding;
   binding = null;
   try {
     const found = (process as { binding?: (name: string) => unknown }).binding?.('stream_wrap') as Partial<StreamWrapBinding> | undefined;
-    if (typeof found?.WriteWrap === 'function' && found.streamBaseState instanceof Int32Array && typeof found.kLastWriteWasAsync === 'number') {
+    if (typeof found?.WriteWrap === 'function' && found.streamBaseState instanceof Int32Array && typeof found.kLastWriteWasAsync === 'number' && typeof found.kReadBytesOrError === 'number') {
       binding = found as StreamWrapBinding;
     }
   } catch {
@@ -58,15 +68,21 @@ function streamWrap(): StreamWrapBinding | null {
   return binding;
 }
 
-function writableHandle(socket: net.Socket): WritableHandle | undefined {
-  const handle = (socket as net.Socket & { _handle?: Partial<WritableHandle> | null })._handle;
-  if (typeof handle?.writeBuffer !== 'function' || typeof handle.writeQueueSize !== 'number') return undefined;
-  return handle as WritableHandle;
+/** The handle of `socket` when replies can be written through it directly, else undefined. */
+export function socketWriteHandle(socket: net.Socket): WritableHandle | undefined {
+  const handle = (socket as net.Socket & { _handle?: unknown })._handle;
+  return streamWrap() !== null && isWritableHandle(handle) ? handle : undefined;
+}
+
+/** True when `handle` has what a direct write uses. */
+export function isWritableHandle(handle: unknown): handle is WritableHandle {
+  const candidate = handle as Partial<WritableHandle> | null | undefined;
+  return typeof candidate?.writeBuffer === 'function' && typeof candidate.writeQueueSize === 'number';
 }
 
 /** True when replies to `socket` can be written directly. */
 export function canWriteDirect(socket: net.Socket): boolean {
-  return streamWrap() !== null && writableHandle(socket) !== undefined;
+  return socketWriteHandle(socket) !== undefined;
 }
 
 function onWriteComplete(this: WriteRequest, status: number): void {
@@ -75,8 +91,9 @@ function onWriteComplete(this: WriteRequest, status: number): void {
 }
 
 /**
- * Writes one socket's replies through its handle. Only for a socket whose Writable side is not
- * used for anything else until it is ended (`socket.end` queues its shutdown behind these writes).
+ * Writes one connection's replies through its handle. For a `net.Socket`, only where its Writable
+ * side is not used for anything else until it is ended (`socket.end` queues its shutdown behind
+ * these writes).
  */
 export class DirectWriter {
   /** A request the kernel took at once, so Node never bound it: it serves the next write. */
@@ -84,21 +101,24 @@ export class DirectWriter {
   /** Writes the kernel did not take at once, still queued in libuv. */
   private queued = 0;
 
+  /** Set by the first failure: later writes are dropped. */
+  private failed = false;
+
   private constructor(
-    private readonly socket: net.Socket,
     private readonly handle: WritableHandle,
     private readonly binding: StreamWrapBinding,
     private readonly onDrained: () => void,
+    private readonly onFailed: (error: Error) => void,
   ) {}
 
   /**
-   * A writer for `socket`, or undefined when the direct path is not available.
+   * A writer for `handle`, or undefined when this Node lacks the stream binding.
    * @param onDrained called when every queued write has reached the kernel.
+   * @param onFailed called once, with the first write that fails; the caller closes the connection.
    */
-  static for(socket: net.Socket, onDrained: () => void): DirectWriter | undefined {
+  static for(handle: WritableHandle, onDrained: () => void, onFailed: (error: Error) => void): DirectWriter | undefined {
     const found = streamWrap();
-    const handle = writableHandle(socket);
-    return found === null || handle === undefined ? undefined : new DirectWriter(socket, handle, found, onDrained);
+    return found === null ? undefined : new DirectWriter(handle, found, onDrained, onFailed);
   }
 
   /** Bytes accepted but not yet taken by the kernel. */
@@ -107,6 +127,7 @@ export class DirectWriter {
   }
 
   write(data: Buffer): void {
+    if (this.failed) return;
     const request = this.spare ?? this.newRequest();
     this.spare = undefined;
     request.bytes = data.length;
@@ -147,9 +168,8 @@ export class DirectWriter {
   }
 
   private fail(status: number): void {
-    if (this.socket.destroyed) return;
-    const name = getSystemErrorName(status);
-    const error = Object.assign(new Error(`write ${name}`), { code: name, errno: status, syscall: 'write' });
-    this.socket.destroy(error);
+    if (this.failed) return;
+    this.failed = true;
+    this.onFailed(systemError(status, 'write'));
   }
 }

@@ -1,12 +1,11 @@
 /**
- * One MTA connection of the server: the socket, its session, and the transport rules the server
- * enforces on it — reading pauses while the session's queue is full or while replies wait unread
- * over a bound, and the deadlines a peer cannot reset by trickling bytes.
+ * One MTA connection of the server: the accepted stream, its session, and the transport rules the
+ * server enforces on it — reading pauses while the session's queue is full or while replies wait
+ * unread over a bound, and the deadlines a peer cannot reset by trickling bytes.
  */
-import type net from 'node:net';
 import type { MilterSession, SessionIO } from '../milter/session.js';
 import type { ResolvedServerOptions } from './options.js';
-import { DirectWriter, type WritePath } from '../net/write-path.js';
+import type { AcceptedStream } from '../net/accepted-stream.js';
 
 /** Why a connection is ended by the server, for the log. */
 export type DeadlineReason = 'negotiation deadline' | 'packet deadline' | 'idle timeout' | 'replies not read';
@@ -20,8 +19,6 @@ const EVICTABLE_AFTER_MS = 1000;
 /** Also the session's transport: the session writes, pauses and closes through it. */
 export class ServerConnection implements SessionIO {
   readonly connectedAt = Date.now();
-  /** When the first byte of a packet still incomplete arrived. */
-  private packetStartedAt: number | undefined;
   /** The session's read count at the last deadline check, and when it was last seen to change. */
   private readsSeen = 0;
   private lastActivity = this.connectedAt;
@@ -31,46 +28,29 @@ export class ServerConnection implements SessionIO {
   private blockedLength = 0;
   private blockedSince = 0;
   session!: MilterSession;
-  /** Replies go through the socket's handle when this Node allows it (see `write-path.ts`), else through `socket.write`. */
-  private readonly direct: DirectWriter | undefined;
 
-  /** @param directWrites write replies through the socket's handle where this Node allows it. */
   constructor(
-    readonly socket: net.Socket,
+    readonly stream: AcceptedStream,
     private readonly limits: Pick<ResolvedServerOptions, 'maxWriteBuffer' | 'negotiationTimeout' | 'packetTimeout' | 'idleTimeout' | 'writeStallTimeout'>,
-    directWrites = true,
-  ) {
-    this.direct = directWrites ? DirectWriter.for(socket, this.drained) : undefined;
-  }
-
-  /** The way this connection's replies are written. */
-  get writePath(): WritePath {
-    return this.direct === undefined ? 'stream' : 'direct';
-  }
+  ) {}
 
   /** Writes replies; past the bound of unread bytes, reading pauses until the MTA has read them all. */
   write(data: Buffer): void {
-    const socket = this.socket;
-    if (socket.destroyed) return;
-    if (this.direct !== undefined) this.direct.write(data);
-    else socket.write(data);
+    const stream = this.stream;
+    if (stream.destroyed) return;
+    stream.write(data);
     if (this.writeBlocked) return;
-    const unread = this.unwritten();
+    const unread = stream.unwritten;
     if (unread > this.limits.maxWriteBuffer) {
       this.writeBlocked = true;
       this.blockedLength = unread;
       this.blockedSince = Date.now();
       this.updateReading();
-      if (this.direct === undefined) socket.once('drain', this.drained);
     }
   }
 
-  /** Reply bytes the kernel has not taken yet. */
-  private unwritten(): number {
-    return this.direct === undefined ? this.socket.writableLength : this.direct.pending;
-  }
-
-  private readonly drained = (): void => {
+  /** Every reply has reached the kernel (the stream reports it only after some had to wait). */
+  drained(): void {
     if (!this.writeBlocked) return;
     this.writeBlocked = false;
     this.updateReading();
@@ -82,8 +62,8 @@ export class ServerConnection implements SessionIO {
    * otherwise it ends once the replies are out.
    */
   close(): void {
-    if (this.unwritten() === 0) this.socket.destroy();
-    else this.socket.end();
+    if (this.stream.unwritten === 0) this.stream.destroy();
+    else this.stream.end();
   }
 
   /** The session's queue of pipelined packets is full. */
@@ -99,30 +79,24 @@ export class ServerConnection implements SessionIO {
   }
 
   private updateReading(): void {
-    if (this.socket.destroyed) return;
-    if (this.sessionPaused || this.writeBlocked) this.socket.pause();
-    else this.socket.resume();
-  }
-
-  /** The first `length` bytes of `buffer` came from the MTA; `borrowed` when the buffer is reused once this returns. */
-  receive(buffer: Buffer, length: number, borrowed: boolean): void {
-    const session = this.session;
-    session.receive(buffer, borrowed, length);
-    if (!session.insidePacket) this.packetStartedAt = undefined;
-    else this.packetStartedAt ??= Date.now();
+    if (this.stream.destroyed) return;
+    if (this.sessionPaused || this.writeBlocked) this.stream.pause();
+    else this.stream.resume();
   }
 
   /** True when this connection holds its slot without being served: not negotiated, or stuck inside a packet. */
   stalled(now: number): boolean {
     if (this.session.version === 0) return now - this.connectedAt > EVICTABLE_AFTER_MS;
-    return this.packetStartedAt !== undefined && now - this.packetStartedAt > EVICTABLE_AFTER_MS;
+    const packetStartedAt = this.session.packetStartedAt;
+    return packetStartedAt !== undefined && now - packetStartedAt > EVICTABLE_AFTER_MS;
   }
 
   /** The deadline this connection has passed at `now`, if any. */
   overdue(now: number): DeadlineReason | undefined {
     const { session, limits } = this;
     if (session.version === 0 && now - this.connectedAt > limits.negotiationTimeout) return 'negotiation deadline';
-    if (this.packetStartedAt !== undefined && now - this.packetStartedAt > limits.packetTimeout) return 'packet deadline';
+    const packetStartedAt = session.packetStartedAt;
+    if (packetStartedAt !== undefined && now - packetStartedAt > limits.packetTimeout) return 'packet deadline';
     // Activity is noted here, at the check, rather than stamped on every read: an idle MTA is
     // ended at most one check late, never early.
     if (session.reads !== this.readsSeen) {
@@ -131,7 +105,7 @@ export class ServerConnection implements SessionIO {
     }
     if (session.idle && now - this.lastActivity > limits.idleTimeout) return 'idle timeout';
     if (this.writeBlocked) {
-      const length = this.unwritten();
+      const length = this.stream.unwritten;
       if (length < this.blockedLength) {
         this.blockedLength = length;
         this.blockedSince = now;

@@ -1,9 +1,9 @@
 /**
- * The server's two write paths over real sockets: through the socket's handle (Node's stream
- * binding, where present) and the public `socket.write`. Both must deliver every reply in order,
- * also when the MTA stops reading and the kernel's buffer fills; pause reading past the bound of
- * unread replies and resume once they are read; report a stall; and end a connection whose peer
- * is gone without throwing.
+ * The server's write paths over real sockets: a connection served through its handle alone, a
+ * `net.Socket` written through its handle (Node's stream binding, where present), and the public
+ * `socket.write`. Each must deliver every reply in order, also when the MTA stops reading and the
+ * kernel's buffer fills; pause reading past the bound of unread replies and resume once they are
+ * read; report a stall; and end a connection whose peer is gone without throwing.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -11,32 +11,44 @@ import { once } from 'node:events';
 import net from 'node:net';
 import { ServerConnection } from '../../src/server/connection.js';
 import { canWriteDirect } from '../../src/net/write-path.js';
+import { acceptStreams } from '../../src/net/accept-path.js';
+import { SocketStream, type AcceptedStream } from '../../src/net/accepted-stream.js';
 import type { MilterSession } from '../../src/milter/session.js';
 
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 const LIMITS = { maxWriteBuffer: 64 * 1024, negotiationTimeout: 60_000, packetTimeout: 60_000, idleTimeout: 60_000, writeStallTimeout: 1_000 };
 
-/** A server socket wrapped in a ServerConnection, and the client socket connected to it. */
-async function connectionPair(direct: boolean): Promise<{ connection: ServerConnection; client: net.Socket; close: () => void }> {
+type StreamKind = 'handle' | 'direct' | 'stream';
+
+/** A server-side stream of `kind` wrapped in a ServerConnection, the client socket connected to it, and the stream's close. */
+async function connectionPair(kind: StreamKind): Promise<{ connection: ServerConnection; client: net.Socket; closed: Promise<void>; close: () => void }> {
   const server = net.createServer();
   server.listen(0, '127.0.0.1');
   await once(server, 'listening');
   const { port } = server.address() as net.AddressInfo;
-  const accepted = once(server, 'connection') as Promise<[net.Socket]>;
+  const accepted = new Promise<AcceptedStream>((resolve) => {
+    server.on('connection', (socket: net.Socket) => resolve(new SocketStream(socket, undefined, kind === 'direct')));
+    if (kind === 'handle') assert.equal(acceptStreams(server, Buffer.alloc(65536), resolve), 'handle');
+  });
   const client = net.connect(port, '127.0.0.1');
   client.pause();
-  const [socket] = await accepted;
-  socket.on('error', () => {});
   client.on('error', () => {});
-  const connection = new ServerConnection(socket, LIMITS, direct);
+  const stream = await accepted;
+  assert.equal(stream.paths.write, kind === 'stream' ? 'stream' : 'direct');
+  assert.equal(stream.paths.read === 'handle', kind === 'handle');
+  const connection = new ServerConnection(stream, LIMITS);
   // The transport asks its session only whether it is negotiated and idle.
-  connection.session = { version: 6, idle: false, reads: 0, insidePacket: false } as unknown as MilterSession;
+  connection.session = { version: 6, idle: false, reads: 0, packetStartedAt: undefined } as unknown as MilterSession;
+  let onClose = (): void => {};
+  const closed = new Promise<void>((resolve) => (onClose = resolve));
+  stream.start({ read: () => {}, end: () => {}, error: () => {}, close: onClose, drained: () => connection.drained() });
   return {
     connection,
     client,
+    closed,
     close: () => {
       client.destroy();
-      socket.destroy();
+      stream.destroy();
       server.close();
     },
   };
@@ -47,17 +59,15 @@ function replies(): Buffer[] {
   return Array.from({ length: 8000 }, (_, i) => Buffer.alloc(2000 + (i % 97), i % 251));
 }
 
-for (const direct of [true, false]) {
-  const path = direct ? 'direct' : 'stream';
+for (const path of ['handle', 'direct', 'stream'] as const) {
 
   test(`write path ${path}: every reply in order while the MTA does not read, reading paused past the bound and resumed once read`, async () => {
-    if (direct) assert.equal(canWriteDirect(new net.Socket()), false, 'a socket without a handle has no direct path');
-    const { connection, client, close } = await connectionPair(direct);
+    if (path === 'direct') assert.equal(canWriteDirect(new net.Socket()), false, 'a socket without a handle has no direct path');
+    const { connection, client, close } = await connectionPair(path);
     try {
-      assert.equal(connection.writePath, path);
       const sent = replies();
       for (const reply of sent) connection.write(reply);
-      assert.equal(connection.socket.isPaused(), true, 'reading paused while the replies are unread');
+      assert.equal(connection.stream.reading, false, 'reading paused while the replies are unread');
       assert.equal(connection.overdue(Date.now()), undefined, 'not stalled yet');
       assert.equal(connection.overdue(Date.now() + LIMITS.writeStallTimeout + 1), 'replies not read');
       const received: Buffer[] = [];
@@ -71,7 +81,7 @@ for (const direct of [true, false]) {
       while (length < total) await sleep(5);
       assert.deepEqual(Buffer.concat(received), Buffer.concat(sent));
       await sleep(20);
-      assert.equal(connection.socket.isPaused(), false, 'reading resumed once the replies were read');
+      assert.equal(connection.stream.reading, true, 'reading resumed once the replies were read');
       assert.equal(connection.overdue(Date.now() + LIMITS.writeStallTimeout + 1), undefined);
     } finally {
       close();
@@ -79,7 +89,7 @@ for (const direct of [true, false]) {
   });
 
   test(`write path ${path}: closing while replies wait for the kernel sends them all before the end`, async () => {
-    const { connection, client, close } = await connectionPair(direct);
+    const { connection, client, close } = await connectionPair(path);
     try {
       const sent = replies();
       for (const reply of sent) connection.write(reply);
@@ -97,12 +107,12 @@ for (const direct of [true, false]) {
   });
 
   test(`write path ${path}: closing with every reply in the kernel ends the connection at once`, async () => {
-    const { connection, client, close } = await connectionPair(direct);
+    const { connection, client, close } = await connectionPair(path);
     try {
       connection.write(Buffer.from('reply'));
       connection.close();
       // Closed outright, not half-closed waiting for the MTA's end.
-      assert.equal(connection.socket.destroyed, true);
+      assert.equal(connection.stream.destroyed, true);
       const received: Buffer[] = [];
       client.on('data', (chunk: Buffer) => received.push(chunk));
       const ended = once(client, 'end');
@@ -115,17 +125,16 @@ for (const direct of [true, false]) {
   });
 
   test(`write path ${path}: a write after the MTA is gone ends the connection with an error, never a throw`, async () => {
-    const { connection, client, close } = await connectionPair(direct);
+    const { connection, client, closed, close } = await connectionPair(path);
     try {
-      const closed = once(connection.socket, 'close');
       client.destroy();
       await sleep(50);
-      for (let i = 0; i < 50 && !connection.socket.destroyed; i++) {
+      for (let i = 0; i < 50 && !connection.stream.destroyed; i++) {
         connection.write(Buffer.alloc(64 * 1024, 1));
         await sleep(5);
       }
       await closed;
-      assert.equal(connection.socket.destroyed, true);
+      assert.equal(connection.stream.destroyed, true);
     } finally {
       close();
     }
