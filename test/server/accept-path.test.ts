@@ -23,6 +23,45 @@ import { Wire } from './wire.js';
 
 type Listen = { port: 0; host: '127.0.0.1' } | { path: string };
 
+/** Connects `count` clients to the listening `server`; each sends `hello N` and collects what it receives. */
+async function connectClients(server: net.Server, count: number): Promise<{ client: net.Socket; received: () => string; n: number }[]> {
+  const address = server.address();
+  const target = typeof address === 'string' ? { path: address } : { port: (address as net.AddressInfo).port, host: '127.0.0.1' };
+  return Promise.all(
+    Array.from({ length: count }, async (_, i) => {
+      const n = i + 1;
+      const client = net.connect(target);
+      await once(client, 'connect');
+      let received = '';
+      client.setEncoding('latin1');
+      client.on('data', (text: string) => (received += text));
+      client.write(`hello ${n}\n`);
+      return { client, received: () => received, n };
+    }),
+  );
+}
+
+/**
+ * Closes `server` and checks that it waits for its connections: each client gets its echo (and
+ * `last`, once it ends) before the server's close completes.
+ */
+async function closeAfterClients(server: net.Server, clients: Awaited<ReturnType<typeof connectClients>>, last: string): Promise<void> {
+  let serverClosed = false;
+  server.close(() => (serverClosed = true));
+  for (const { client, received, n } of clients) {
+    while (!received().includes(`HELLO ${n}`)) await new Promise((resolve) => setTimeout(resolve, 5));
+    assert.equal(serverClosed, false, 'the server waits for the connections it accepted');
+    client.end();
+    await once(client, 'close');
+    assert.equal(received(), `HELLO ${n}\n${last}`);
+  }
+  while (!serverClosed) await new Promise((resolve) => setTimeout(resolve, 5));
+}
+
+function connectionCount(server: net.Server): Promise<number> {
+  return new Promise<number>((resolve, reject) => server.getConnections((err, n) => (err ? reject(err) : resolve(n))));
+}
+
 /**
  * Serves three clients through `path`: each socket echoes what it reads in upper case and, the
  * server being half-open, answers the client's end with a last line before ending itself.
@@ -42,33 +81,11 @@ async function serveThreeClients(where: Listen, path: AcceptPath, options: net.S
     server.listen(where);
     await once(server, 'listening');
     assert.equal(shapeAcceptedSockets(server), path);
-    const address = server.address();
-    const target = typeof address === 'string' ? { path: address } : { port: (address as net.AddressInfo).port, host: '127.0.0.1' };
-    const clients = await Promise.all(
-      [1, 2, 3].map(async (n) => {
-        const client = net.connect(target);
-        await once(client, 'connect');
-        let received = '';
-        client.setEncoding('latin1');
-        client.on('data', (text: string) => (received += text));
-        client.write(`hello ${n}\n`);
-        return { client, received: () => received, n };
-      }),
-    );
+    const clients = await connectClients(server, 3);
     while (accepted.length < 3) await new Promise((resolve) => setTimeout(resolve, 5));
     // The server counts them: getConnections() and the close below depend on it.
-    const count = await new Promise<number>((resolve, reject) => server.getConnections((err, n) => (err ? reject(err) : resolve(n))));
-    assert.equal(count, 3);
-    let serverClosed = false;
-    server.close(() => (serverClosed = true));
-    for (const { client, received, n } of clients) {
-      while (!received().includes(`HELLO ${n}`)) await new Promise((resolve) => setTimeout(resolve, 5));
-      assert.equal(serverClosed, false, 'the server waits for the connections it accepted');
-      client.end();
-      await once(client, 'close');
-      assert.equal(received(), `HELLO ${n}\nbye\n`);
-    }
-    while (!serverClosed) await new Promise((resolve) => setTimeout(resolve, 5));
+    assert.equal(await connectionCount(server), 3);
+    await closeAfterClients(server, clients, 'bye\n');
     for (const socket of accepted) assert.equal(socket.destroyed, true);
     assert.deepEqual(published, accepted);
   } finally {
@@ -138,33 +155,11 @@ async function serveThroughHandles(where: Listen): Promise<void> {
       }),
       'handle',
     );
-    const address = server.address();
-    const target = typeof address === 'string' ? { path: address } : { port: (address as net.AddressInfo).port, host: '127.0.0.1' };
-    const clients = await Promise.all(
-      [1, 2].map(async (n) => {
-        const client = net.connect(target);
-        await once(client, 'connect');
-        let received = '';
-        client.setEncoding('latin1');
-        client.on('data', (text: string) => (received += text));
-        client.write(`hello ${n}\n`);
-        return { client, received: () => received, n };
-      }),
-    );
+    const clients = await connectClients(server, 2);
     while (streams.length < 2) await new Promise((resolve) => setTimeout(resolve, 5));
-    assert.equal(streams[0]!.remoteAddress, 'port' in target ? '127.0.0.1' : undefined);
-    const count = await new Promise<number>((resolve, reject) => server.getConnections((err, n) => (err ? reject(err) : resolve(n))));
-    assert.equal(count, 2, 'counted where Node counts its Sockets');
-    let serverClosed = false;
-    server.close(() => (serverClosed = true));
-    for (const { client, received, n } of clients) {
-      while (!received().includes(`HELLO ${n}`)) await new Promise((resolve) => setTimeout(resolve, 5));
-      assert.equal(serverClosed, false, 'the server waits for the connections it accepted');
-      client.end();
-      await once(client, 'close');
-      assert.equal(received(), `HELLO ${n}\n`);
-    }
-    while (!serverClosed) await new Promise((resolve) => setTimeout(resolve, 5));
+    assert.equal(streams[0]!.remoteAddress, 'port' in where ? '127.0.0.1' : undefined);
+    assert.equal(await connectionCount(server), 2, 'counted where Node counts its Sockets');
+    await closeAfterClients(server, clients, '');
     assert.deepEqual(events.sort(), ['close 1', 'close 2', 'end 1', 'end 2']);
     for (const stream of streams) assert.equal(stream.destroyed, true);
   } finally {
