@@ -22,7 +22,7 @@ export interface StreamHandle extends WritableHandle {
   useUserBuffer(buffer: Uint8Array): void;
   /** Called by the handle for each read; the count is in the binding's state (see `kReadBytesOrError`). */
   onread: (() => void) | null;
-  close(callback: () => void): void;
+  close(callback?: () => void): void;
   /** TCP handles only. */
   setNoDelay?(enable: boolean): number;
   /** TCP handles only: fills `out` with the peer's address. */
@@ -49,6 +49,11 @@ export function canServeHandle(handle: unknown): handle is StreamHandle {
     typeof candidate.close === 'function' &&
     'onread' in candidate
   );
+}
+
+function reportClosed(handlers: StreamHandlers, error: Error | undefined): void {
+  if (error !== undefined) handlers.error(error);
+  handlers.close();
 }
 
 /** A connection served through its handle; build it only for a handle {@link canServeHandle} accepts. */
@@ -131,14 +136,14 @@ export class HandleStream implements AcceptedStream {
   destroy(error?: Error): void {
     if (this.closed) return;
     this.closed = true;
+    // No callback: the handle then closes without calling back into JavaScript.
+    this.handle.close();
+    // Uncounted at once, as Node uncounts a Socket when it is destroyed.
+    this.counter._connections--;
+    this.counter._emitCloseIfDrained();
     const handlers = this.handlers;
     // Reported after this call returns, as a Socket reports its 'error' and 'close'.
-    if (error !== undefined && handlers !== undefined) process.nextTick(() => handlers.error(error));
-    this.handle.close(() => {
-      this.counter._connections--;
-      this.counter._emitCloseIfDrained();
-      handlers?.close();
-    });
+    if (handlers !== undefined) process.nextTick(reportClosed, handlers, error);
   }
 
   private startReading(): void {
