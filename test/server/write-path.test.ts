@@ -80,7 +80,9 @@ for (const path of ['handle', 'direct', 'stream'] as const) {
       client.resume();
       while (length < total) await sleep(5);
       assert.deepEqual(Buffer.concat(received), Buffer.concat(sent));
-      await sleep(20);
+      // The client has every byte; the server learns its last write completed on a later turn
+      // of the event loop, which a busy machine may delay: wait for it, within a second.
+      for (let waited = 0; waited < 1000 && !connection.stream.reading; waited += 5) await sleep(5);
       assert.equal(connection.stream.reading, true, 'reading resumed once the replies were read');
       assert.equal(connection.overdue(Date.now() + LIMITS.writeStallTimeout + 1), undefined);
     } finally {
