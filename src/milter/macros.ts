@@ -1,10 +1,10 @@
 /**
  * MTA macros with their stage lifetimes. Connection macros (stages C and H, and U) live for the
  * connection; envelope and content macros live for one message, and recipient macros are replaced
- * by each recipient. A `D` packet is kept raw and only parsed when a filter looks a macro up:
+ * by each recipient. A `D` packet is kept as it came and only parsed when a filter looks a macro up:
  * Postfix sends one before every header and every body chunk, and most filters read few macros.
  */
-import { Command, checkMacros, copyOf, decodeMacros } from '../protocol/codec.js';
+import { Command, checkMacros, decodeMacros } from '../protocol/codec.js';
 
 /** Slot per `D` stage byte; the lookup order is latest stage first. */
 const slotOrder = [
@@ -19,55 +19,73 @@ const slotOrder = [
   Command.HELO,
   Command.CONNECT,
 ] as const;
-const slotOf = new Map<number, number>(slotOrder.map((code, i) => [code, i]));
+/** The slot of each stage byte, -1 for a byte that names no stage: indexed, as a Map lookup per packet cost more. */
+const slotOfStage = new Int8Array(256).fill(-1);
+slotOrder.forEach((code, slot) => (slotOfStage[code] = slot));
 /** Slots whose macros belong to one message: every slot before UNKNOWN in lookup order. */
-const firstConnectionSlot = slotOf.get(Command.UNKNOWN)!;
-
-type Slot = Buffer | Map<string, Buffer> | undefined;
-
+const firstConnectionSlot = slotOfStage[Command.UNKNOWN]!;
 /**
- * Byte equality by a loop: macro packets are a few dozen bytes, and `Buffer#equals` is a call into
- * Node's C++ that costs more than comparing them here.
+ * The smallest memory a slot keeps its packets in. Most macro packets fit, so a slot allocates
+ * once per connection rather than once per packet.
  */
-function sameBytes(a: Uint8Array, b: Uint8Array, start: number, end: number): boolean {
-  if (a.length !== end - start) return false;
-  for (let i = 0; i < a.length; i++) if (a[i] !== b[start + i]) return false;
-  return true;
-}
+const MIN_SLOT_BYTES = 128;
+/** Packets up to this size are copied by a loop; `Buffer#copy` is a call into C++ that costs more for them. */
+const MAX_LOOP_COPY = 64;
 
 /** Normalises `{x}` and `x` to one key, as libmilter's smfi_getsymval does. */
 export function macroKey(name: string): string {
   return name.length > 2 && name.startsWith('{') && name.endsWith('}') ? name.slice(1, -1) : name;
 }
 
-/** The macros an MTA has sent on one connection. */
+/**
+ * The macros an MTA has sent on one connection. Each slot copies its latest packet into memory
+ * of its own, reused by the next packet of the stage, and parses it only when a macro is looked
+ * up; memory whose values were handed out is never overwritten.
+ */
 export class MacroStore {
-  private readonly slots: Slot[] = new Array(slotOrder.length).fill(undefined);
-  /** The packet each slot was filled from, to tell a repeated packet from a new one. */
-  private readonly packets: Array<Buffer | undefined> = new Array(slotOrder.length).fill(undefined);
+  /** Each slot's memory: its packet is the first `lengths[slot]` bytes. */
+  private readonly memory: Array<Buffer | undefined> = new Array(slotOrder.length).fill(undefined);
+  /** Bytes of each slot's packet; -1 for an empty slot. */
+  private readonly lengths = new Int32Array(slotOrder.length).fill(-1);
+  /** Each slot's packet parsed, once a macro was looked up; its values are views of the slot's memory. */
+  private readonly parsedSlots: Array<Map<string, Buffer> | undefined> = new Array(slotOrder.length).fill(undefined);
   /** Set when a message ended: the next message stage starts from a clean message set. */
   private messageEnded = false;
 
   /**
    * Checks and stores the payload of a `D` packet (stage byte first): `bytes[start, end)`.
-   * Unknown stage bytes are accepted and ignored, as libmilter does.
-   * @param borrowed `bytes` are overwritten once this returns: the payload is copied if kept.
+   * Unknown stage bytes are accepted and ignored, as libmilter does. The packet is copied into
+   * the slot's own memory, so `bytes` may be overwritten once this returns.
    * @throws MalformedPacketError if the payload is not a stage byte and name and value pairs.
    */
-  store(bytes: Buffer, borrowed = false, start = 0, end = bytes.length): void {
-    const stage = end > start ? bytes[start]! : undefined;
-    const slot = stage === undefined ? undefined : slotOf.get(stage);
-    const startsMessage = slot !== undefined && slot < firstConnectionSlot && (this.messageEnded || stage === Command.MAIL);
+  store(bytes: Buffer, start = 0, end = bytes.length): void {
+    const slot = end > start ? slotOfStage[bytes[start]!]! : -1;
+    const startsMessage = slot >= 0 && slot < firstConnectionSlot && (this.messageEnded || bytes[start] === Command.MAIL);
     // Postfix sends the same packet before every header and body chunk: a repeat changes nothing,
     // and its shape was checked when it first came.
-    const previous = slot === undefined || startsMessage ? undefined : this.packets[slot];
-    if (previous !== undefined && sameBytes(previous, bytes, start, end)) return;
+    if (slot >= 0 && !startsMessage && this.holds(slot, bytes, start, end)) return;
     checkMacros(bytes, start, end);
-    if (slot === undefined) return;
+    if (slot < 0) return;
     if (startsMessage) this.clearMessage();
-    const packet = borrowed ? copyOf(bytes, start, end) : start === 0 && end === bytes.length ? bytes : bytes.subarray(start, end);
-    this.packets[slot] = packet;
-    this.slots[slot] = packet;
+    const length = end - start;
+    let memory = this.memory[slot];
+    // Memory whose values a filter may hold is left to them.
+    if (memory === undefined || memory.length < length || this.parsedSlots[slot] !== undefined) {
+      memory = Buffer.allocUnsafe(Math.max(MIN_SLOT_BYTES, length));
+      this.memory[slot] = memory;
+      this.parsedSlots[slot] = undefined;
+    }
+    if (length > MAX_LOOP_COPY) bytes.copy(memory, 0, start, end);
+    else for (let i = 0; i < length; i++) memory[i] = bytes[start + i]!;
+    this.lengths[slot] = length;
+  }
+
+  /** True when `slot` holds exactly `bytes[start, end)` (a byte loop: macro packets are short). */
+  private holds(slot: number, bytes: Buffer, start: number, end: number): boolean {
+    if (this.lengths[slot] !== end - start) return false;
+    const memory = this.memory[slot]!;
+    for (let i = start; i < end; i++) if (memory[i - start] !== bytes[i]) return false;
+    return true;
   }
 
   /** Forgets the macros of the current message (ABORT, new MAIL). */
@@ -83,22 +101,25 @@ export class MacroStore {
 
   /** Forgets everything (new connection on the same socket). */
   clear(): void {
-    this.forget(0, this.slots.length);
+    this.forget(0, slotOrder.length);
     this.messageEnded = false;
   }
 
-  /** Empties slots `from` to `to` (a loop: Array.prototype.fill is a slow builtin here). */
+  /** Empties slots `from` to `to`; their memory is kept for the next packets unless it was parsed. */
   private forget(from: number, to: number): void {
     for (let i = from; i < to; i++) {
-      this.slots[i] = undefined;
-      this.packets[i] = undefined;
+      this.lengths[i] = -1;
+      if (this.parsedSlots[i] !== undefined) {
+        this.parsedSlots[i] = undefined;
+        this.memory[i] = undefined;
+      }
     }
   }
 
   /** Raw value of a macro, latest stage first; `i` and `{i}` are the same name. */
   getRaw(name: string): Buffer | undefined {
     const key = macroKey(name);
-    for (let i = 0; i < this.slots.length; i++) {
+    for (let i = 0; i < slotOrder.length; i++) {
       const value = this.parsed(i)?.get(key);
       if (value !== undefined) return value;
     }
@@ -113,19 +134,21 @@ export class MacroStore {
   /** Every macro currently defined, later stages overriding earlier ones. */
   all(): Record<string, string> {
     const result: Record<string, string> = {};
-    for (let i = this.slots.length - 1; i >= 0; i--) {
+    for (let i = slotOrder.length - 1; i >= 0; i--) {
       for (const [key, value] of this.parsed(i) ?? []) result[key] = value.toString('utf8');
     }
     return result;
   }
 
   private parsed(i: number): Map<string, Buffer> | undefined {
-    const slot = this.slots[i];
-    if (!Buffer.isBuffer(slot)) return slot;
+    const length = this.lengths[i]!;
+    if (length < 0) return undefined;
+    const parsed = this.parsedSlots[i];
+    if (parsed !== undefined) return parsed;
     const map = new Map<string, Buffer>();
     // A D packet was checked for shape when it arrived; parse errors cannot happen here.
-    for (const [name, value] of decodeMacros(slot).macros) map.set(macroKey(name.toString('utf8')), value);
-    this.slots[i] = map;
+    for (const [name, value] of decodeMacros(this.memory[i]!.subarray(0, length)).macros) map.set(macroKey(name.toString('utf8')), value);
+    this.parsedSlots[i] = map;
     return map;
   }
 }

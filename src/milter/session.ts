@@ -447,7 +447,7 @@ export class MilterSession implements SessionAccess {
       throw new MalformedPacketError(`expected OPTNEG first, got ${codeName(code)}`);
     }
     if (code === Command.BODY) return this.onBody(bytes, more);
-    if (code === Command.MACRO) return this.macros.store(bytes, this.borrowedRead, start, end);
+    if (code === Command.MACRO) return this.macros.store(bytes, start, end);
     if (code === Command.HEADER) {
       // The most frequent command, read where it lies (it may be in the read buffer): the name found
       // among those seen before, the value decoded, and the raw fields cut only if the filter asks.
