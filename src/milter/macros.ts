@@ -4,7 +4,7 @@
  * by each recipient. A `D` packet is kept as it came and only parsed when a filter looks a macro up:
  * Postfix sends one before every header and every body chunk, and most filters read few macros.
  */
-import { Command, checkMacros, decodeMacros } from '../protocol/codec.js';
+import { Command, checkMacros, copyInto, decodeMacros } from '../protocol/codec.js';
 
 /** Slot per `D` stage byte; the lookup order is latest stage first. */
 const slotOrder = [
@@ -29,8 +29,6 @@ const firstConnectionSlot = slotOfStage[Command.UNKNOWN]!;
  * once per connection rather than once per packet.
  */
 const MIN_SLOT_BYTES = 128;
-/** Packets up to this size are copied by a loop; `Buffer#copy` is a call into C++ that costs more for them. */
-const MAX_LOOP_COPY = 64;
 
 /** Normalises `{x}` and `x` to one key, as libmilter's smfi_getsymval does. */
 export function macroKey(name: string): string {
@@ -75,8 +73,7 @@ export class MacroStore {
       this.memory[slot] = memory;
       this.parsedSlots[slot] = undefined;
     }
-    if (length > MAX_LOOP_COPY) bytes.copy(memory, 0, start, end);
-    else for (let i = 0; i < length; i++) memory[i] = bytes[start + i]!;
+    copyInto(memory, bytes, start, end);
     this.lengths[slot] = length;
   }
 

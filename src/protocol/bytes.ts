@@ -45,15 +45,23 @@ const MAX_LOOP_COPY = 256;
 
 /**
  * A copy of `bytes[start, end)` (default all of it); a short one comes from Node's shared
- * allocation pool, and is copied by a loop: `Buffer#copy` from an offset makes a typed array of
- * the source range first, which costs more than copying a few dozen bytes.
+ * allocation pool (see {@link copyInto} for how it is copied).
  */
 export function copyOf(bytes: Buffer, start = 0, end = bytes.length): Buffer {
-  const length = end - start;
-  const copy = Buffer.allocUnsafe(length);
-  if (length > MAX_LOOP_COPY) bytes.copy(copy, 0, start, end);
-  else for (let i = 0; i < length; i++) copy[i] = bytes[start + i]!;
+  const copy = Buffer.allocUnsafe(end - start);
+  copyInto(copy, bytes, start, end);
   return copy;
+}
+
+/**
+ * Copies `bytes[start, end)` to the start of `target`, which must have room. A short range is
+ * copied by a loop: `Buffer#copy` from an offset makes a typed array of the source range first,
+ * which costs more than copying a few dozen bytes.
+ */
+export function copyInto(target: Buffer, bytes: Buffer, start: number, end: number): void {
+  const length = end - start;
+  if (length > MAX_LOOP_COPY) bytes.copy(target, 0, start, end);
+  else for (let i = 0; i < length; i++) target[i] = bytes[start + i]!;
 }
 
 /**
