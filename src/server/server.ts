@@ -238,7 +238,11 @@ export class MilterServer {
     });
     void session.closed.then(() => {
       this.connectionSet.delete(connection);
-      if (!stream.destroyed) stream.end();
+      if (stream.destroyed) return;
+      stream.end();
+      // Replies the MTA does not read would hold the connection forever, out of the deadline
+      // sweep's sight: it gets the write-stall timeout to read them, then is cut off.
+      if (!stream.destroyed) setTimeout(() => stream.destroy(), this.options.writeStallTimeout).unref();
     });
   }
 }

@@ -164,3 +164,28 @@ test('connections refused at the limit are logged once per interval, not once ea
   b.socket.destroy();
   await server.close(100);
 });
+
+test('an MTA that quits without reading its last replies is cut off after the write-stall timeout', { timeout: 30_000 }, async () => {
+  // Below the read-pause bound, so only the end of the session leaves replies waiting.
+  const { server, target } = await start({ writeStallTimeout: 300, maxWriteBuffer: 16 * MiB });
+  const listening = (server as unknown as { server: net.Server }).server;
+  const connections = (): Promise<number> => new Promise((resolve, reject) => listening.getConnections((err, n) => (err ? reject(err) : resolve(n))));
+  const socket = await idlePeer(target);
+  try {
+    socket.pause(); // never reads a reply
+    // 2,000,000 one-byte BODY packets: 10 MB of CONTINUE replies, more than the kernel buffers hold.
+    const body = encodeCommand({ type: 'body', chunk: Buffer.from('x') });
+    socket.write(Buffer.concat([messageStart, ...Array.from({ length: 2_000_000 }, () => body), encodeCommand({ type: 'quit' })]));
+    while (server.connections > 0) await sleep(20);
+    // The session is over; its connection waits for the MTA to read, but not for ever.
+    let open = await connections();
+    for (let waited = 0; waited < 10_000 && open > 0; waited += 50) {
+      await sleep(50);
+      open = await connections();
+    }
+    assert.equal(open, 0, 'the connection was closed');
+  } finally {
+    socket.destroy();
+    await server.close(100);
+  }
+});
