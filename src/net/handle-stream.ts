@@ -8,8 +8,9 @@
  *
  * Node offers no public way to do this. The methods used are the ones Node's own `net.Socket`
  * calls on the same handle (`readStart`, `readStop`, `useUserBuffer`, `onread`, `close`,
- * `writeBuffer`), looked up and checked once per process; where any is missing, the server
- * accepts `net.Socket`s as before (`./accept-path.ts`).
+ * `writeBuffer`). The binding is looked up once per process and each accepted handle is checked
+ * for the methods (a few property reads); where any is missing, that connection is accepted as a
+ * `net.Socket`, as before (`./accept-path.ts`).
  */
 import { getSystemErrorMap } from 'node:util';
 import type { AcceptedStream, StreamHandlers } from './accepted-stream.js';
