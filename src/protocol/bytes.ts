@@ -40,8 +40,8 @@ export function toBuffer(value: Bytes): Buffer {
   return typeof value === 'string' ? Buffer.from(value, 'utf8') : Buffer.isBuffer(value) ? value : Buffer.from(value.buffer, value.byteOffset, value.length);
 }
 
-/** Copies up to this many bytes by a loop rather than `Buffer#copy`. */
-const MAX_LOOP_COPY = 256;
+/** Copies up to this many bytes by a loop rather than `Buffer#copy` (measured: a loop is dearer for the 100-byte MAIL and RCPT macro packets). */
+const MAX_LOOP_COPY = 64;
 
 /**
  * A copy of `bytes[start, end)` (default all of it); a short one comes from Node's shared
