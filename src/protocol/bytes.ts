@@ -40,7 +40,10 @@ export function toBuffer(value: Bytes): Buffer {
   return typeof value === 'string' ? Buffer.from(value, 'utf8') : Buffer.isBuffer(value) ? value : Buffer.from(value.buffer, value.byteOffset, value.length);
 }
 
-/** Copies up to this many bytes by a loop rather than `Buffer#copy` (measured: a loop is dearer for the 100-byte MAIL and RCPT macro packets). */
+/**
+ * Copies up to this many bytes by a loop rather than `Buffer#copy`; measured, a loop is already
+ * dearer for the 100-byte MAIL and RCPT macro packets.
+ */
 const MAX_LOOP_COPY = 64;
 
 /**
