@@ -105,6 +105,10 @@ function sectionTable(report: Report, job: Job, transport: Transport): string[] 
     'p99 ms',
     'max ms',
     'CPU µs/msg',
+    // The load generator shares the machine: with every core busy, msg/s follows the CPU per message
+    // of the milter and of the load generator together, so both are shown.
+    'load gen CPU µs/msg',
+    'cores busy',
     'peak RSS MiB',
   ];
   const lines = [`| ${header.join(' | ')} |`, `|${header.map((_, i) => (i < 2 ? '---' : '---:')).join('|')}|`];
@@ -122,6 +126,8 @@ function sectionTable(report: Report, job: Job, transport: Transport): string[] 
         triple(row.map((m) => m && fixed(m.p99Ms, 2))),
         triple(row.map((m) => m && fixed(m.maxMs, 0))),
         triple(row.map((m) => m && fixed(m.cpuUsPerMsg, 0))),
+        triple(row.map((m) => m && fixed((m.loadgenCores / Math.max(m.msgsPerSec, 1)) * 1e6, 0))),
+        triple(row.map((m) => m && fixed(m.milterCores + m.loadgenCores, 2))),
         triple(row.map((m) => m && fixed(m.peakRssMiB, 1))),
       ].join(' | ')} |`,
     );
@@ -375,7 +381,9 @@ export function renderMarkdown(report: Report): string {
     lines.push(
       `Columns with several values read ${report.peers.join(' / ')}. msg/s: messages completed per second; p50/p99: latency from MAIL ` +
         'to the final end-of-message reply (from connect, for new conn per msg), max: the slowest message; CPU µs/msg: user + system time of the ' +
-        'milter process tree per message; peak RSS: VmHWM of the milter during the cell. ⚠ marks wrong replies.',
+        'milter process tree per message; load gen CPU µs/msg: the same for the load generator, which runs on the same cores; ' +
+        'cores busy: milter and load generator together; ' +
+        'peak RSS: VmHWM of the milter during the cell. ⚠ marks wrong replies.',
       '',
     );
   }

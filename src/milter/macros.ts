@@ -4,6 +4,7 @@
  * by each recipient. A `D` packet is kept as it came and only parsed when a filter looks a macro up:
  * Postfix sends one before every header and every body chunk, and most filters read few macros.
  */
+import { Buffer } from 'node:buffer';
 import { Command, checkMacros, copyInto, decodeMacros } from '../protocol/codec.js';
 
 /** Slot per `D` stage byte; the lookup order is latest stage first. */
@@ -22,6 +23,7 @@ const slotOrder = [
 /** The slot of each stage byte, -1 for a byte that names no stage: indexed, as a Map lookup per packet cost more. */
 const slotOfStage = new Int8Array(256).fill(-1);
 slotOrder.forEach((code, slot) => (slotOfStage[code] = slot));
+const SLOT_COUNT = slotOrder.length;
 /** Slots whose macros belong to one message: every slot before UNKNOWN in lookup order. */
 const firstConnectionSlot = slotOfStage[Command.UNKNOWN]!;
 /**
@@ -29,6 +31,13 @@ const firstConnectionSlot = slotOfStage[Command.UNKNOWN]!;
  * once per connection rather than once per packet.
  */
 const MIN_SLOT_BYTES = 128;
+
+/** An array of one empty entry per slot, built by a loop (fill is a runtime call). */
+function emptySlots<T>(): Array<T | undefined> {
+  const slots: Array<T | undefined> = [];
+  for (let i = 0; i < SLOT_COUNT; i++) slots.push(undefined);
+  return slots;
+}
 
 /** Normalises `{x}` and `x` to one key, as libmilter's smfi_getsymval does. */
 export function macroKey(name: string): string {
@@ -42,13 +51,18 @@ export function macroKey(name: string): string {
  */
 export class MacroStore {
   /** Each slot's memory: its packet is the first `lengths[slot]` bytes. */
-  private readonly memory: Array<Buffer | undefined> = new Array(slotOrder.length).fill(undefined);
+  private readonly memory = emptySlots<Buffer>();
   /** Bytes of each slot's packet; -1 for an empty slot. */
-  private readonly lengths = new Int32Array(slotOrder.length).fill(-1);
+  private readonly lengths = new Int32Array(SLOT_COUNT);
   /** Each slot's packet parsed, once a macro was looked up; its values are views of the slot's memory. */
-  private readonly parsedSlots: Array<Map<string, Buffer> | undefined> = new Array(slotOrder.length).fill(undefined);
+  private readonly parsedSlots = emptySlots<Map<string, Buffer>>();
   /** Set when a message ended: the next message stage starts from a clean message set. */
   private messageEnded = false;
+
+  constructor() {
+    // A loop, not fill(): fill is a call into the runtime, paid again on every connection.
+    for (let i = 0; i < SLOT_COUNT; i++) this.lengths[i] = -1;
+  }
 
   /**
    * Checks and stores the payload of a `D` packet (stage byte first): `bytes[start, end)`.
@@ -98,7 +112,7 @@ export class MacroStore {
 
   /** Forgets everything (new connection on the same socket). */
   clear(): void {
-    this.forget(0, slotOrder.length);
+    this.forget(0, SLOT_COUNT);
     this.messageEnded = false;
   }
 
@@ -116,7 +130,7 @@ export class MacroStore {
   /** Raw value of a macro, latest stage first; `i` and `{i}` are the same name. */
   getRaw(name: string): Buffer | undefined {
     const key = macroKey(name);
-    for (let i = 0; i < slotOrder.length; i++) {
+    for (let i = 0; i < SLOT_COUNT; i++) {
       const value = this.parsed(i)?.get(key);
       if (value !== undefined) return value;
     }
@@ -131,7 +145,7 @@ export class MacroStore {
   /** Every macro currently defined, later stages overriding earlier ones. */
   all(): Record<string, string> {
     const result: Record<string, string> = {};
-    for (let i = slotOrder.length - 1; i >= 0; i--) {
+    for (let i = SLOT_COUNT - 1; i >= 0; i--) {
       for (const [key, value] of this.parsed(i) ?? []) result[key] = value.toString('utf8');
     }
     return result;

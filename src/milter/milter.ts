@@ -4,6 +4,7 @@
  * the MTA never sends those commands. Actions are methods on the instance and are checked
  * against what was negotiated and against the stage.
  */
+import { Buffer } from 'node:buffer';
 import { Action, byteLength, formatReplyText, hasNul, type Bytes, type Modification } from '../protocol/codec.js';
 import type { Logger } from '../log.js';
 import { ActionArgumentError, DisabledActionError, StageError } from './errors.js';

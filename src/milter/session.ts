@@ -20,6 +20,8 @@ import {
   cStringTexts,
   splitCStrings,
   decodeCommand,
+  decodeConnect,
+  decodeOptneg,
   headerNameEnd,
   encodeReply,
   replyPayloadSize,
@@ -458,12 +460,11 @@ export class MilterSession implements SessionAccess {
     }
     if (code === Command.MAIL) return this.onEnvelope(true, bytes, start, end);
     if (code === Command.RCPT) return this.onEnvelope(false, bytes, start, end);
+    // Once per connection each: decoded straight, without the command object decodeCommand spreads them into.
+    if (code === Command.OPTNEG) return this.onOptneg(decodeOptneg(exactly(bytes, start, end)));
+    if (code === Command.CONNECT) return this.onConnect(decodeConnect(exactly(bytes, start, end)));
     const command = decodeCommand(code, exactly(bytes, start, end));
     switch (command.type) {
-      case 'optneg':
-        return this.onOptneg(command);
-      case 'connect':
-        return this.onConnect(command);
       case 'helo':
         this.rawArgs = [command.name];
         return this.run(stages.helo, this.milter.helo, command.name.toString('utf8'));

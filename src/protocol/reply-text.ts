@@ -4,6 +4,7 @@
  * inside a line. Text is taken literally: every `%` is doubled for the MTA, which reads the text
  * as a format string (Sendmail drops the whole reply on a lone `%`, Postfix drops the `%`).
  */
+import { Buffer } from 'node:buffer';
 import { Limits } from './constants.js';
 
 /** A custom reply that breaks the rules. */
