@@ -62,7 +62,8 @@ function progressLine(m: Measurement): string {
   const warn = m.checkFailures || m.errors ? ` [${m.checkFailures} wrong replies, ${m.errors} errors]` : '';
   return (
     `${m.job} ${m.transport} conns ${label.conns} ${label.body} ${m.peer}: ${Math.round(m.msgsPerSec)} msg/s, ` +
-    `p50 ${m.p50Ms.toFixed(2)} ms, p99 ${m.p99Ms.toFixed(2)} ms, ${m.cpuUsPerMsg.toFixed(0)} µs CPU/msg${warn}`
+    `p50 ${m.p50Ms.toFixed(2)} ms, p99 ${m.p99Ms.toFixed(2)} ms, ${m.cpuUsPerMsg.toFixed(0)} µs CPU/msg, ` +
+    `load gen ${((m.loadgenCores / Math.max(m.msgsPerSec, 1)) * 1e6).toFixed(0)} µs CPU/msg, ${(m.milterCores + m.loadgenCores).toFixed(2)} cores busy${warn}`
   );
 }
 
