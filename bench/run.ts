@@ -11,7 +11,7 @@ import { runChainSection } from './lib/chain.js';
 import { runConcurrency } from './lib/concurrency.js';
 import { runCourierSection } from './lib/courier.js';
 import { runIdle, runLoad, type Amount } from './lib/loadgen.js';
-import { bestRun, measureCell } from './lib/measure.js';
+import { bestRun, measureCell, roundFigures } from './lib/measure.js';
 import { JOBS, parseOptions, UsageError, USAGE, type Cell, type Job, type Options, type PeerName, type Transport } from './lib/options.js';
 import { killAllPeers, milterkitNodeFlags, peerLaunchers, socketSpecFor, startPeer, type PeerLauncher, type RunningPeer } from './lib/peers.js';
 import { treeRssKiB } from './lib/procfs.js';
@@ -111,7 +111,7 @@ async function runSection(
       }
       for (const peerRuns of runs.values()) {
         const best = bestRun(peerRuns);
-        if (best) context.report.measurements.push(best);
+        if (best) context.report.measurements.push({ ...best, rounds: peerRuns.map(roundFigures) });
       }
     }
   } finally {

@@ -62,6 +62,25 @@ export async function measureCell(
   };
 }
 
+/** What one round of a cell measured on one peer: kept beside the best round, so the spread shows. */
+export interface RoundFigures {
+  msgsPerSec: number;
+  cpuUsPerMsg: number;
+  /** The load generator's CPU per message: it shares the cores with the milter. */
+  loadgenUsPerMsg: number;
+  coresBusy: number;
+}
+
+/** The figures of one round. */
+export function roundFigures(m: CellMetrics): RoundFigures {
+  return {
+    msgsPerSec: m.msgsPerSec,
+    cpuUsPerMsg: m.cpuUsPerMsg,
+    loadgenUsPerMsg: (m.loadgenCores / Math.max(m.msgsPerSec, 1)) * 1e6,
+    coresBusy: m.milterCores + m.loadgenCores,
+  };
+}
+
 /** The median of some figures (CPU per message of repeated runs). */
 export function median(values: readonly number[]): number {
   const sorted = [...values].sort((a, b) => a - b);

@@ -5,7 +5,7 @@ import { CHAIN_PEERS, type ChainMeasurement, type ChainPeer, type ChainReport } 
 import type { CourierReport } from './courier.js';
 import { courierSection } from './courier-report.js';
 import { CPU_MODELS, type ConcurrencyMeasurement, type ConcurrencyReport } from './concurrency.js';
-import { median, type CellMetrics } from './measure.js';
+import { median, type CellMetrics, type RoundFigures } from './measure.js';
 import { bodyTag, type Cell, type Job, type PeerName, type Transport } from './options.js';
 
 /** One peer measured in one cell. */
@@ -13,6 +13,8 @@ export interface Measurement extends CellMetrics {
   peer: PeerName;
   job: Job;
   transport: Transport;
+  /** Every round of the cell, in order (the peers alternate within a round); absent in older reports. */
+  rounds?: RoundFigures[];
 }
 
 /** The idle-connections test. */
@@ -133,6 +135,58 @@ function sectionTable(report: Report, job: Job, transport: Transport): string[] 
     );
   }
   return lines;
+}
+
+/** The project's speed target for a cell, as a msg/s ratio to libmilter; none for the cells it sets none for. */
+function roundTarget(cell: Cell): number | undefined {
+  if (cell.perMessage || cell.bodyBytes >= 1 << 20) return 1;
+  if (cell.bodyBytes === 2048 && (cell.conns === 8 || cell.conns === 64)) return 1.5;
+  return undefined;
+}
+
+function spread(values: number[], digits: number, unit = ''): string {
+  return `${fixed(Math.min(...values), digits)}–${fixed(Math.max(...values), digits)}${unit}`;
+}
+
+/**
+ * milterkit against each other peer round by round (round i of one against round i of the other,
+ * run back to back): the spread the README quotes, beside the CPU ratios that explain it.
+ */
+function roundsSection(report: Report): string[] {
+  const others = report.peers.filter((p) => p !== 'milterkit');
+  const rows: string[] = [];
+  for (const mk of report.measurements) {
+    if (mk.peer !== 'milterkit' || mk.rounds === undefined || mk.rounds.length < 2) continue;
+    for (const peer of others) {
+      const theirs = find(report, peer, mk.job, mk.transport, mk.cell)?.rounds;
+      if (theirs === undefined || theirs.length !== mk.rounds.length) continue;
+      const pairs = mk.rounds.map((ours, i) => [ours, theirs[i]!] as const);
+      const speed = pairs.map(([a, b]) => a.msgsPerSec / Math.max(b.msgsPerSec, 1));
+      const cpu = pairs.map(([a, b]) => a.cpuUsPerMsg / Math.max(b.cpuUsPerMsg, 1));
+      const machine = pairs.map(([a, b]) => (b.cpuUsPerMsg + b.loadgenUsPerMsg) / Math.max(a.cpuUsPerMsg + a.loadgenUsPerMsg, 1));
+      const cores = pairs.flatMap(([a, b]) => [a.coresBusy, b.coresBusy]);
+      const target = peer === 'libmilter' ? roundTarget(mk.cell) : undefined;
+      const label = cellLabel(mk.cell);
+      rows.push(
+        `| ${mk.job}, ${mk.transport} | ${label.conns} | ${label.body} | ${peer} | ${spread(speed, 2, '×')} | ${spread(cpu, 2, '×')} | ` +
+          `${spread(machine, 2, '×')} | ${spread(cores, 2)} | ${target === undefined ? '–' : `≥ ${target}×: ${speed.filter((r) => r >= target).length} of ${speed.length}`} |`,
+      );
+    }
+  }
+  if (rows.length === 0) return [];
+  return [
+    '### Round by round',
+    '',
+    'milterkit against each peer, round i against round i (run back to back). msg/s: the ratio of messages per second; CPU: of ' +
+      "the milters' CPU per message (below 1: milterkit needs less); machine CPU: (theirs + load generator) ÷ (milterkit's + load " +
+      'generator) per message, which msg/s follows while the cores are full; cores busy: milter and load generator together, every ' +
+      'round of both peers.',
+    '',
+    '| job, transport | conns | body | against | msg/s | CPU | machine CPU | cores busy | rounds at target |',
+    '|---|---|---|---|---|---|---|---|---|',
+    ...rows,
+    '',
+  ];
 }
 
 interface TargetCheck {
@@ -401,7 +455,7 @@ export function renderMarkdown(report: Report): string {
     for (const check of checks) lines.push(`| ${check.target} | ${check.measured} | ${check.met ? 'met' : '**not met**'} |`);
     lines.push('');
   }
-  lines.push(...nagleTable(report), ...idleSection(report), ...concurrencySection(report), ...chainSection(report), ...courierSection(report.courier, report.courierSkipped), ...problems(report));
+  lines.push(...roundsSection(report), ...nagleTable(report), ...idleSection(report), ...concurrencySection(report), ...chainSection(report), ...courierSection(report.courier, report.courierSkipped), ...problems(report));
   if (report.measurements.length > 0) {
     const busiest = report.peers.map((peer) => {
       const most = Math.max(0, ...report.measurements.filter((m) => m.peer === peer).map((m) => m.loadgenCores));
