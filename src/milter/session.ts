@@ -23,6 +23,7 @@ import {
   decodeConnect,
   decodeOptneg,
   headerNameEnd,
+  utf8Text,
   encodeReply,
   replyPayloadSize,
   stageByCallback,
@@ -456,7 +457,7 @@ export class MilterSession implements SessionAccess {
       const nameEnd = headerNameEnd(bytes, start, end);
       this.beginMessage(false);
       this.keepRawPacket(bytes, start, end, nameEnd - start);
-      return this.run(stages.header, this.milter.header, headerName(bytes, start, nameEnd), bytes.toString('utf8', nameEnd + 1, end - 1));
+      return this.run(stages.header, this.milter.header, headerName(bytes, start, nameEnd), utf8Text(bytes, nameEnd + 1, end - 1));
     }
     if (code === Command.MAIL) return this.onEnvelope(true, bytes, start, end);
     if (code === Command.RCPT) return this.onEnvelope(false, bytes, start, end);
