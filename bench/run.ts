@@ -11,7 +11,7 @@ import { runChainSection } from './lib/chain.js';
 import { runConcurrency } from './lib/concurrency.js';
 import { runCourierSection } from './lib/courier.js';
 import { runIdle, runLoad, type Amount } from './lib/loadgen.js';
-import { bestRun, measureCell, roundFigures } from './lib/measure.js';
+import { bestRun, coresBusy, loadgenUsPerMsg, measureCell, roundFigures } from './lib/measure.js';
 import { JOBS, parseOptions, UsageError, USAGE, type Cell, type Job, type Options, type PeerName, type Transport } from './lib/options.js';
 import { killAllPeers, milterkitNodeFlags, peerLaunchers, socketSpecFor, startPeer, type PeerLauncher, type RunningPeer } from './lib/peers.js';
 import { treeRssKiB } from './lib/procfs.js';
@@ -63,7 +63,7 @@ function progressLine(m: Measurement): string {
   return (
     `${m.job} ${m.transport} conns ${label.conns} ${label.body} ${m.peer}: ${Math.round(m.msgsPerSec)} msg/s, ` +
     `p50 ${m.p50Ms.toFixed(2)} ms, p99 ${m.p99Ms.toFixed(2)} ms, ${m.cpuUsPerMsg.toFixed(0)} µs CPU/msg, ` +
-    `load gen ${((m.loadgenCores / Math.max(m.msgsPerSec, 1)) * 1e6).toFixed(0)} µs CPU/msg, ${(m.milterCores + m.loadgenCores).toFixed(2)} cores busy${warn}`
+    `load gen ${loadgenUsPerMsg(m).toFixed(0)} µs CPU/msg, ${coresBusy(m).toFixed(2)} cores busy${warn}`
   );
 }
 

@@ -71,14 +71,19 @@ export interface RoundFigures {
   coresBusy: number;
 }
 
+/** The load generator's CPU per message, in microseconds. */
+export function loadgenUsPerMsg(m: CellMetrics): number {
+  return (m.loadgenCores / Math.max(m.msgsPerSec, 1)) * 1e6;
+}
+
+/** Cores kept busy by the milter and the load generator together. */
+export function coresBusy(m: CellMetrics): number {
+  return m.milterCores + m.loadgenCores;
+}
+
 /** The figures of one round. */
 export function roundFigures(m: CellMetrics): RoundFigures {
-  return {
-    msgsPerSec: m.msgsPerSec,
-    cpuUsPerMsg: m.cpuUsPerMsg,
-    loadgenUsPerMsg: (m.loadgenCores / Math.max(m.msgsPerSec, 1)) * 1e6,
-    coresBusy: m.milterCores + m.loadgenCores,
-  };
+  return { msgsPerSec: m.msgsPerSec, cpuUsPerMsg: m.cpuUsPerMsg, loadgenUsPerMsg: loadgenUsPerMsg(m), coresBusy: coresBusy(m) };
 }
 
 /** The median of some figures (CPU per message of repeated runs). */

@@ -5,7 +5,7 @@ import { CHAIN_PEERS, type ChainMeasurement, type ChainPeer, type ChainReport } 
 import type { CourierReport } from './courier.js';
 import { courierSection } from './courier-report.js';
 import { CPU_MODELS, type ConcurrencyMeasurement, type ConcurrencyReport } from './concurrency.js';
-import { median, type CellMetrics, type RoundFigures } from './measure.js';
+import { coresBusy, loadgenUsPerMsg, median, type CellMetrics, type RoundFigures } from './measure.js';
 import { bodyTag, type Cell, type Job, type PeerName, type Transport } from './options.js';
 
 /** One peer measured in one cell. */
@@ -128,8 +128,8 @@ function sectionTable(report: Report, job: Job, transport: Transport): string[] 
         triple(row.map((m) => m && fixed(m.p99Ms, 2))),
         triple(row.map((m) => m && fixed(m.maxMs, 0))),
         triple(row.map((m) => m && fixed(m.cpuUsPerMsg, 0))),
-        triple(row.map((m) => m && fixed((m.loadgenCores / Math.max(m.msgsPerSec, 1)) * 1e6, 0))),
-        triple(row.map((m) => m && fixed(m.milterCores + m.loadgenCores, 2))),
+        triple(row.map((m) => m && fixed(loadgenUsPerMsg(m), 0))),
+        triple(row.map((m) => m && fixed(coresBusy(m), 2))),
         triple(row.map((m) => m && fixed(m.peakRssMiB, 1))),
       ].join(' | ')} |`,
     );
