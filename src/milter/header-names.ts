@@ -7,6 +7,7 @@
  * The cache is direct-mapped and fixed in size: a name whose slot holds another one replaces it,
  * so a peer sending endless distinct names costs a miss each, never memory.
  */
+import { utf8Text } from '../protocol/codec.js';
 
 /**
  * Slots of the cache, a power of two. Two names in one slot push each other out, so the slots are
@@ -22,7 +23,7 @@ const slotNames: string[] = new Array<string>(SLOTS).fill('');
 /** Bytes `start` to `end` of `bytes`, decoded as UTF-8: the same string `bytes.toString('utf8', start, end)` gives. */
 export function headerName(bytes: Buffer, start: number, end: number): string {
   const length = end - start;
-  if (length > MAX_CACHED_LENGTH) return bytes.toString('utf8', start, end);
+  if (length > MAX_CACHED_LENGTH) return utf8Text(bytes, start, end);
   if (length === 0) return '';
   // The slot comes from the length and four of the name's bytes, not a hash of all of them, so the
   // name is read once (by the comparison below). Among 97 common names, 5 share a slot; a hash of
@@ -36,7 +37,7 @@ export function headerName(bytes: Buffer, start: number, end: number): string {
     while (same < length && cached[same] === bytes[start + same]) same++;
     if (same === length) return slotNames[slot]!;
   }
-  const name = bytes.toString('utf8', start, end);
+  const name = utf8Text(bytes, start, end);
   const copy = new Uint8Array(length);
   for (let i = 0; i < length; i++) copy[i] = bytes[start + i]!;
   slotBytes[slot] = copy;

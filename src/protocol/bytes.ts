@@ -114,10 +114,14 @@ export function cStringTexts(bytes: Buffer, what: string, start = 0, end = bytes
  */
 const bufferUtf8Slice = (Buffer.prototype as Partial<{ utf8Slice(start: number, end: number): string }>).utf8Slice;
 
-/** `bytes[start, end)` decoded as UTF-8, exactly as `bytes.toString('utf8', start, end)`; both bounds must lie within `bytes`, `start` ≤ `end`. */
-export function utf8Text(bytes: Buffer, start: number, end: number): string {
-  return bufferUtf8Slice === undefined ? bytes.toString('utf8', start, end) : bufferUtf8Slice.call(bytes, start, end);
-}
+/**
+ * `bytes[start, end)` decoded as UTF-8, exactly as `bytes.toString('utf8', start, end)`; both bounds
+ * must lie within `bytes`, `start` ≤ `end`. Which of the two it calls is settled once, at start-up.
+ */
+export const utf8Text: (bytes: Buffer, start: number, end: number) => string =
+  bufferUtf8Slice === undefined
+    ? (bytes, start, end) => bytes.toString('utf8', start, end)
+    : (bytes, start, end) => bufferUtf8Slice.call(bytes, start, end);
 
 /**
  * Reads exactly `count` NUL-terminated strings filling the payload from `offset`.
