@@ -62,7 +62,7 @@ function progressLine(m: Measurement): string {
   const warn = m.checkFailures || m.errors ? ` [${m.checkFailures} wrong replies, ${m.errors} errors]` : '';
   return (
     `${m.job} ${m.transport} conns ${label.conns} ${label.body} ${m.peer}: ${Math.round(m.msgsPerSec)} msg/s, ` +
-    `p50 ${m.p50Ms.toFixed(2)} ms, p99 ${m.p99Ms.toFixed(2)} ms, ${m.cpuUsPerMsg.toFixed(0)} µs CPU/msg, ` +
+    `p50 ${m.p50Ms.toFixed(2)} ms, p99 ${m.p99Ms.toFixed(2)} ms, ${m.cpuUsPerMsg.toFixed(0)} µs CPU/msg (${(m.systemUsPerMsg ?? 0).toFixed(0)} in kernel), ` +
     `load gen ${loadgenUsPerMsg(m).toFixed(0)} µs CPU/msg, ${coresBusy(m).toFixed(2)} cores busy${warn}`
   );
 }

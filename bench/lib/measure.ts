@@ -4,7 +4,7 @@
  */
 import { runLoad, type Amount, type Check } from './loadgen.js';
 import type { Cell } from './options.js';
-import { resetPeakRss, treeCpuSeconds, treePeakRssKiB } from './procfs.js';
+import { resetPeakRss, treeCpuTimes, treePeakRssKiB } from './procfs.js';
 
 /** What one cell measured on one milter. */
 export interface CellMetrics {
@@ -17,6 +17,12 @@ export interface CellMetrics {
   maxMs: number;
   /** Milter CPU (user + system, whole process tree) per message, in microseconds. */
   cpuUsPerMsg: number;
+  /**
+   * The part of {@link cpuUsPerMsg} spent in the kernel (system calls, wake-ups, the loopback
+   * network): every peer makes the same calls per message, so the rest is what differs between them.
+   * Absent in reports saved before it was measured.
+   */
+  systemUsPerMsg?: number;
   /** Peak RSS (VmHWM) of the milter's process tree during the cell, in MiB. */
   peakRssMiB: number;
   /** Cores the load generator kept busy on average (1 = one full core). */
@@ -40,9 +46,11 @@ export async function measureCell(
   loadgen: string,
 ): Promise<CellMetrics> {
   resetPeakRss(milter.pid);
-  const cpuBefore = treeCpuSeconds(milter.pid);
+  const cpuBefore = treeCpuTimes(milter.pid);
   const result = await runLoad(loadgen, milter.socketSpec, check, cell, amount);
-  const cpuSeconds = treeCpuSeconds(milter.pid) - cpuBefore;
+  const cpuAfter = treeCpuTimes(milter.pid);
+  const cpuSeconds = cpuAfter.seconds - cpuBefore.seconds;
+  const perMessage = (seconds: number): number => (seconds / Math.max(result.messages, 1)) * 1e6;
   return {
     cell,
     messages: result.messages,
@@ -50,7 +58,8 @@ export async function measureCell(
     p50Ms: result.p50_ms,
     p99Ms: result.p99_ms,
     maxMs: result.max_ms,
-    cpuUsPerMsg: (cpuSeconds / Math.max(result.messages, 1)) * 1e6,
+    cpuUsPerMsg: perMessage(cpuSeconds),
+    systemUsPerMsg: perMessage(cpuAfter.systemSeconds - cpuBefore.systemSeconds),
     peakRssMiB: treePeakRssKiB(milter.pid) / 1024,
     loadgenCores: result.loadgen_cpu_s / result.elapsed_s,
     milterCores: cpuSeconds / result.elapsed_s,
@@ -66,6 +75,7 @@ export async function measureCell(
 export interface RoundFigures {
   msgsPerSec: number;
   cpuUsPerMsg: number;
+  systemUsPerMsg?: number;
   /** The load generator's CPU per message: it shares the cores with the milter. */
   loadgenUsPerMsg: number;
   coresBusy: number;
@@ -83,7 +93,7 @@ export function coresBusy(m: CellMetrics): number {
 
 /** The figures of one round. */
 export function roundFigures(m: CellMetrics): RoundFigures {
-  return { msgsPerSec: m.msgsPerSec, cpuUsPerMsg: m.cpuUsPerMsg, loadgenUsPerMsg: loadgenUsPerMsg(m), coresBusy: coresBusy(m) };
+  return { msgsPerSec: m.msgsPerSec, cpuUsPerMsg: m.cpuUsPerMsg, systemUsPerMsg: m.systemUsPerMsg, loadgenUsPerMsg: loadgenUsPerMsg(m), coresBusy: coresBusy(m) };
 }
 
 /** The median of some figures (CPU per message of repeated runs). */

@@ -19,6 +19,8 @@ interface ProcStat {
   ppid: number;
   /** utime + stime + cutime + cstime, in clock ticks. */
   cpuTicks: number;
+  /** stime + cstime: the part spent in the kernel, in clock ticks. */
+  systemTicks: number;
 }
 
 function readStat(pid: number): ProcStat | undefined {
@@ -32,8 +34,9 @@ function readStat(pid: number): ProcStat | undefined {
   const fields = text.slice(text.lastIndexOf(')') + 2).split(' ');
   // fields[0] is field 3 (state); ppid is field 4, utime..cstime are fields 14..17.
   const ppid = Number(fields[1]);
-  const cpuTicks = Number(fields[11]) + Number(fields[12]) + Number(fields[13]) + Number(fields[14]);
-  return { pid, ppid, cpuTicks };
+  const systemTicks = Number(fields[12]) + Number(fields[14]);
+  const cpuTicks = Number(fields[11]) + Number(fields[13]) + systemTicks;
+  return { pid, ppid, cpuTicks, systemTicks };
 }
 
 /** The pid and every live descendant of it. */
@@ -62,9 +65,25 @@ export function processTree(rootPid: number): number[] {
  * reaped count through their parent's cutime/cstime, so nothing is counted twice.
  */
 export function treeCpuSeconds(rootPid: number): number {
+  return treeCpuTimes(rootPid).seconds;
+}
+
+/** CPU time used so far by the tree, all of it and the part spent in the kernel, in seconds. */
+export interface CpuTimes {
+  seconds: number;
+  systemSeconds: number;
+}
+
+/** {@link treeCpuSeconds}, with the kernel's part beside it. */
+export function treeCpuTimes(rootPid: number): CpuTimes {
   let ticks = 0;
-  for (const pid of processTree(rootPid)) ticks += readStat(pid)?.cpuTicks ?? 0;
-  return ticks / CLOCK_TICKS;
+  let systemTicks = 0;
+  for (const pid of processTree(rootPid)) {
+    const stat = readStat(pid);
+    ticks += stat?.cpuTicks ?? 0;
+    systemTicks += stat?.systemTicks ?? 0;
+  }
+  return { seconds: ticks / CLOCK_TICKS, systemSeconds: systemTicks / CLOCK_TICKS };
 }
 
 function statusKiB(pid: number, field: 'VmHWM' | 'VmRSS'): number {

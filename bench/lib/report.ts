@@ -106,7 +106,8 @@ function sectionTable(report: Report, job: Job, transport: Transport): string[] 
     'p50 ms',
     'p99 ms',
     'max ms',
-    'CPU µs/msg',
+    // The kernel's part in brackets: the system calls per message are the same for every peer.
+    'CPU µs/msg (in kernel)',
     // The load generator shares the machine: with every core busy, msg/s follows the CPU per message
     // of the milter and of the load generator together, so both are shown.
     'load gen CPU µs/msg',
@@ -127,7 +128,7 @@ function sectionTable(report: Report, job: Job, transport: Transport): string[] 
         triple(row.map((m) => m && fixed(m.p50Ms, 2))),
         triple(row.map((m) => m && fixed(m.p99Ms, 2))),
         triple(row.map((m) => m && fixed(m.maxMs, 0))),
-        triple(row.map((m) => m && fixed(m.cpuUsPerMsg, 0))),
+        triple(row.map((m) => m && cpuText(m))),
         triple(row.map((m) => m && fixed(loadgenUsPerMsg(m), 0))),
         triple(row.map((m) => m && fixed(coresBusy(m), 2))),
         triple(row.map((m) => m && fixed(m.peakRssMiB, 1))),
@@ -135,6 +136,11 @@ function sectionTable(report: Report, job: Job, transport: Transport): string[] 
     );
   }
   return lines;
+}
+
+/** A milter's CPU per message, with the kernel's part in brackets where it was measured. */
+function cpuText(m: { cpuUsPerMsg: number; systemUsPerMsg?: number }): string {
+  return m.systemUsPerMsg === undefined ? fixed(m.cpuUsPerMsg, 0) : `${fixed(m.cpuUsPerMsg, 0)} (${fixed(m.systemUsPerMsg, 0)})`;
 }
 
 /** The project's speed target for a cell, as a msg/s ratio to libmilter; none for the cells it sets none for. */
@@ -165,11 +171,14 @@ function roundsSection(report: Report): string[] {
       const cpu = pairs.map(([a, b]) => a.cpuUsPerMsg / Math.max(b.cpuUsPerMsg, 1));
       const machine = pairs.map(([a, b]) => (b.cpuUsPerMsg + b.loadgenUsPerMsg) / Math.max(a.cpuUsPerMsg + a.loadgenUsPerMsg, 1));
       const cores = pairs.flatMap(([a, b]) => [a.coresBusy, b.coresBusy]);
+      const kernel = pairs.every(([a, b]) => a.systemUsPerMsg !== undefined && b.systemUsPerMsg !== undefined)
+        ? `${spread(pairs.map(([a]) => a.systemUsPerMsg!), 0)} / ${spread(pairs.map(([, b]) => b.systemUsPerMsg!), 0)}`
+        : '–';
       const target = peer === 'libmilter' ? roundTarget(mk.cell) : undefined;
       const label = cellLabel(mk.cell);
       rows.push(
         `| ${mk.job}, ${mk.transport} | ${label.conns} | ${label.body} | ${peer} | ${spread(speed, 2, '×')} | ${spread(cpu, 2, '×')} | ` +
-          `${spread(machine, 2, '×')} | ${spread(cores, 2)} | ${target === undefined ? '–' : `≥ ${target}×: ${speed.filter((r) => r >= target).length} of ${speed.length}`} |`,
+          `${spread(machine, 2, '×')} | ${kernel} | ${spread(cores, 2)} | ${target === undefined ? '–' : `≥ ${target}×: ${speed.filter((r) => r >= target).length} of ${speed.length}`} |`,
       );
     }
   }
@@ -179,11 +188,11 @@ function roundsSection(report: Report): string[] {
     '',
     'milterkit against each peer, round i against round i (run back to back). msg/s: the ratio of messages per second; CPU: of ' +
       "the milters' CPU per message (below 1: milterkit needs less); machine CPU: (theirs + load generator) ÷ (milterkit's + load " +
-      'generator) per message, which msg/s follows while the cores are full; cores busy: milter and load generator together, every ' +
-      'round of both peers.',
+      'generator) per message, which msg/s follows while the cores are full; kernel: the CPU per message each milter spent in the ' +
+      "kernel, milterkit's / theirs; cores busy: milter and load generator together, every round of both peers.",
     '',
-    '| job, transport | conns | body | against | msg/s | CPU | machine CPU | cores busy | rounds at target |',
-    '|---|---|---|---|---|---|---|---|---|',
+    '| job, transport | conns | body | against | msg/s | CPU | machine CPU | kernel µs/msg | cores busy | rounds at target |',
+    '|---|---|---|---|---|---|---|---|---|---|',
     ...rows,
     '',
   ];
@@ -430,7 +439,7 @@ export function renderMarkdown(report: Report): string {
     lines.push(
       `Columns with several values read ${report.peers.join(' / ')}. msg/s: messages completed per second; p50/p99: latency from MAIL ` +
         'to the final end-of-message reply (from connect, for new conn per msg), max: the slowest message; CPU µs/msg: user + system time of the ' +
-        'milter process tree per message; load gen CPU µs/msg: the same for the load generator, which runs on the same cores; ' +
+        'milter process tree per message, the system time in brackets; load gen CPU µs/msg: the same for the load generator, which runs on the same cores; ' +
         'cores busy: milter and load generator together; ' +
         'peak RSS: VmHWM of the milter during the cell. ⚠ marks wrong replies.',
       '',
