@@ -140,7 +140,9 @@ export class FrameReader {
         continue;
       }
       if (this.headerFill === 0 && end - offset >= HEADER_SIZE) {
-        const length = uint32At(chunk, offset);
+        // uint32At written out: V8 does not inline the call here, deep inside the read callback,
+        // and the call cost more than the read itself (3.2 K of 122.8 K instructions per message).
+        const length = chunk[offset]! * 0x1000000 + ((chunk[offset + 1]! << 16) | (chunk[offset + 2]! << 8) | chunk[offset + 3]!);
         this.checkLength(length);
         const code = chunk[offset + Limits.LEN_BYTES]!;
         const start = offset + HEADER_SIZE;
