@@ -10,22 +10,13 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { runChainSection } from './lib/chain.js';
 import { runConcurrency } from './lib/concurrency.js';
 import { runCourierSection } from './lib/courier.js';
-import { runIdle, runLoad, type Amount } from './lib/loadgen.js';
+import { runIdle, warmUp, WARMUP_PASSES, type Amount } from './lib/loadgen.js';
 import { bestRun, coresBusy, loadgenUsPerMsg, measureCell, roundFigures } from './lib/measure.js';
 import { JOBS, parseOptions, UsageError, USAGE, type Job, type Options, type PeerName, type Transport } from './lib/options.js';
 import { killAllPeers, milterkitNodeFlags, peerLaunchers, socketSpecFor, startPeer, type PeerLauncher, type RunningPeer } from './lib/peers.js';
 import { treeRssKiB } from './lib/procfs.js';
 import { renderMarkdown, renderSummary, cellLabel, type IdleMeasurement, type Measurement, type Report } from './lib/report.js';
 import { BENCH_DIR, buildNativePrograms, chrootPackageVersion, COURIER_CHROOT, ensureCourierFilterPerl, ensurePackages, packageVersion, REPO_ROOT } from './lib/setup.js';
-
-/**
- * Warm-up passes over the section's cells before anything is measured. A JIT-compiled peer reaches
- * its steady state only once every pattern of load has run and the connections of a run have
- * closed and the next run has re-optimised what their closing deoptimised (see
- * bench/instructions.sh): with one pass, milterkit's first round of a cell ran 10–13 % under its
- * median while the C peers' did not. Peers without a JIT lose nothing by it.
- */
-const WARMUP_PASSES = 2;
 
 function log(line: string): void {
   process.stderr.write(`bench: ${line}\n`);
@@ -95,9 +86,7 @@ async function runSection(
         const launch = { command: launchers[name].command, args: launchers[name].args(job, spec) };
         const peer = await startPeer(name, launch, job, spec, context.loadgen, context.workDir);
         started.push(peer);
-        for (let pass = 0; pass < WARMUP_PASSES; pass++) {
-          for (const cell of options.cells) await runLoad(context.loadgen, spec, job, cell, { seconds: options.warmup });
-        }
+        await warmUp(context.loadgen, spec, job, options.cells, options.warmup);
       } catch (error) {
         context.report.skipped.push(`${name}, ${job} job, ${transport}: ${errorText(error)}`);
         log(`${name} (${job}, ${transport}) skipped: ${errorText(error)}`);

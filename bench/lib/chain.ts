@@ -8,7 +8,7 @@
  */
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import type { Amount, Check } from './loadgen.js';
+import { warmUp, type Amount, type Check } from './loadgen.js';
 import { bestRun, measureCell, type CellMetrics } from './measure.js';
 import type { Options } from './options.js';
 import { MILTERKIT_SCRIPT, startPeer, type RunningPeer } from './peers.js';
@@ -63,7 +63,7 @@ export async function runChainSection(
       try {
         const milter = await startPeer(`chain-${spec.peer}`, { command: process.execPath, args: spec.args }, spec.check, socketOf(spec.peer), context.loadgen, context.workDir);
         started.push({ spec, milter });
-        await measureCell(milter, spec.check, { conns: 8, bodyBytes: 2048, perMessage: false }, { seconds: options.warmup }, context.loadgen);
+        await warmUp(context.loadgen, socketOf(spec.peer), spec.check, options.sectionCells, options.warmup);
       } catch (error) {
         report.skipped.push(`${spec.peer}: ${error instanceof Error ? error.message : String(error)}`);
       }

@@ -9,7 +9,7 @@ import { existsSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import { calibrateRounds, sampleBody, scan } from '../milters/cpu-work.js';
-import type { Amount } from './loadgen.js';
+import { warmUp, type Amount } from './loadgen.js';
 import { bestRun, measureCell, type CellMetrics } from './measure.js';
 import type { Cell, Options } from './options.js';
 import { startPeer } from './peers.js';
@@ -83,7 +83,7 @@ async function measureModel(
   }
   const amount: Amount = options.messages ? { messages: options.messages } : { seconds: options.duration };
   try {
-    await measureCell(milter, 'noop', cells[0]!, { seconds: options.warmup }, context.loadgen);
+    await warmUp(context.loadgen, spec, 'noop', cells, options.warmup);
     for (const cell of cells) {
       const runs: CellMetrics[] = [];
       for (let run = 0; run < options.repeat; run++) runs.push(await measureCell(milter, 'noop', cell, amount, context.loadgen));
