@@ -4,7 +4,6 @@
  *
  * @packageDocumentation
  */
-import yauzl from 'yauzl';
 import type { Entry, ZipFile } from 'yauzl';
 
 /** Bounds on archive inspection. */
@@ -57,6 +56,9 @@ export async function findZipEntry(
   depth = 1,
   budget = { entries: limits.maxEntries },
 ): Promise<string | undefined> {
+  // Loaded on the first archive rather than with this module: some 6 MiB a process that never
+  // opens a zip file should not carry.
+  const { default: yauzl } = await import('yauzl');
   const zip = await yauzl.fromBufferPromise(archive, { lazyEntries: true, validateEntrySizes: true, strictFileNames: false });
   try {
     for (;;) {

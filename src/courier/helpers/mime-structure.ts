@@ -7,7 +7,7 @@
  *
  * @packageDocumentation
  */
-import libmime from 'libmime';
+import type Libmime from 'libmime';
 import { openRegularFile, readSmallFileSync } from './files.js';
 import { assertRequestOpen } from './request-scope.js';
 
@@ -86,16 +86,29 @@ interface Delimiter {
 /** Collection state of the current leaf body: undecided, collecting, or not wanted. */
 type Collecting = { state: 'sniff' | 'all'; part: MimePart; chunks: Buffer[]; bytes: number } | undefined;
 
+/** libmime, once a scan has loaded it (see {@link loadLibmime}). */
+let libmime: typeof Libmime | undefined;
+
+/**
+ * Loads libmime on the first scan rather than with this module: with its character-set tables it
+ * adds about 10 MiB to a process, which a milter or Courier filter that checks no attachment
+ * should not carry.
+ */
+async function loadLibmime(): Promise<typeof Libmime> {
+  libmime ??= (await import('libmime')).default;
+  return libmime;
+}
+
 function headerParams(value: string | undefined): { value: string; params: Record<string, string> } {
   if (value === undefined) return { value: '', params: {} };
-  const parsed = libmime.parseHeaderValue(value);
+  const parsed = libmime!.parseHeaderValue(value);
   return { value: parsed.value.trim().toLowerCase(), params: parsed.params };
 }
 
 function decodedName(raw: string | undefined): string | undefined {
   if (raw === undefined || raw === '') return undefined;
   try {
-    return libmime.decodeWords(raw);
+    return libmime!.decodeWords(raw);
   } catch {
     return raw;
   }
@@ -333,6 +346,7 @@ async function* slicesOf(source: string | Buffer): AsyncGenerator<Buffer> {
  * @throws MimeLimitError when the message goes past a bound: it was not fully inspected
  */
 export async function scanMimeStructure(source: string | Buffer, options: MimeScanOptions = {}): Promise<MimeStructure> {
+  await loadLibmime();
   const limits = { ...DEFAULT_MIME_SCAN_LIMITS, ...options.limits };
   const started = Date.now();
   const scanner = new StructureScanner(limits, options.collectPrefixes ?? []);
