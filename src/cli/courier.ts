@@ -12,6 +12,7 @@ import { AlreadyRunningError, CourierFilterDaemon } from '../courier/daemon.js';
 import { CourierConfig } from '../courier/helpers/config.js';
 import type { CourierLogger } from '../courier/logging.js';
 import { createLogger } from './logger.js';
+import { keepYoungGenerationSmall } from '../server/heap.js';
 import { ExitStatus } from './exit-status.js';
 import { discoverCourierDirectories, type CourierDirectories } from '../courier/paths.js';
 import { closeReadyFd, hasReadyFd } from '../courier/ready-fd.js';
@@ -168,6 +169,8 @@ async function runDaemon(flags: Flags, startedByCourier: boolean): Promise<numbe
     return ExitStatus.USAGE;
   }
 
+  // From here the process only serves Courier's requests, a connection each, as `milterkit serve` does.
+  keepYoungGenerationSmall();
   const courier = new CourierConfig(directories);
   let chain: Promise<FilterChain | undefined> = Promise.resolve(undefined);
   const tempfail = parseModuleReply(effective.replies.tempfail)!;
