@@ -15,8 +15,9 @@ const NO_YOUNG_GENERATION_GROWTH = '--semi-space-growth-factor=1';
 
 /**
  * Keeps V8's young generation at its starting size for the rest of the process. For a process
- * whose work is serving milter connections (`milterkit serve` and its worker processes call it);
- * a program that embeds a server among other work decides for itself, as this is process-wide.
+ * whose work is serving connections (`milterkit serve`, its worker processes and the Courier
+ * daemon call it); a program that embeds a server among other work decides for itself, as this
+ * is process-wide.
  */
 export function keepYoungGenerationSmall(): void {
   v8.setFlagsFromString(NO_YOUNG_GENERATION_GROWTH);
