@@ -468,7 +468,7 @@ export class MilterSession implements SessionAccess {
     switch (command.type) {
       case 'helo':
         this.rawArgs = [command.name];
-        return this.run(stages.helo, this.milter.helo, command.name.toString('utf8'));
+        return this.run(stages.helo, this.milter.helo, utf8Text(command.name, 0, command.name.length));
       case 'data':
         this.beginMessage(false);
         return this.run(stages.data, this.milter.data);
@@ -538,8 +538,8 @@ export class MilterSession implements SessionAccess {
 
   private onConnect(info: ConnectInfo<Buffer>): void | Promise<void> {
     this.rawArgs = info.address === undefined ? [info.hostname] : [info.hostname, info.address];
-    const address = info.address === undefined ? undefined : bareAddress(info.address.toString('utf8'));
-    return this.run(stages.connect, this.milter.connect, info.hostname.toString('utf8'), info.family as AddressFamily, address, info.port);
+    const address = info.address === undefined ? undefined : bareAddress(utf8Text(info.address, 0, info.address.length));
+    return this.run(stages.connect, this.milter.connect, utf8Text(info.hostname, 0, info.hostname.length), info.family as AddressFamily, address, info.port);
   }
 
   /** Marks a message as started; a MAIL always starts a new one. */
