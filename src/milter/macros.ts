@@ -45,6 +45,15 @@ export function macroKey(name: string): string {
 }
 
 /**
+ * How many cleared stores of closed sessions are kept for new ones. Building a store and its
+ * slots' memory for every connection cost about 8 K instructions per connection (a new connection
+ * per message is what Postfix's `non_smtpd_milters` and many Sendmail setups do); a few dozen
+ * spares cover the connections that open while others close.
+ */
+const MAX_SPARE_STORES = 64;
+const spareStores: MacroStore[] = [];
+
+/**
  * The macros an MTA has sent on one connection. Each slot copies its latest packet into memory
  * of its own, reused by the next packet of the stage, and parses it only when a macro is looked
  * up; memory whose values were handed out is never overwritten.
@@ -62,6 +71,23 @@ export class MacroStore {
   constructor() {
     // A loop, not fill(): fill is a call into the runtime, paid again on every connection.
     for (let i = 0; i < SLOT_COUNT; i++) this.lengths[i] = -1;
+  }
+
+  /** An empty store that nothing writes to: what a closed session reads. */
+  static readonly none: MacroStore = new MacroStore();
+
+  /** An empty store for a new session: a spare one if there is one (see {@link release}), else a new one. */
+  static forSession(): MacroStore {
+    return spareStores.pop() ?? new MacroStore();
+  }
+
+  /**
+   * Empties `store` and keeps it for a later session. The caller must drop every reference to it:
+   * memory whose values a filter holds is let go, not reused, so those values stay intact.
+   */
+  static release(store: MacroStore): void {
+    store.clear();
+    if (spareStores.length < MAX_SPARE_STORES && store !== MacroStore.none) spareStores.push(store);
   }
 
   /**

@@ -148,7 +148,8 @@ function prepare(options: SessionOptions): { resolved: ResolvedSessionOptions; f
 export class MilterSession implements SessionAccess {
   readonly id: number;
   readonly logger: Logger;
-  readonly macros = new MacroStore();
+  /** The connection's macros while the session is open; handed on to a later session once it closes. */
+  private liveMacros: MacroStore | undefined = MacroStore.forSession();
   readonly closed: Promise<void>;
 
   private readonly filter: CompiledFilter;
@@ -235,6 +236,11 @@ export class MilterSession implements SessionAccess {
     this.shadow = resolved.shadow;
     this.closed = new Promise((resolve) => (this.resolveClosed = resolve));
     this.milter = this.newMilter();
+  }
+
+  /** The macros the MTA sent on this connection; none once the session has closed. */
+  get macros(): MacroStore {
+    return this.liveMacros ?? MacroStore.none;
   }
 
   /** True when no callback runs and no packet waits: everything received has been answered. */
@@ -450,7 +456,7 @@ export class MilterSession implements SessionAccess {
       throw new MalformedPacketError(`expected OPTNEG first, got ${codeName(code)}`);
     }
     if (code === Command.BODY) return this.onBody(bytes, more);
-    if (code === Command.MACRO) return this.macros.store(bytes, start, end);
+    if (code === Command.MACRO) return this.liveMacros!.store(bytes, start, end);
     if (code === Command.HEADER) {
       // The most frequent command, read where it lies (it may be in the read buffer): the name found
       // among those seen before, the value decoded, and the raw fields cut only if the filter asks.
@@ -554,11 +560,11 @@ export class MilterSession implements SessionAccess {
   private endMessage(): void {
     this.inMessage = false;
     this.replyText = undefined;
-    this.macros.endMessage();
+    this.liveMacros?.endMessage();
   }
 
   private onAbort(): void | Promise<void> {
-    this.macros.clearMessage();
+    this.liveMacros?.clearMessage();
     this.replyText = undefined;
     this.pendingFailure = false;
     if (!this.inMessage) return;
@@ -569,7 +575,7 @@ export class MilterSession implements SessionAccess {
   private onQuitNewConnection(): void | Promise<void> {
     const done = (): void => {
       if (!this.running) return;
-      this.macros.clear();
+      this.liveMacros?.clear();
       this.milter = this.newMilter();
       this.stage = 'connect';
     };
@@ -936,6 +942,11 @@ export class MilterSession implements SessionAccess {
       this.phase = 'closed';
       this.stage = 'closed';
       this.io.close();
+      // Nothing reads this session's macros from here on (a callback abandoned at a timeout reads
+      // none), so their store can serve a later connection.
+      const macros = this.liveMacros;
+      this.liveMacros = undefined;
+      if (macros !== undefined) MacroStore.release(macros);
       this.resolveClosed();
     };
     const pending = wasOpen ? this.closeFilter() : undefined;

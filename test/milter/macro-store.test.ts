@@ -81,3 +81,26 @@ test('a new message forgets the last message macros and keeps the connection one
   assert.equal(store.get('j'), 'mx.example.org');
   assert.deepEqual(store.all(), { j: 'mx.example.org', mail_addr: 'c@example.org' });
 });
+
+test('a store released by a closed session serves the next one empty, and what a filter held keeps its bytes', () => {
+  const first = MacroStore.forSession();
+  first.store(packet('C', 'j', 'mx.first.example'));
+  first.store(packet('M', '{mail_addr}', 'unread@example.org'));
+  first.store(packet('R', '{rcpt_addr}', 'held@example.org'));
+  const held = first.getRaw('rcpt_addr')!;
+  MacroStore.release(first);
+
+  const second = MacroStore.forSession();
+  assert.equal(second, first, 'the released store is the one handed out next');
+  assert.deepEqual(second.all(), {}, 'no macro of the closed session remains');
+  const read = inReadBuffer(packet('R', '{rcpt_addr}', 'next@example.net'));
+  second.store(read.buffer, read.start, read.end);
+  assert.equal(second.get('rcpt_addr'), 'next@example.net');
+  assert.equal(held.toString('latin1'), 'held@example.org', 'the value handed out before is unchanged');
+});
+
+test('the store a closed session reads is never handed to a new one', () => {
+  MacroStore.release(MacroStore.none);
+  assert.notEqual(MacroStore.forSession(), MacroStore.none);
+  assert.deepEqual(MacroStore.none.all(), {});
+});

@@ -323,3 +323,23 @@ test('client addresses are bare and canonical, whatever form the MTA sent', asyn
   ];
   for (const [sent, seen] of forms) assert.equal(bareAddress(sent), seen, sent);
 });
+
+test('a closed session reads no macros, and the next connection starts without the last one’s', async () => {
+  const seen: Array<string | undefined> = [];
+  class MacroReader extends Milter {
+    override connect() {
+      seen.push(this.macro('j'));
+    }
+  }
+  const first = new Driver({ filter: MacroReader });
+  await first.negotiate();
+  await first.send(macro('C', { j: 'mx.first.example' }), connect());
+  assert.equal(first.session.macros.get('j'), 'mx.first.example');
+  await first.send({ type: 'quit' });
+  assert.equal(first.session.macros.get('j'), undefined, 'closed: its store went to later sessions');
+
+  const second = new Driver({ filter: MacroReader });
+  await second.negotiate();
+  await second.send(connect());
+  assert.deepEqual(seen, ['mx.first.example', undefined]);
+});
