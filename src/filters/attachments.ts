@@ -9,8 +9,8 @@
  *
  * @packageDocumentation
  */
-import { ArchiveLimitError, DEFAULT_ZIP_LIMITS, findZipEntry, looksLikeZip, ZIP_SIGNATURES } from '../courier/filters/zip-entries.js';
-import { DEFAULT_MIME_SCAN_LIMITS, scanMimeStructure } from '../courier/helpers/mime-structure.js';
+import { ArchiveLimitError, DEFAULT_ZIP_LIMITS, findZipEntry, loadZipReader, looksLikeZip, ZIP_SIGNATURES } from '../courier/filters/zip-entries.js';
+import { DEFAULT_MIME_SCAN_LIMITS, loadMimeScanner, scanMimeStructure } from '../courier/helpers/mime-structure.js';
 import { defineFilter, reject, type HeaderField } from '../filter-api/index.js';
 
 export const DEFAULT_BLOCKED_PATTERN =
@@ -74,7 +74,12 @@ export default defineFilter<Options, RegExp>({
       maxScanSeconds: { type: 'number', exclusiveMinimum: 0, default: DEFAULT_MIME_SCAN_LIMITS.maxMs / 1000 },
     },
   },
-  init: ({ options }) => new RegExp(options.blockedPattern, 'i'),
+  // The scanning libraries are loaded when the chain starts, not with the bundled filters: a chain
+  // without this filter never carries them, and one with it fails at start-up if they are missing.
+  async init({ options }) {
+    await Promise.all([loadMimeScanner(), options.scanArchives ? loadZipReader() : undefined]);
+    return new RegExp(options.blockedPattern, 'i');
+  },
   async message(_tx, message, ctx) {
     const blocked = ctx.resources;
     const { options } = ctx;

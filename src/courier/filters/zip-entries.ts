@@ -4,6 +4,7 @@
  *
  * @packageDocumentation
  */
+import type Yauzl from 'yauzl';
 import type { Entry, ZipFile } from 'yauzl';
 
 /** Bounds on archive inspection. */
@@ -43,6 +44,19 @@ function readEntry(zip: ZipFile, entry: Entry): Promise<Buffer> {
   });
 }
 
+/** yauzl, once loaded (see {@link loadZipReader}). */
+let yauzl: typeof Yauzl | undefined;
+
+/**
+ * Loads what {@link findZipEntry} needs, yauzl, unless it is loaded. Not loaded with this module:
+ * some 6 MiB a process that never opens a zip archive should not carry. A filter that looks into
+ * archives calls this when it starts, so a broken installation shows then; a search loads it
+ * itself otherwise.
+ */
+export async function loadZipReader(): Promise<void> {
+  yauzl ??= (await import('yauzl')).default;
+}
+
 /**
  * Calls `visit` with the path of every entry (`outer.zip/inner.zip/file.exe` style for nested
  * ones, joined with `/`). Stops early when `visit` returns true, and returns that entry's path.
@@ -56,10 +70,8 @@ export async function findZipEntry(
   depth = 1,
   budget = { entries: limits.maxEntries },
 ): Promise<string | undefined> {
-  // Loaded on the first archive rather than with this module: some 6 MiB a process that never
-  // opens a zip file should not carry.
-  const { default: yauzl } = await import('yauzl');
-  const zip = await yauzl.fromBufferPromise(archive, { lazyEntries: true, validateEntrySizes: true, strictFileNames: false });
+  if (yauzl === undefined) await loadZipReader();
+  const zip = await yauzl!.fromBufferPromise(archive, { lazyEntries: true, validateEntrySizes: true, strictFileNames: false });
   try {
     for (;;) {
       const entry = await new Promise<Entry | undefined>((resolve, reject) => {

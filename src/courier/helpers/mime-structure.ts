@@ -86,17 +86,18 @@ interface Delimiter {
 /** Collection state of the current leaf body: undecided, collecting, or not wanted. */
 type Collecting = { state: 'sniff' | 'all'; part: MimePart; chunks: Buffer[]; bytes: number } | undefined;
 
-/** libmime, once a scan has loaded it (see {@link loadLibmime}). */
+/** libmime, once loaded (see {@link loadMimeScanner}). */
 let libmime: typeof Libmime | undefined;
 
 /**
- * Loads libmime on the first scan rather than with this module: with its character-set tables it
- * adds about 10 MiB to a process, which a milter or Courier filter that checks no attachment
- * should not carry.
+ * Loads what {@link scanMimeStructure} needs, libmime, unless it is loaded. Not loaded with this
+ * module: with its character-set tables it adds about 10 MiB to a process, which a milter or
+ * Courier filter that checks no attachment should not carry. A filter that scans calls this when
+ * it starts, so a broken installation shows then rather than at the first message; a scan loads
+ * it itself otherwise.
  */
-async function loadLibmime(): Promise<typeof Libmime> {
+export async function loadMimeScanner(): Promise<void> {
   libmime ??= (await import('libmime')).default;
-  return libmime;
 }
 
 function headerParams(value: string | undefined): { value: string; params: Record<string, string> } {
@@ -346,7 +347,7 @@ async function* slicesOf(source: string | Buffer): AsyncGenerator<Buffer> {
  * @throws MimeLimitError when the message goes past a bound: it was not fully inspected
  */
 export async function scanMimeStructure(source: string | Buffer, options: MimeScanOptions = {}): Promise<MimeStructure> {
-  await loadLibmime();
+  if (libmime === undefined) await loadMimeScanner();
   const limits = { ...DEFAULT_MIME_SCAN_LIMITS, ...options.limits };
   const started = Date.now();
   const scanner = new StructureScanner(limits, options.collectPrefixes ?? []);
